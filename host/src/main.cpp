@@ -1,0 +1,85 @@
+// radpipe: the host program. Loads plugins, validates pipeline files and runs them.
+#include "commands.hpp"
+#include "plugin_host.hpp"
+
+#include <radpipe/error.hpp>
+#include <radpipe/fingerprint.hpp>
+#include <radpipe/version.hpp>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+using namespace radpipe::host;
+
+int main(int argc, char** argv) {
+  CLI::App app{"radpipe: plugin pipelines for musculoskeletal radiograph analysis", "radpipe"};
+  app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING " (ABI ") +
+                                        std::to_string(RADPIPE_ABI_VERSION) + ", " RADPIPE_BUILD_FINGERPRINT ")");
+  app.require_subcommand(1);
+  app.footer("Exit codes: 0 success, 1 invalid pipeline or input, 2 bad command line, 3 plugin failure, 4 other failure.");
+
+  GlobalOptions global;
+  int verbosity = 0;
+  bool quiet = false;
+  app.add_option("--plugin-path", global.plugin_paths, "Folder searched for plugins first (repeatable)")->type_name("DIR");
+  app.add_option("--threads", global.threads, "Intra-op threads (overrides [pipeline] threads; 0: every core)")->check(CLI::NonNegativeNumber);
+  app.add_flag("-v,--verbose", verbosity, "More log output (repeat for debug)");
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+
+  bool json = false;
+  auto* plugins = app.add_subcommand("plugins", "List plugins, their versions and stages, and broken libraries with the reason");
+  plugins->add_flag("--json", json, "Machine-readable output");
+
+  std::string stage;
+  auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]')");
+  inspect->add_option("stage", stage, "Stage name, KIND/NAME when several kinds share the name")->required();
+  inspect->add_flag("--json", json, "Machine-readable output");
+
+  std::filesystem::path pipeline_file;
+  auto* check = app.add_subcommand("check", "Validate a pipeline file; exit 0 when valid, 1 when not");
+  check->add_option("pipeline", pipeline_file, "Pipeline TOML file")->required();
+
+  PredictOptions predict_options;
+  auto* predict = app.add_subcommand("predict", "Score images with a pipeline: predictions.csv, studies.csv, run.json");
+  predict->add_option("pipeline", predict_options.pipeline, "Pipeline TOML file")->required();
+  predict->add_option("--out", predict_options.out_dir, "Output folder")->required()->type_name("DIR");
+  predict->add_option("--split", predict_options.split, "Only samples of this split (as the reader reports it)");
+  predict->add_option("--limit", predict_options.limit, "At most this many images");
+  predict->add_option("--device", predict_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return exit_usage;
+  }
+
+  auto logger = spdlog::stderr_color_mt("radpipe");
+  logger->set_pattern("%^[%l]%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(quiet ? spdlog::level::warn : verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
+
+  try {
+    if (*plugins) return command_plugins(global, json);
+    if (*inspect) return command_inspect(global, stage, json);
+    if (*check) return command_check(global, pipeline_file);
+    if (*predict) return command_predict(global, predict_options);
+  } catch (const PluginError& error) {
+    spdlog::error("{}", error.what());
+    return exit_plugin;
+  } catch (const radpipe::SampleError& error) {
+    spdlog::error("{}: {}", error.path(), error.what());
+    return exit_invalid;
+  } catch (const std::exception& error) {
+    spdlog::error("{}", error.what());
+    return exit_failure;
+  }
+  return exit_usage;
+}

@@ -1,0 +1,93 @@
+#include "pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <thread>
+
+namespace radpipe::host {
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  torch::Device device(name);
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available())
+      throw std::runtime_error("device '" + name + "' asked for, but this LibTorch sees no CUDA device (use device = \"cpu\" or \"auto\")");
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+      throw std::runtime_error("device '" + name + "' asked for, but only " + std::to_string(torch::cuda::device_count()) +
+                               " CUDA device(s) are visible");
+  }
+  return device;
+}
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+namespace {
+LogFunction logger_for(std::string prefix) {
+  return [prefix = std::move(prefix)](LogLevel level, const std::string& message) {
+    switch (level) {
+    case LogLevel::Debug: spdlog::debug("[{}] {}", prefix, message); break;
+    case LogLevel::Info: spdlog::info("[{}] {}", prefix, message); break;
+    case LogLevel::Warning: spdlog::warn("[{}] {}", prefix, message); break;
+    case LogLevel::Error: spdlog::error("[{}] {}", prefix, message); break;
+    }
+  };
+}
+} // namespace
+
+StageContext Pipeline::context_for(const StageConfig& stage) const {
+  StageContext context;
+  context.pipeline_dir = config_.folder;
+  context.plugin_name = stage.entry.plugin->name;
+  context.stage_name = stage.entry.stage->name;
+  context.threads = threads_;
+  context.seed = static_cast<std::uint64_t>(config_.settings.integer("seed"));
+  context.log = logger_for(stage.table + " " + stage.entry.stage->name);
+  return context;
+}
+
+Built<Reader> Pipeline::make_reader() const {
+  return {config_.reader.entry, plugins_.create<Reader>(config_.reader.entry, config_.reader.params, context_for(config_.reader))};
+}
+
+Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
+    : config_(config), plugins_(plugins) {
+  threads_ = resolve_threads(options.threads > 0 ? options.threads : static_cast<int>(config.settings.integer("threads")));
+  reader_ = make_reader();
+  for (const auto& stage : config.preprocess)
+    transforms_.push_back({stage.entry, plugins.create<Transform>(stage.entry, stage.params, context_for(stage))});
+
+  auto build_chain = [&](const ModelChainConfig& chain) {
+    Params params = chain.model.params;
+    if (!options.load_model_weights && params.has("weights")) params = [&] {
+      Params without;
+      for (const auto& [key, value] : chain.model.params.values())
+        if (key != "weights") without.set(key, value);
+      return without;
+    }();
+    ModelChain built{chain.name, {chain.model.entry, plugins.create<Model>(chain.model.entry, params, context_for(chain.model))},
+                     resolve_device(options.device_override.empty() ? chain.device : options.device_override)};
+    call_plugin(built.model.entry, [&] { built.model.stage->to(built.device); });
+    spdlog::info("model chain '{}': {} on {}", chain.name, chain.model.entry.stage->name, built.device.str());
+    return built;
+  };
+  default_chain_ = build_chain(config.model);
+  for (const auto& route : config.routes) routed_.push_back(build_chain(route));
+  aggregator_ = {config.aggregate.entry,
+                 plugins.create<Aggregator>(config.aggregate.entry, config.aggregate.params, context_for(config.aggregate))};
+}
+
+ModelChain& Pipeline::chain_for(const Sample& sample) {
+  if (config_.route_by.empty() || routed_.empty()) return default_chain_;
+  const std::string& value = config_.route_by == "body_part" ? sample.info.body_part
+                             : config_.route_by == "view"    ? sample.info.view
+                                                             : sample.info.split;
+  for (auto& chain : routed_)
+    if (chain.name == value) return chain;
+  return default_chain_;
+}
+
+} // namespace radpipe::host

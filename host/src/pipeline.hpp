@@ -1,0 +1,68 @@
+// A validated pipeline turned into live stage objects.
+#pragma once
+
+#include "pipeline_config.hpp"
+#include "plugin_host.hpp"
+
+#include <radpipe/model.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace radpipe::host {
+
+template <class Interface>
+struct Built {
+  StageEntry entry;
+  std::shared_ptr<Interface> stage;
+};
+
+struct ModelChain {
+  std::string name;
+  Built<Model> model;
+  torch::Device device{torch::kCPU};
+};
+
+struct BuildOptions {
+  int threads = 0;                  // 0: every core
+  std::string device_override;      // replaces every chain's device when not empty
+  bool load_model_weights = true;
+};
+
+class Pipeline {
+public:
+  Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options);
+
+  const PipelineConfig& config() const { return config_; }
+  Built<Reader>& reader() { return reader_; }
+  const std::vector<Built<Transform>>& transforms() const { return transforms_; }
+  ModelChain& default_chain() { return default_chain_; }
+  std::vector<ModelChain>& routed_chains() { return routed_; }
+  // The chain that scores `sample`: its route's chain, or the default one.
+  ModelChain& chain_for(const Sample& sample);
+  const Built<Aggregator>& aggregator() const { return aggregator_; }
+  // A new reader from the same configuration (each pass over the data needs its own).
+  Built<Reader> make_reader() const;
+
+  StageContext context_for(const StageConfig& stage) const;
+
+private:
+  const PipelineConfig& config_;
+  const PluginHost& plugins_;
+  int threads_ = 1;
+  Built<Reader> reader_;
+  std::vector<Built<Transform>> transforms_;
+  ModelChain default_chain_;
+  std::vector<ModelChain> routed_;
+  Built<Aggregator> aggregator_;
+};
+
+// "auto" picks the first CUDA device when LibTorch sees one, else the CPU.
+torch::Device resolve_device(const std::string& name);
+
+// How many threads `requested` means on this machine (0: every core).
+int resolve_threads(int requested);
+
+} // namespace radpipe::host

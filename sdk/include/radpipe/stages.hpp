@@ -1,0 +1,141 @@
+// radpipe SDK: the stage interfaces that do not need LibTorch. Models and explainers, which do,
+// are in model.hpp. A stage object is created by its plugin's factory from validated Params and
+// lives as long as the pipeline that uses it.
+#pragma once
+
+#include <radpipe/sample.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace radpipe {
+
+enum class StageKind { Reader, Transform, Model, Router, Aggregator, Explainer, Writer };
+
+// "reader", "transform", "model", "router", "aggregator", "explainer", "writer".
+std::string_view to_string(StageKind kind);
+std::optional<StageKind> stage_kind_from_string(std::string_view text);
+
+enum class LogLevel { Debug, Info, Warning, Error };
+using LogFunction = std::function<void(LogLevel, const std::string&)>;
+
+// What the host tells a stage about the run it is built for.
+struct StageContext {
+  std::filesystem::path pipeline_dir; // folder of the pipeline file; relative paths resolve here
+  std::string plugin_name;
+  std::string stage_name;
+  int threads = 1;         // intra-op threads the stage may use
+  std::uint64_t seed = 0;  // the pipeline's seed, for stages with randomness
+  LogFunction log;         // goes to the host's log; never print to stdout from a stage
+
+  void debug(const std::string& message) const;
+  void info(const std::string& message) const;
+  void warn(const std::string& message) const;
+};
+
+// Base of every stage. Its out-of-line destructor lives in the SDK library so that the type
+// information of all interfaces is unique across plugin libraries.
+class Stage {
+public:
+  virtual ~Stage();
+  Stage() = default;
+  Stage(const Stage&) = delete;
+  Stage& operator=(const Stage&) = delete;
+};
+
+// Lists a dataset lazily and decodes its entries. `next` is called from one thread; `load` may
+// be called from several worker threads at once and must not touch mutable shared state.
+class Reader : public Stage {
+public:
+  static constexpr StageKind kind = StageKind::Reader;
+  ~Reader() override;
+
+  // The next entry, or nullopt at the end. Cheap: no pixels are decoded here.
+  virtual std::optional<SampleInfo> next() = 0;
+  // Decodes the entry's pixels. Throws SampleError for a file that cannot be read.
+  virtual Sample load(const SampleInfo& info) const = 0;
+  // The number of entries when known without decoding (for progress), else nullopt.
+  virtual std::optional<std::size_t> size_hint() const { return std::nullopt; }
+};
+
+enum class RunMode { Train, Evaluate, Predict };
+
+struct TransformContext {
+  RunMode mode = RunMode::Predict;
+  std::uint64_t seed = 0;  // the pipeline's seed
+  std::uint64_t epoch = 0; // random transforms mix seed, epoch and sample index
+};
+
+// Changes one sample in place (pixels and, rarely, metadata). `apply` is const and must be safe
+// to call from several threads at once.
+class Transform : public Stage {
+public:
+  static constexpr StageKind kind = StageKind::Transform;
+  ~Transform() override;
+
+  virtual void apply(Sample& sample, const TransformContext& context) const = 0;
+  // Random transforms (augmentation) run only in training unless a pipeline asks otherwise.
+  virtual bool is_random() const { return false; }
+
+  // Transforms with learned state (dataset standardisation) fit on the training split in one
+  // streaming pass, then keep their state in a file stored with the model checkpoint.
+  virtual bool needs_fit() const { return false; }
+  virtual void fit_begin() {}
+  virtual void fit_add(const Sample& /*sample*/) {}
+  virtual void fit_end() {}
+  virtual void save_state(const std::filesystem::path& /*file*/) const {}
+  virtual void load_state(const std::filesystem::path& /*file*/) {}
+};
+
+// Chooses the model chain for a sample (for example by body part).
+class Router : public Stage {
+public:
+  static constexpr StageKind kind = StageKind::Router;
+  ~Router() override;
+
+  // The route name; an empty string or a name without a chain goes to the default chain.
+  virtual std::string route(const Sample& sample) const = 0;
+};
+
+// Turns the probabilities of a study's images into one study probability.
+class Aggregator : public Stage {
+public:
+  static constexpr StageKind kind = StageKind::Aggregator;
+  ~Aggregator() override;
+
+  virtual double aggregate(std::span<const double> image_probabilities) const = 0;
+};
+
+struct ImagePrediction {
+  SampleInfo info;
+  double probability = 0.0; // of the positive (abnormal) class
+  std::string chain;        // the model chain that scored it ("default" or a route name)
+};
+
+struct StudyPrediction {
+  std::string study_id;
+  std::string patient_id;
+  std::string body_part;
+  std::size_t image_count = 0;
+  double probability = 0.0;
+  int predicted = 0;
+  std::optional<int> label;
+};
+
+// Writes a run's results to files in `out_dir`, each written atomically.
+class Writer : public Stage {
+public:
+  static constexpr StageKind kind = StageKind::Writer;
+  ~Writer() override;
+
+  virtual void write(std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
+                     const std::filesystem::path& out_dir) = 0;
+};
+
+} // namespace radpipe

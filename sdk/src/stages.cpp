@@ -1,0 +1,51 @@
+#include <radpipe/model.hpp>
+#include <radpipe/stages.hpp>
+
+#include <array>
+
+namespace radpipe {
+namespace {
+constexpr std::array<std::pair<StageKind, std::string_view>, 7> kind_names{{
+    {StageKind::Reader, "reader"},
+    {StageKind::Transform, "transform"},
+    {StageKind::Model, "model"},
+    {StageKind::Router, "router"},
+    {StageKind::Aggregator, "aggregator"},
+    {StageKind::Explainer, "explainer"},
+    {StageKind::Writer, "writer"},
+}};
+} // namespace
+
+std::string_view to_string(StageKind kind) {
+  for (const auto& [each, name] : kind_names)
+    if (each == kind) return name;
+  return "?";
+}
+
+std::optional<StageKind> stage_kind_from_string(std::string_view text) {
+  for (const auto& [kind, name] : kind_names)
+    if (name == text) return kind;
+  return std::nullopt;
+}
+
+void StageContext::debug(const std::string& message) const {
+  if (log) log(LogLevel::Debug, message);
+}
+void StageContext::info(const std::string& message) const {
+  if (log) log(LogLevel::Info, message);
+}
+void StageContext::warn(const std::string& message) const {
+  if (log) log(LogLevel::Warning, message);
+}
+
+// Key functions: the vtables and type information of the interfaces live here, once.
+Stage::~Stage() = default;
+Reader::~Reader() = default;
+Transform::~Transform() = default;
+Router::~Router() = default;
+Aggregator::~Aggregator() = default;
+Writer::~Writer() = default;
+Model::~Model() = default;
+Explainer::~Explainer() = default;
+
+} // namespace radpipe
