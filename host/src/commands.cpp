@@ -18,8 +18,6 @@
 namespace radpipe::host {
 namespace fs = std::filesystem;
 
-namespace {
-
 void load_plugins(PluginHost& plugins, const GlobalOptions& global) {
   auto folders = plugin_search_path(global.plugin_paths);
   for (const auto& folder : folders) spdlog::debug("plugin folder: {}", folder.string());
@@ -27,6 +25,8 @@ void load_plugins(PluginHost& plugins, const GlobalOptions& global) {
   for (const auto& broken : plugins.broken()) spdlog::warn("plugin {} skipped: {}", broken.file.string(), broken.reason);
   for (const auto& note : plugins.shadowed()) spdlog::warn("{}", note);
 }
+
+namespace {
 
 std::string default_text(const ParamSpec& spec) {
   if (spec.default_value) return to_toml(*spec.default_value);
@@ -154,7 +154,6 @@ int command_inspect(const GlobalOptions& global, const std::string& stage_name, 
   return exit_ok;
 }
 
-namespace {
 std::optional<PipelineConfig> validate_or_report(const fs::path& pipeline, const PluginHost& plugins) {
   ValidationResult result = load_pipeline(pipeline, plugins);
   for (const auto& diagnostic : result.diagnostics) std::cerr << format(diagnostic) << '\n';
@@ -163,7 +162,6 @@ std::optional<PipelineConfig> validate_or_report(const fs::path& pipeline, const
                              result.diagnostics.size() == 1 ? "" : "s");
   return std::move(result.config);
 }
-} // namespace
 
 int command_check(const GlobalOptions& global, const fs::path& pipeline) {
   PluginHost plugins;

@@ -1,5 +1,8 @@
-// The radpipe commands. Each returns the process exit code (see exit_codes.hpp).
+// The radpipe commands. Each returns the process exit code.
 #pragma once
+
+#include "pipeline_config.hpp"
+#include "plugin_host.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -20,6 +23,11 @@ struct GlobalOptions {
   std::vector<std::filesystem::path> plugin_paths;
   int threads = 0;
 };
+
+// Loads the plugins of the search path, logging broken and shadowed ones.
+void load_plugins(PluginHost& plugins, const GlobalOptions& global);
+// Validates a pipeline file, printing every diagnostic to stderr; nullopt when it is invalid.
+std::optional<PipelineConfig> validate_or_report(const std::filesystem::path& pipeline, const PluginHost& plugins);
 
 int command_plugins(const GlobalOptions& global, bool as_json);
 int command_inspect(const GlobalOptions& global, const std::string& stage, bool as_json);

@@ -1,6 +1,7 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
 #include "plugin_host.hpp"
+#include "train.hpp"
 
 #include <radpipe/error.hpp>
 #include <radpipe/fingerprint.hpp>
@@ -50,6 +51,14 @@ int main(int argc, char** argv) {
   predict->add_option("--limit", predict_options.limit, "At most this many images");
   predict->add_option("--device", predict_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
 
+  TrainOptions train_options;
+  auto* train = app.add_subcommand("train", "Train a pipeline's models ([train] table): checkpoints, history.csv, curves.png");
+  train->add_option("pipeline", train_options.pipeline, "Pipeline TOML file with a [train] table")->required();
+  train->add_option("--out", train_options.out_dir, "Output folder (default: [train] output)")->type_name("DIR");
+  train->add_flag("--resume", train_options.resume, "Continue from the last checkpoint in the output folder");
+  train->add_option("--device", train_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+  train->add_option("--epochs", train_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -71,6 +80,7 @@ int main(int argc, char** argv) {
     if (*inspect) return command_inspect(global, stage, json);
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
+    if (*train) return command_train(global, train_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

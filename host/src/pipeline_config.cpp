@@ -68,6 +68,10 @@ namespace {
 
 const std::set<std::string> device_words{"auto", "cpu", "cuda"};
 
+std::string with_article(std::string_view noun) {
+  return (std::string_view("aeiou").find(noun.front()) != std::string_view::npos ? "an " : "a ") + std::string(noun);
+}
+
 bool valid_device(const std::string& text) {
   static const std::regex cuda_index("cuda:[0-9]+");
   return device_words.count(text) || std::regex_match(text, cuda_index);
@@ -256,7 +260,7 @@ private:
     for (const auto& entry : plugins_.stages_of(kind)) names.push_back(entry.stage->name);
     std::string message = "unknown " + std::string(to_string(kind)) + " stage '" + name + "' in " + where;
     if (auto elsewhere = plugins_.stages_named(name); !elsewhere.empty())
-      message += " ('" + name + "' is a " + std::string(to_string(elsewhere.front().stage->kind)) + " stage of plugin " +
+      message += " ('" + name + "' is " + with_article(to_string(elsewhere.front().stage->kind)) + " stage of plugin " +
                  elsewhere.front().plugin->name + ")";
     if (auto close = closest_match(name, names); !close.empty()) message += "; did you mean '" + close + "'?";
     message += "; available " + std::string(to_string(kind)) + " stages: " + (names.empty() ? std::string("none") : join(names));

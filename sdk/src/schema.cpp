@@ -299,4 +299,20 @@ const std::vector<std::string>& Params::strings(std::string_view name) const {
   return expect<std::vector<std::string>>(at(name), name, "a list of strings");
 }
 
+Params resolve_params(const Schema& schema, std::map<std::string, ParamValue> values) {
+  Params params;
+  for (auto& [name, value] : values) {
+    const ParamSpec* spec = schema.find(name);
+    if (spec == nullptr) throw StageError(name, "unknown parameter");
+    if (std::string problem = spec->check(value); !problem.empty()) throw StageError(name, problem);
+    params.set(name, std::move(value));
+  }
+  for (const auto& spec : schema.specs()) {
+    if (params.has(spec.name)) continue;
+    if (spec.default_value) params.set(spec.name, *spec.default_value);
+    else if (spec.required()) throw StageError(spec.name, "missing required parameter");
+  }
+  return params;
+}
+
 } // namespace radpipe

@@ -52,7 +52,9 @@ struct ParamSpec {
   static ParamSpec strings(std::string name, std::string doc);
 
   ParamSpec& with_default(ParamValue value);
+  ParamSpec& with_default(bool value) { return with_default(ParamValue{value}); }
   ParamSpec& with_default(int value) { return with_default(ParamValue{std::int64_t{value}}); }
+  ParamSpec& with_default(double value) { return with_default(ParamValue{value}); }
   ParamSpec& with_default(const char* value) { return with_default(ParamValue{std::string{value}}); }
   ParamSpec& optional();
   ParamSpec& at_least(double value);
@@ -106,5 +108,10 @@ private:
   const ParamValue& at(std::string_view name) const;
   std::map<std::string, ParamValue, std::less<>> values_;
 };
+
+// Applies a schema to values given in code, as the host does for pipeline files: checks each
+// value, fills in defaults, rejects unknown keys and reports missing required ones. Throws
+// StageError naming the key at fault. For stages built by programs and tests, not from TOML.
+Params resolve_params(const Schema& schema, std::map<std::string, ParamValue> values);
 
 } // namespace radpipe

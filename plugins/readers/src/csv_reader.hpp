@@ -1,0 +1,49 @@
+// Reader stage `csv`: a labelled dataset described by a CSV file, one row per image.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <radpipe/schema.hpp>
+#include <radpipe/stages.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "csv_records.hpp"
+
+namespace radpipe::readers {
+
+class CsvReader final : public Reader {
+ public:
+  CsvReader(const Params& params, const StageContext& context);
+  static Schema schema();
+
+  std::optional<SampleInfo> next() override;
+  Sample load(const SampleInfo& info) const override;
+  std::optional<std::size_t> size_hint() const override { return row_count_; }
+
+ private:
+  // Where each field of interest sits in a row; columns not named by a parameter become tags.
+  struct Columns {
+    std::size_t count = 0;
+    std::size_t image = 0;
+    std::optional<std::size_t> label, body_part, patient, study, id, split;
+    std::vector<std::pair<std::string, std::size_t>> tags;
+  };
+
+  Columns resolve_columns(const Params& params, const std::vector<std::string>& header) const;
+  // The row as a SampleInfo (index left 0), or nullopt when the split filter drops it.
+  std::optional<SampleInfo> to_info(const CsvRecord& record) const;
+
+  std::filesystem::path file_;
+  std::filesystem::path image_root_;
+  std::optional<std::string> split_;
+  CsvRecordReader records_;
+  Columns columns_;
+  std::vector<std::string> header_;
+  std::size_t row_count_ = 0;
+  std::uint64_t next_index_ = 0;
+};
+
+} // namespace radpipe::readers

@@ -1,0 +1,149 @@
+#include "image_decode.hpp"
+
+#include <climits>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <radpipe/error.hpp>
+#include <system_error>
+#include <vector>
+
+namespace radpipe::readers {
+namespace {
+
+constexpr unsigned char marker_prefix = 0xFF;
+constexpr unsigned char start_of_scan = 0xDA;
+constexpr unsigned char end_of_image = 0xD9;
+
+bool is_restart_marker(unsigned char marker) {
+  return marker >= 0xD0 && marker <= 0xD7;
+}
+
+// Markers that stand alone, without a length field: TEM and the restart markers.
+bool is_standalone_marker(unsigned char marker) {
+  return marker == 0x01 || is_restart_marker(marker);
+}
+
+bool looks_like_jpeg(std::span<const unsigned char> bytes) {
+  return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+}
+
+std::vector<unsigned char> read_file(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::error_code error;
+  const auto status = std::filesystem::status(file, error);
+  if (error || !std::filesystem::exists(status))
+    throw SampleError(name, "cannot read image " + name + ": no such file");
+  if (!std::filesystem::is_regular_file(status))
+    throw SampleError(name, "cannot read image " + name + ": not a regular file");
+  const auto size = std::filesystem::file_size(file, error);
+  if (error) throw SampleError(name, "cannot read image " + name + ": " + error.message());
+  if (size == 0) throw SampleError(name, "cannot read image " + name + ": the file is empty (0 bytes)");
+
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw SampleError(name,
+                      "cannot read image " + name + ": the file cannot be opened (check its permissions)");
+  std::vector<unsigned char> bytes(size);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size))
+    throw SampleError(name, "cannot read image " + name + ": read " + std::to_string(in.gcount()) + " of " +
+                                std::to_string(size) + " bytes (was it changed while being read?)");
+  return bytes;
+}
+
+} // namespace
+
+bool jpeg_is_complete(std::span<const unsigned char> bytes) {
+  std::size_t position = 2; // past the start-of-image marker
+  while (position + 1 < bytes.size()) {
+    if (bytes[position] != marker_prefix) {
+      // Stray bytes between segments: libjpeg skips them too, so do not reject the file for them.
+      ++position;
+      continue;
+    }
+    const unsigned char marker = bytes[position + 1];
+    if (marker == marker_prefix) { // fill byte before a marker
+      ++position;
+      continue;
+    }
+    position += 2;
+    if (marker == end_of_image) return true;
+    if (is_standalone_marker(marker)) continue;
+    if (position + 1 >= bytes.size()) return false;
+    const std::size_t length = (std::size_t{bytes[position]} << 8) | bytes[position + 1];
+    if (length < 2) return false;
+    position += length;
+    if (marker == start_of_scan) {
+      // Entropy-coded data runs to the next marker; inside it 0xFF is followed only by a stuffed
+      // zero or a restart marker.
+      while (position + 1 < bytes.size() &&
+             !(bytes[position] == marker_prefix && bytes[position + 1] != 0x00 &&
+               !is_restart_marker(bytes[position + 1])))
+        ++position;
+    }
+  }
+  return false;
+}
+
+cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source) {
+  if (bytes.empty()) throw SampleError(source, "cannot decode image " + source + ": no data (0 bytes)");
+  if (bytes.size() > static_cast<std::size_t>(INT_MAX))
+    throw SampleError(source,
+                      "cannot decode image " + source + ": larger than 2 GiB, which OpenCV cannot decode");
+  if (looks_like_jpeg(bytes) && !jpeg_is_complete(bytes))
+    throw SampleError(
+        source,
+        "cannot decode image " + source +
+            ": truncated JPEG (the data ends before the end-of-image marker); re-export or re-copy the file");
+
+  // imdecode reads through the header without copying; it never writes to its input.
+  const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(bytes.data()));
+  cv::Mat decoded;
+  try {
+    decoded = cv::imdecode(encoded, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
+  } catch (const cv::Exception& error) {
+    throw SampleError(source, "cannot decode image " + source + ": OpenCV failed: " + error.what());
+  }
+  if (decoded.empty())
+    throw SampleError(source, "cannot decode image " + source +
+                                  ": OpenCV found no image in it (not an image, a corrupt one, or a format "
+                                  "this OpenCV build lacks)");
+
+  switch (decoded.depth()) {
+    case CV_8U:
+    case CV_16U:
+    case CV_32F:
+      break;
+    case CV_64F:
+      decoded.convertTo(decoded, CV_32F);
+      break;
+    default:
+      throw SampleError(source, "cannot use image " + source + ": its pixel depth (OpenCV depth " +
+                                    std::to_string(decoded.depth()) +
+                                    ") is not 8-bit, 16-bit unsigned or float; convert the file");
+  }
+
+  cv::Mat converted;
+  switch (decoded.channels()) {
+    case 1:
+      return decoded;
+    case 3:
+      cv::cvtColor(decoded, converted, cv::COLOR_BGR2RGB);
+      return converted;
+    case 4:
+      cv::cvtColor(decoded, converted, cv::COLOR_BGRA2RGB);
+      return converted;
+    default:
+      throw SampleError(source, "cannot use image " + source + ": it has " +
+                                    std::to_string(decoded.channels()) +
+                                    " channels; radpipe reads gray, RGB or RGBA images");
+  }
+}
+
+cv::Mat decode_image_file(const std::filesystem::path& file) {
+  const std::vector<unsigned char> bytes = read_file(file);
+  return decode_image_bytes(bytes, file.string());
+}
+
+} // namespace radpipe::readers

@@ -1,0 +1,164 @@
+#include "image_decode.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <opencv2/imgcodecs.hpp>
+#include <radpipe/error.hpp>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace radpipe::readers {
+namespace {
+
+using testing::fracatlas_dir;
+using testing::ScratchFolder;
+
+std::string encode(const std::string& extension, const cv::Mat& image) {
+  std::vector<unsigned char> bytes;
+  EXPECT_TRUE(cv::imencode(extension, image, bytes));
+  return {bytes.begin(), bytes.end()};
+}
+
+cv::Mat gradient(int rows, int cols) {
+  cv::Mat image(rows, cols, CV_8UC1);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      image.at<unsigned char>(r, c) = static_cast<unsigned char>((r * 7 + c * 3) % 256);
+  return image;
+}
+
+// Expects decoding `file` to throw SampleError whose path is `file` and whose message names the
+// file and contains `reason`.
+void expect_sample_error(const std::filesystem::path& file, const std::string& reason) {
+  try {
+    decode_image_file(file);
+    FAIL() << "decoding " << file << " should have failed";
+  } catch (const SampleError& error) {
+    EXPECT_EQ(error.path(), file.string());
+    EXPECT_NE(std::string(error.what()).find(file.string()), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find(reason), std::string::npos) << error.what();
+  }
+}
+
+TEST(DecodeImage, FracAtlasColourJpegIs8BitRgbAtItsSize) {
+  const cv::Mat image = decode_image_file(fracatlas_dir() / "images" / "IMG0000005.jpg");
+  EXPECT_EQ(image.type(), CV_8UC3);
+  EXPECT_EQ(image.cols, 421);
+  EXPECT_EQ(image.rows, 512);
+}
+
+TEST(DecodeImage, FracAtlasGrayJpegStaysSingleChannel) {
+  const cv::Mat image = decode_image_file(fracatlas_dir() / "images" / "IMG0000008.jpg");
+  EXPECT_EQ(image.type(), CV_8UC1);
+  EXPECT_EQ(image.cols, 410);
+  EXPECT_EQ(image.rows, 512);
+  double high = 0;
+  cv::minMaxLoc(image, nullptr, &high);
+  EXPECT_GT(high, 0.0); // a radiograph, not a blank page
+}
+
+TEST(DecodeImage, Gray16BitPngKeepsExactValues) {
+  ScratchFolder scratch;
+  cv::Mat written(20, 30, CV_16UC1, cv::Scalar(1234));
+  written.at<std::uint16_t>(3, 4) = 65535;
+  const auto file = scratch.path() / "deep.png";
+  ASSERT_TRUE(cv::imwrite(file.string(), written));
+
+  const cv::Mat image = decode_image_file(file);
+  ASSERT_EQ(image.type(), CV_16UC1);
+  double high = 0;
+  cv::minMaxLoc(image, nullptr, &high);
+  EXPECT_EQ(high, 65535.0);
+  EXPECT_EQ(image.at<std::uint16_t>(3, 4), 65535);
+  EXPECT_EQ(image.at<std::uint16_t>(0, 0), 1234);
+}
+
+TEST(DecodeImage, Colour16BitPngComesBackInRgbOrder) {
+  ScratchFolder scratch;
+  // OpenCV writes BGR: blue 100, green 200, red 40000.
+  const cv::Mat written(4, 4, CV_16UC3, cv::Scalar(100, 200, 40000));
+  const auto file = scratch.path() / "colour16.png";
+  ASSERT_TRUE(cv::imwrite(file.string(), written));
+
+  const cv::Mat image = decode_image_file(file);
+  ASSERT_EQ(image.type(), CV_16UC3);
+  const auto pixel = image.at<cv::Vec<std::uint16_t, 3>>(2, 2);
+  EXPECT_EQ(pixel[0], 40000); // red first
+  EXPECT_EQ(pixel[1], 200);
+  EXPECT_EQ(pixel[2], 100);
+}
+
+TEST(DecodeImage, AlphaIsDroppedAndOrderIsRgb) {
+  ScratchFolder scratch;
+  const cv::Mat written(5, 6, CV_8UC4, cv::Scalar(10, 20, 30, 40)); // B, G, R, A
+  const auto file = scratch.path() / "alpha.png";
+  ASSERT_TRUE(cv::imwrite(file.string(), written));
+
+  const cv::Mat image = decode_image_file(file);
+  ASSERT_EQ(image.type(), CV_8UC3);
+  EXPECT_EQ(image.at<cv::Vec3b>(1, 1), cv::Vec3b(30, 20, 10));
+}
+
+TEST(DecodeImage, TruncatedJpegIsASampleError) {
+  ScratchFolder scratch;
+  const std::string whole = encode(".jpg", gradient(64, 64));
+  const auto complete = scratch.write("complete.jpg", whole);
+  EXPECT_EQ(decode_image_file(complete).size(), cv::Size(64, 64)); // the same bytes, whole, decode
+  expect_sample_error(scratch.write("truncated.jpg", whole.substr(0, whole.size() / 2)), "truncated JPEG");
+  // Without even the end marker, only the last two bytes missing.
+  expect_sample_error(scratch.write("clipped.jpg", whole.substr(0, whole.size() - 2)), "truncated JPEG");
+}
+
+TEST(DecodeImage, TruncatedPngIsASampleError) {
+  ScratchFolder scratch;
+  const std::string whole = encode(".png", gradient(64, 64));
+  expect_sample_error(scratch.write("truncated.png", whole.substr(0, whole.size() / 2)), "cannot decode");
+}
+
+TEST(DecodeImage, TextFileNamedPngIsASampleError) {
+  ScratchFolder scratch;
+  expect_sample_error(scratch.write("notes.png", "this is not an image\n"), "found no image");
+}
+
+TEST(DecodeImage, EmptyFileIsASampleError) {
+  ScratchFolder scratch;
+  expect_sample_error(scratch.write("empty.png", ""), "empty");
+}
+
+TEST(DecodeImage, MissingFileIsASampleError) {
+  ScratchFolder scratch;
+  expect_sample_error(scratch.path() / "absent.png", "no such file");
+}
+
+TEST(DecodeImage, FolderIsASampleError) {
+  ScratchFolder scratch;
+  std::filesystem::create_directories(scratch.path() / "folder.png");
+  expect_sample_error(scratch.path() / "folder.png", "not a regular file");
+}
+
+TEST(JpegIsComplete, AcceptsEveryFracAtlasImage) {
+  std::size_t checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(fracatlas_dir() / "images")) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
+                                           std::istreambuf_iterator<char>());
+    EXPECT_TRUE(jpeg_is_complete(bytes)) << entry.path();
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3419u);
+}
+
+TEST(JpegIsComplete, RejectsEveryTruncationOfASmallJpeg) {
+  const std::string whole = encode(".jpg", gradient(16, 16));
+  const std::vector<unsigned char> bytes(whole.begin(), whole.end());
+  ASSERT_TRUE(jpeg_is_complete(bytes));
+  for (std::size_t length = 3; length < bytes.size() - 1; ++length)
+    EXPECT_FALSE(jpeg_is_complete(std::span(bytes).first(length)))
+        << "cut at " << length << " of " << bytes.size();
+}
+
+} // namespace
+} // namespace radpipe::readers

@@ -1,0 +1,354 @@
+#include "networks.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <stdexcept>
+
+namespace radpipe::torch_models {
+namespace nn = torch::nn;
+
+namespace {
+
+// Python's nn.Sequential and plain containers name their children "0", "1", ...; modules without
+// parameters (ReLU, pooling) are applied functionally and not registered, as they add no names.
+std::shared_ptr<nn::Module> make_container(const std::string& type_name) {
+  return std::make_shared<nn::Module>(type_name);
+}
+
+nn::Conv2d conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
+  nn::Conv2d layer(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+  // torchvision's initialisation for ResNet and DenseNet convolutions.
+  nn::init::kaiming_normal_(layer->weight, 0.0, torch::kFanOut, torch::kReLU);
+  return layer;
+}
+
+nn::BatchNorm2d batch_norm(std::int64_t channels) { return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels)); }
+
+// The head is always called through a Sequential. When it is a single Linear layer that Linear is
+// what gets registered, so its tensors are `fc.weight`/`classifier.weight` as in torchvision.
+class Head {
+public:
+  Head(nn::Module& owner, const std::string& name, std::int64_t in_features, const HeadOptions& options) {
+    std::int64_t width = in_features;
+    auto add_linear = [&](std::int64_t out) {
+      if (options.dropout > 0.0) sequence_->push_back(nn::Dropout(options.dropout));
+      sequence_->push_back(nn::Linear(width, out));
+      width = out;
+    };
+    for (std::int64_t hidden : options.hidden) {
+      add_linear(hidden);
+      sequence_->push_back(nn::ReLU());
+    }
+    add_linear(options.outputs);
+    if (sequence_->size() == 1)
+      owner.register_module(name, sequence_->ptr(0));
+    else
+      owner.register_module(name, sequence_.ptr());
+  }
+
+  torch::Tensor operator()(const torch::Tensor& pooled) { return sequence_->forward(pooled); }
+
+private:
+  nn::Sequential sequence_;
+};
+
+torch::Tensor global_pool(const torch::Tensor& features) {
+  return torch::adaptive_avg_pool2d(features, {1, 1}).flatten(1);
+}
+
+// ---------------------------------------------------------------------------------------- CNN
+
+class ConvBlock : public nn::Module {
+public:
+  ConvBlock(std::int64_t in, std::int64_t out)
+      : nn::Module("ConvBlock"), conv_(register_module("conv", conv(in, out, 3, 1, 1))),
+        norm_(register_module("norm", batch_norm(out))) {}
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::max_pool2d(torch::relu(norm_->forward(conv_->forward(x))), 2);
+  }
+
+private:
+  nn::Conv2d conv_;
+  nn::BatchNorm2d norm_;
+};
+
+class Cnn final : public Network {
+public:
+  Cnn(int blocks, std::int64_t width, std::int64_t input_channels, const HeadOptions& head) : Network("Cnn") {
+    auto features = register_module("features", make_container("Sequential"));
+    std::int64_t in = input_channels;
+    std::int64_t out = width;
+    for (int i = 1; i <= blocks; ++i) {
+      blocks_.push_back(features->register_module("block" + std::to_string(i), std::make_shared<ConvBlock>(in, out)));
+      in = out;
+      out = std::min<std::int64_t>(out * 2, 512);
+    }
+    head_.emplace(*this, "classifier", in, head);
+  }
+
+  NetworkOutput forward(const torch::Tensor& images) override {
+    torch::Tensor x = images;
+    for (auto& block : blocks_) x = block->forward(x);
+    return {(*head_)(global_pool(x)), x};
+  }
+
+  const std::string& first_conv_weight() const override { return first_conv_; }
+
+private:
+  std::vector<std::shared_ptr<ConvBlock>> blocks_;
+  std::optional<Head> head_;
+  std::string first_conv_ = "features.block1.conv.weight";
+};
+
+// ------------------------------------------------------------------------------------- ResNet
+
+class ResidualBlock : public nn::Module {
+public:
+  using nn::Module::Module;
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+
+protected:
+  // torchvision's `downsample`: a 1x1 convolution and BatchNorm where the shape changes.
+  void add_downsample(std::int64_t in, std::int64_t out, std::int64_t stride) {
+    if (stride == 1 && in == out) return;
+    downsample_ = register_module("downsample", nn::Sequential(conv(in, out, 1, stride, 0), batch_norm(out)));
+  }
+  torch::Tensor shortcut(const torch::Tensor& x) { return downsample_.is_empty() ? x : downsample_->forward(x); }
+
+private:
+  nn::Sequential downsample_{nullptr};
+};
+
+class BasicBlock final : public ResidualBlock {
+public:
+  static constexpr std::int64_t expansion = 1;
+
+  BasicBlock(std::int64_t in, std::int64_t planes, std::int64_t stride)
+      : ResidualBlock("BasicBlock"), conv1_(register_module("conv1", conv(in, planes, 3, stride, 1))),
+        bn1_(register_module("bn1", batch_norm(planes))), conv2_(register_module("conv2", conv(planes, planes, 3, 1, 1))),
+        bn2_(register_module("bn2", batch_norm(planes))) {
+    add_downsample(in, planes * expansion, stride);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) override {
+    torch::Tensor out = torch::relu(bn1_->forward(conv1_->forward(x)));
+    out = bn2_->forward(conv2_->forward(out));
+    return torch::relu(out + shortcut(x));
+  }
+
+private:
+  nn::Conv2d conv1_;
+  nn::BatchNorm2d bn1_;
+  nn::Conv2d conv2_;
+  nn::BatchNorm2d bn2_;
+};
+
+// torchvision's Bottleneck (ResNet v1.5: the stride sits on the 3x3 convolution).
+class Bottleneck final : public ResidualBlock {
+public:
+  static constexpr std::int64_t expansion = 4;
+
+  Bottleneck(std::int64_t in, std::int64_t planes, std::int64_t stride)
+      : ResidualBlock("Bottleneck"), conv1_(register_module("conv1", conv(in, planes, 1, 1, 0))),
+        bn1_(register_module("bn1", batch_norm(planes))), conv2_(register_module("conv2", conv(planes, planes, 3, stride, 1))),
+        bn2_(register_module("bn2", batch_norm(planes))),
+        conv3_(register_module("conv3", conv(planes, planes * expansion, 1, 1, 0))),
+        bn3_(register_module("bn3", batch_norm(planes * expansion))) {
+    add_downsample(in, planes * expansion, stride);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) override {
+    torch::Tensor out = torch::relu(bn1_->forward(conv1_->forward(x)));
+    out = torch::relu(bn2_->forward(conv2_->forward(out)));
+    out = bn3_->forward(conv3_->forward(out));
+    return torch::relu(out + shortcut(x));
+  }
+
+private:
+  nn::Conv2d conv1_;
+  nn::BatchNorm2d bn1_;
+  nn::Conv2d conv2_;
+  nn::BatchNorm2d bn2_;
+  nn::Conv2d conv3_;
+  nn::BatchNorm2d bn3_;
+};
+
+class ResNet final : public Network {
+public:
+  ResNet(int depth, std::int64_t input_channels, const HeadOptions& head) : Network("ResNet") {
+    conv1_ = register_module("conv1", conv(input_channels, 64, 7, 2, 3));
+    bn1_ = register_module("bn1", batch_norm(64));
+    std::array<int, 4> counts{};
+    switch (depth) {
+    case 18: counts = {2, 2, 2, 2}; break;
+    case 34: counts = {3, 4, 6, 3}; break;
+    case 50: counts = {3, 4, 6, 3}; break;
+    default: throw std::invalid_argument("unsupported ResNet depth " + std::to_string(depth));
+    }
+    const bool bottleneck = depth >= 50;
+    const std::int64_t expansion = bottleneck ? Bottleneck::expansion : BasicBlock::expansion;
+    std::int64_t in = 64;
+    for (std::size_t layer = 0; layer < counts.size(); ++layer) {
+      auto container = register_module("layer" + std::to_string(layer + 1), make_container("Sequential"));
+      const std::int64_t planes = std::int64_t{64} << layer;
+      for (int i = 0; i < counts[layer]; ++i) {
+        const std::int64_t stride = (layer > 0 && i == 0) ? 2 : 1;
+        std::shared_ptr<ResidualBlock> block;
+        if (bottleneck)
+          block = std::make_shared<Bottleneck>(in, planes, stride);
+        else
+          block = std::make_shared<BasicBlock>(in, planes, stride);
+        blocks_.push_back(container->register_module(std::to_string(i), block));
+        in = planes * expansion;
+      }
+    }
+    head_.emplace(*this, "fc", in, head);
+  }
+
+  NetworkOutput forward(const torch::Tensor& images) override {
+    torch::Tensor x = torch::relu(bn1_->forward(conv1_->forward(images)));
+    x = torch::max_pool2d(x, 3, 2, 1);
+    for (auto& block : blocks_) x = block->forward(x);
+    return {(*head_)(global_pool(x)), x};
+  }
+
+  const std::string& first_conv_weight() const override { return first_conv_; }
+
+private:
+  nn::Conv2d conv1_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr};
+  std::vector<std::shared_ptr<ResidualBlock>> blocks_;
+  std::optional<Head> head_;
+  std::string first_conv_ = "conv1.weight";
+};
+
+// ----------------------------------------------------------------------------------- DenseNet
+
+constexpr std::int64_t growth_rate = 32;
+constexpr std::int64_t bn_size = 4;
+
+class DenseLayer final : public nn::Module {
+public:
+  explicit DenseLayer(std::int64_t in)
+      : nn::Module("DenseLayer"), norm1_(register_module("norm1", batch_norm(in))),
+        conv1_(register_module("conv1", conv(in, bn_size * growth_rate, 1, 1, 0))),
+        norm2_(register_module("norm2", batch_norm(bn_size * growth_rate))),
+        conv2_(register_module("conv2", conv(bn_size * growth_rate, growth_rate, 3, 1, 1))) {}
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor bottleneck = conv1_->forward(torch::relu(norm1_->forward(x)));
+    return conv2_->forward(torch::relu(norm2_->forward(bottleneck)));
+  }
+
+private:
+  nn::BatchNorm2d norm1_;
+  nn::Conv2d conv1_;
+  nn::BatchNorm2d norm2_;
+  nn::Conv2d conv2_;
+};
+
+class DenseBlock final : public nn::Module {
+public:
+  DenseBlock(int layers, std::int64_t in) : nn::Module("DenseBlock") {
+    for (int i = 0; i < layers; ++i)
+      layers_.push_back(register_module("denselayer" + std::to_string(i + 1), std::make_shared<DenseLayer>(in + i * growth_rate)));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    std::vector<torch::Tensor> features{x};
+    for (auto& layer : layers_) features.push_back(layer->forward(torch::cat(features, 1)));
+    return torch::cat(features, 1);
+  }
+
+private:
+  std::vector<std::shared_ptr<DenseLayer>> layers_;
+};
+
+class Transition final : public nn::Module {
+public:
+  Transition(std::int64_t in, std::int64_t out)
+      : nn::Module("Transition"), norm_(register_module("norm", batch_norm(in))),
+        conv_(register_module("conv", conv(in, out, 1, 1, 0))) {}
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::avg_pool2d(conv_->forward(torch::relu(norm_->forward(x))), 2, 2);
+  }
+
+private:
+  nn::BatchNorm2d norm_;
+  nn::Conv2d conv_;
+};
+
+class DenseNet final : public Network {
+public:
+  DenseNet(int depth, std::int64_t input_channels, const HeadOptions& head) : Network("DenseNet") {
+    std::array<int, 4> config{};
+    switch (depth) {
+    case 121: config = {6, 12, 24, 16}; break;
+    case 169: config = {6, 12, 32, 32}; break;
+    case 201: config = {6, 12, 48, 32}; break;
+    default: throw std::invalid_argument("unsupported DenseNet depth " + std::to_string(depth));
+    }
+    auto features = register_module("features", make_container("Sequential"));
+    std::int64_t channels = 64;
+    conv0_ = features->register_module("conv0", conv(input_channels, channels, 7, 2, 3));
+    norm0_ = features->register_module("norm0", batch_norm(channels));
+    for (std::size_t i = 0; i < config.size(); ++i) {
+      const std::string index = std::to_string(i + 1);
+      blocks_.push_back(features->register_module("denseblock" + index, std::make_shared<DenseBlock>(config[i], channels)));
+      channels += config[i] * growth_rate;
+      if (i + 1 < config.size()) {
+        transitions_.push_back(features->register_module("transition" + index, std::make_shared<Transition>(channels, channels / 2)));
+        channels /= 2;
+      }
+    }
+    norm5_ = features->register_module("norm5", batch_norm(channels));
+    head_.emplace(*this, "classifier", channels, head);
+    // torchvision zeroes the classifier's bias.
+    torch::NoGradGuard no_grad;
+    for (auto& parameter : named_parameters())
+      if (parameter.key().starts_with("classifier") && parameter.key().ends_with(".bias")) parameter.value().zero_();
+  }
+
+  NetworkOutput forward(const torch::Tensor& images) override {
+    torch::Tensor x = torch::relu(norm0_->forward(conv0_->forward(images)));
+    x = torch::max_pool2d(x, 3, 2, 1);
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+      x = blocks_[i]->forward(x);
+      if (i < transitions_.size()) x = transitions_[i]->forward(x);
+    }
+    torch::Tensor features = torch::relu(norm5_->forward(x));
+    return {(*head_)(global_pool(features)), features};
+  }
+
+  const std::string& first_conv_weight() const override { return first_conv_; }
+
+private:
+  nn::Conv2d conv0_{nullptr};
+  nn::BatchNorm2d norm0_{nullptr};
+  std::vector<std::shared_ptr<DenseBlock>> blocks_;
+  std::vector<std::shared_ptr<Transition>> transitions_;
+  nn::BatchNorm2d norm5_{nullptr};
+  std::optional<Head> head_;
+  std::string first_conv_ = "features.conv0.weight";
+};
+
+} // namespace
+
+std::shared_ptr<Network> make_cnn(int blocks, std::int64_t width, std::int64_t input_channels, const HeadOptions& head) {
+  return std::make_shared<Cnn>(blocks, width, input_channels, head);
+}
+
+std::shared_ptr<Network> make_resnet(int depth, std::int64_t input_channels, const HeadOptions& head) {
+  return std::make_shared<ResNet>(depth, input_channels, head);
+}
+
+std::shared_ptr<Network> make_densenet(int depth, std::int64_t input_channels, const HeadOptions& head) {
+  return std::make_shared<DenseNet>(depth, input_channels, head);
+}
+
+} // namespace radpipe::torch_models

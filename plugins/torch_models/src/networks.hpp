@@ -1,0 +1,44 @@
+// The networks behind the cnn, resnet and densenet stages. Their parameter and buffer names follow
+// torchvision's modules exactly, so that a state_dict saved in Python loads by name.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace radpipe::torch_models {
+
+// The classification head on the globally pooled features.
+struct HeadOptions {
+  std::int64_t outputs = 1;          // logits per image
+  double dropout = 0.0;              // dropout probability on the input of each linear layer
+  std::vector<std::int64_t> hidden;  // widths of hidden fully connected layers
+};
+
+struct NetworkOutput {
+  torch::Tensor logits;   // [N, outputs]
+  torch::Tensor features; // the last convolutional feature map, before global pooling
+};
+
+class Network : public torch::nn::Module {
+public:
+  using torch::nn::Module::Module;
+
+  virtual NetworkOutput forward(const torch::Tensor& images) = 0;
+  // The name of the first convolution's weight, the one tensor whose input channels depend on
+  // the images (for the 1-channel adaptation of 3-channel weights).
+  virtual const std::string& first_conv_weight() const = 0;
+};
+
+// `blocks` conv3x3 -> BatchNorm -> ReLU -> MaxPool2 blocks of `width` channels, doubling per
+// block up to 512; the head is named `classifier`.
+std::shared_ptr<Network> make_cnn(int blocks, std::int64_t width, std::int64_t input_channels, const HeadOptions& head);
+// torchvision's resnet18/34/50; the head is named `fc`.
+std::shared_ptr<Network> make_resnet(int depth, std::int64_t input_channels, const HeadOptions& head);
+// torchvision's densenet121/169/201 (growth 32, bn_size 4); the head is named `classifier`.
+std::shared_ptr<Network> make_densenet(int depth, std::int64_t input_channels, const HeadOptions& head);
+
+} // namespace radpipe::torch_models

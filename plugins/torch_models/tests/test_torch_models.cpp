@@ -1,0 +1,628 @@
+// Tests of the torch_models stages on real files: torchvision's layouts and a real torch.save
+// state_dict written by Python (tests/data/make_fixtures.py), TorchScript from Python and C++,
+// and round trips through radpipe's own format and LibTorch's pickler.
+#include "models.hpp"
+#include "networks.hpp"
+#include "pickle_rewrite.hpp"
+#include "weights.hpp"
+
+#include <radpipe/error.hpp>
+#include <radpipe/plugin.hpp>
+
+#include <caffe2/serialize/inline_container.h>
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace radpipe;
+using namespace radpipe::torch_models;
+
+namespace {
+
+const fs::path data_dir = TORCH_MODELS_TEST_DATA;
+
+struct Log {
+  std::vector<std::pair<LogLevel, std::string>> lines;
+
+  std::string at(LogLevel level) const {
+    std::string text;
+    for (const auto& [each, line] : lines)
+      if (each == level) text += line + "\n";
+    return text;
+  }
+};
+
+struct Fixture {
+  std::shared_ptr<Log> log = std::make_shared<Log>();
+  StageContext context() const {
+    StageContext context;
+    context.plugin_name = "torch_models";
+    context.stage_name = "test";
+    context.log = [log = log](LogLevel level, const std::string& line) { log->lines.emplace_back(level, line); };
+    return context;
+  }
+};
+
+// Params as the host would hand them over: the schema's defaults, then checked overrides.
+Params params_for(const Schema& schema, const std::map<std::string, ParamValue>& overrides = {}) {
+  Params params;
+  for (const auto& spec : schema.specs())
+    if (spec.default_value) params.set(spec.name, *spec.default_value);
+  for (auto [name, value] : overrides) {
+    const ParamSpec* spec = schema.find(name);
+    if (spec == nullptr) throw std::invalid_argument("no parameter " + name);
+    if (std::string problem = spec->check(value); !problem.empty()) throw std::invalid_argument(name + ": " + problem);
+    params.set(name, value);
+  }
+  return params;
+}
+
+template <class StageT>
+std::unique_ptr<StageT> make(const std::map<std::string, ParamValue>& overrides = {}, const Fixture& fixture = {}) {
+  return std::make_unique<StageT>(params_for(StageT::schema(), overrides), fixture.context());
+}
+
+ParamValue integer(std::int64_t value) { return value; }
+ParamValue text(std::string value) { return value; }
+ParamValue strings(std::vector<std::string> value) { return value; }
+
+// A folder of its own per test, removed afterwards.
+class TempDir {
+public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = fs::temp_directory_path() /
+            ("radpipe-torch-models-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" + info->name());
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+private:
+  fs::path path_;
+};
+
+std::map<std::string, torch::Tensor> state_of(torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& item : module.named_parameters()) state.emplace(item.key(), item.value());
+  for (const auto& item : module.named_buffers()) state.emplace(item.key(), item.value());
+  return state;
+}
+
+std::int64_t parameter_count(torch::nn::Module& module) {
+  std::int64_t count = 0;
+  for (const auto& parameter : module.parameters()) count += parameter.numel();
+  return count;
+}
+
+// Sum and position-weighted sum in float64, as make_fixtures.py prints them.
+std::pair<double, double> checksum(const torch::Tensor& tensor) {
+  torch::Tensor flat = tensor.detach().to(torch::kFloat64).flatten();
+  torch::Tensor weights = torch::arange(1, flat.numel() + 1, torch::kFloat64);
+  return {flat.sum().item<double>(), (flat * weights).sum().item<double>()};
+}
+
+void expect_checksum(const torch::Tensor& tensor, double sum, double weighted) {
+  auto [actual_sum, actual_weighted] = checksum(tensor);
+  EXPECT_NEAR(actual_sum, sum, 1e-5 + 1e-6 * std::abs(sum));
+  EXPECT_NEAR(actual_weighted, weighted, 1e-3 + 1e-6 * std::abs(weighted));
+}
+
+std::string shape_string(const torch::Tensor& tensor) {
+  std::string text;
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) text += (i ? "x" : "") + std::to_string(tensor.size(i));
+  return text.empty() ? "scalar" : text;
+}
+
+template <class Function>
+std::string stage_error_of(Function&& function, std::string* key = nullptr) {
+  try {
+    function();
+  } catch (const StageError& error) {
+    if (key) *key = error.key();
+    return error.what();
+  }
+  ADD_FAILURE() << "expected a StageError";
+  return {};
+}
+
+torch::Tensor images(std::int64_t channels, std::int64_t size = 64, std::int64_t batch = 1) {
+  return torch::linspace(-1, 1, batch * channels * size * size).reshape({batch, channels, size, size});
+}
+
+// ---------------------------------------------------------------- layouts against torchvision
+
+struct TorchvisionLayouts {
+  std::map<std::string, std::map<std::string, std::string>> shapes; // model -> name -> "64x3x7x7"
+  std::map<std::string, std::int64_t> parameters;                   // model -> count
+};
+
+const TorchvisionLayouts& torchvision_layouts() {
+  static const TorchvisionLayouts layouts = [] {
+    TorchvisionLayouts result;
+    std::ifstream in(data_dir / "torchvision_layouts.txt");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream fields(line);
+      std::string first, second, third;
+      fields >> first >> second >> third;
+      if (first == "parameters")
+        result.parameters[second] = std::stoll(third);
+      else
+        result.shapes[first][second] = third;
+    }
+    return result;
+  }();
+  return layouts;
+}
+
+std::unique_ptr<NetworkModel> imagenet_model(const std::string& name) {
+  const std::map<std::string, ParamValue> imagenet{{"outputs", integer(1000)}, {"input_channels", integer(3)}};
+  auto with_depth = [&](std::int64_t depth) {
+    auto overrides = imagenet;
+    overrides["depth"] = integer(depth);
+    return overrides;
+  };
+  if (name.starts_with("resnet")) return make<ResNetModel>(with_depth(std::stoll(name.substr(6))));
+  return make<DenseNetModel>(with_depth(std::stoll(name.substr(8))));
+}
+
+TEST(Layouts, StateDictNamesAndShapesEqualTorchvisions) {
+  const auto& layouts = torchvision_layouts();
+  ASSERT_EQ(layouts.shapes.size(), 3u) << "torchvision_layouts.txt is missing or incomplete";
+  for (const auto& [model_name, expected] : layouts.shapes) {
+    SCOPED_TRACE(model_name);
+    auto model = imagenet_model(model_name);
+    std::map<std::string, std::string> actual;
+    for (const auto& [name, tensor] : state_of(*model->trainable())) actual[name] = shape_string(tensor);
+    for (const auto& [name, shape] : expected) {
+      auto found = actual.find(name);
+      if (found == actual.end())
+        ADD_FAILURE() << "missing " << name;
+      else
+        EXPECT_EQ(found->second, shape) << name;
+    }
+    for (const auto& [name, shape] : actual) EXPECT_TRUE(expected.contains(name)) << "not in torchvision: " << name;
+  }
+}
+
+TEST(Layouts, ParameterCountsEqualTorchvisions) {
+  const std::map<std::string, std::int64_t> counts{{"resnet18", 11'689'512},   {"resnet34", 21'797'672},
+                                                   {"resnet50", 25'557'032},   {"densenet121", 7'978'856},
+                                                   {"densenet169", 14'149'480}, {"densenet201", 20'013'928}};
+  for (const auto& [name, count] : counts) {
+    EXPECT_EQ(parameter_count(*imagenet_model(name)->trainable()), count) << name;
+    EXPECT_EQ(torchvision_layouts().parameters.at(name), count) << name << " in torchvision_layouts.txt";
+  }
+}
+
+TEST(Layouts, TorchvisionNamesExist) {
+  auto resnet = state_of(*make<ResNetModel>()->trainable());
+  for (const char* name : {"conv1.weight", "bn1.num_batches_tracked", "layer2.0.downsample.0.weight",
+                           "layer2.0.downsample.1.running_mean", "layer4.1.bn2.running_var", "fc.weight", "fc.bias"})
+    EXPECT_TRUE(resnet.contains(name)) << name;
+  auto resnet50 = state_of(*make<ResNetModel>({{"depth", integer(50)}})->trainable());
+  EXPECT_TRUE(resnet50.contains("layer1.0.conv3.weight"));
+  EXPECT_TRUE(resnet50.contains("layer1.0.downsample.0.weight")); // 64 -> 256 channels at stride 1
+
+  auto densenet = state_of(*make<DenseNetModel>()->trainable());
+  for (const char* name : {"features.conv0.weight", "features.norm0.running_mean",
+                           "features.denseblock1.denselayer1.norm1.weight",
+                           "features.denseblock4.denselayer16.conv2.weight", "features.transition3.conv.weight",
+                           "features.transition1.norm.running_var", "features.norm5.bias", "classifier.weight"})
+    EXPECT_TRUE(densenet.contains(name)) << name;
+  EXPECT_FALSE(densenet.contains("features.denseblock4.denselayer17.conv2.weight"));
+
+  auto cnn = state_of(*make<CnnModel>()->trainable());
+  for (const char* name : {"features.block1.conv.weight", "features.block4.norm.running_var", "classifier.weight"})
+    EXPECT_TRUE(cnn.contains(name)) << name;
+}
+
+TEST(Layouts, HeadKeepsTorchvisionNameOnlyWhenPlain) {
+  auto plain = state_of(*make<ResNetModel>()->trainable());
+  EXPECT_EQ(plain.at("fc.weight").sizes(), (std::vector<std::int64_t>{1, 512}));
+
+  auto hidden = state_of(*make<ResNetModel>({{"hidden", ParamValue{std::vector<std::int64_t>{64}}},
+                                             {"dropout", ParamValue{0.25}},
+                                             {"outputs", integer(3)}})
+                             ->trainable());
+  // Dropout, Linear(512, 64), ReLU, Dropout, Linear(64, 3): nn.Sequential's numbering.
+  EXPECT_EQ(hidden.at("fc.1.weight").sizes(), (std::vector<std::int64_t>{64, 512}));
+  EXPECT_EQ(hidden.at("fc.4.weight").sizes(), (std::vector<std::int64_t>{3, 64}));
+  EXPECT_FALSE(hidden.contains("fc.weight"));
+
+  auto dropout_only = state_of(*make<DenseNetModel>({{"dropout", ParamValue{0.5}}})->trainable());
+  EXPECT_TRUE(dropout_only.contains("classifier.1.weight"));
+}
+
+// ------------------------------------------------------------------------------- forward
+
+TEST(Forward, CnnShapesPerBlockCount) {
+  for (std::int64_t blocks = 2; blocks <= 5; ++blocks) {
+    SCOPED_TRACE(blocks);
+    auto model = make<CnnModel>({{"blocks", integer(blocks)}, {"outputs", integer(2)}});
+    model->set_training(false);
+    ModelOutput output = model->forward(images(1, 64, 2));
+    EXPECT_EQ(output.logits.sizes(), (std::vector<std::int64_t>{2, 2}));
+    const std::int64_t channels = std::min<std::int64_t>(32 << (blocks - 1), 512);
+    const std::int64_t side = 64 >> blocks;
+    EXPECT_EQ(output.features.sizes(), (std::vector<std::int64_t>{2, channels, side, side}));
+    EXPECT_EQ(model->input_channels(), 1);
+    EXPECT_EQ(model->num_outputs(), 2);
+  }
+}
+
+TEST(Forward, CnnWidthIsCappedAt512) {
+  auto model = make<CnnModel>({{"blocks", integer(6)}, {"width", integer(64)}});
+  EXPECT_EQ(model->forward(images(1, 64)).features.size(1), 512);
+}
+
+TEST(Forward, ResNetAndDenseNetShapesAtOneAndThreeChannels) {
+  for (std::int64_t channels : {1, 3}) {
+    SCOPED_TRACE(channels);
+    auto resnet = make<ResNetModel>({{"input_channels", integer(channels)}});
+    resnet->set_training(false);
+    ModelOutput output = resnet->forward(images(channels));
+    EXPECT_EQ(output.logits.sizes(), (std::vector<std::int64_t>{1, 1}));
+    EXPECT_EQ(output.features.sizes(), (std::vector<std::int64_t>{1, 512, 2, 2}));
+
+    auto densenet = make<DenseNetModel>({{"input_channels", integer(channels)}, {"outputs", integer(4)}});
+    densenet->set_training(false);
+    output = densenet->forward(images(channels));
+    EXPECT_EQ(output.logits.sizes(), (std::vector<std::int64_t>{1, 4}));
+    EXPECT_EQ(output.features.sizes(), (std::vector<std::int64_t>{1, 1024, 2, 2}));
+    EXPECT_GE(output.features.min().item<float>(), 0.0f) << "DenseNet features are taken after norm5 and ReLU";
+  }
+}
+
+TEST(Forward, FeaturesCarryGradientsForExplainers) {
+  auto model = make<ResNetModel>();
+  model->set_training(false);
+  ModelOutput output = model->forward(images(3));
+  output.features.retain_grad();
+  output.logits.sum().backward();
+  ASSERT_TRUE(output.features.grad().defined());
+  EXPECT_GT(output.features.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Forward, WrongChannelCountIsAStageError) {
+  auto model = make<ResNetModel>();
+  std::string key;
+  const std::string message = stage_error_of([&] { model->forward(images(1)); }, &key);
+  EXPECT_EQ(key, "input_channels");
+  EXPECT_NE(message.find("[N, 3, H, W]"), std::string::npos) << message;
+}
+
+TEST(Forward, TrainingModeTogglesModules) {
+  auto model = make<CnnModel>();
+  EXPECT_FALSE(model->trainable()->is_training()) << "a model starts in eval mode";
+  model->set_training(true);
+  EXPECT_TRUE(model->trainable()->is_training());
+  model->set_training(false);
+  EXPECT_FALSE(model->trainable()->is_training());
+  model->to(torch::Device(torch::kCPU));
+  EXPECT_EQ(model->device(), torch::Device(torch::kCPU));
+}
+
+// ---------------------------------------------------------------------------------- weights
+
+// One training-mode pass, so that BatchNorm statistics differ from a fresh model's.
+void update_batch_norm(Model& model) {
+  torch::NoGradGuard no_grad;
+  model.set_training(true);
+  model.forward(torch::randn({4, model.input_channels(), 64, 64}));
+  model.set_training(false);
+}
+
+TEST(Weights, RadpipeFormatRoundTripGivesIdenticalOutputs) {
+  TempDir dir;
+  auto check = [&](std::unique_ptr<NetworkModel> saved, std::unique_ptr<NetworkModel> loaded, const std::string& file) {
+    update_batch_norm(*saved);
+    saved->save_weights(dir.path() / "nested" / file);
+    EXPECT_TRUE(fs::exists(dir.path() / "nested" / file));
+    const torch::Tensor x = images(saved->input_channels());
+    EXPECT_FALSE(torch::equal(saved->forward(x).logits, loaded->forward(x).logits));
+    loaded->load_weights(dir.path() / "nested" / file);
+    EXPECT_TRUE(torch::equal(saved->forward(x).logits, loaded->forward(x).logits));
+    EXPECT_TRUE(torch::equal(saved->forward(x).features, loaded->forward(x).features));
+  };
+  Fixture fixture;
+  const std::map<std::string, ParamValue> head{{"hidden", ParamValue{std::vector<std::int64_t>{16, 8}}},
+                                               {"dropout", ParamValue{0.3}},
+                                               {"outputs", integer(3)}};
+  check(make<CnnModel>(head, fixture), make<CnnModel>(head, fixture), "cnn.pt");
+  check(make<ResNetModel>({}, fixture), make<ResNetModel>({}, fixture), "resnet18.pt");
+  EXPECT_EQ(fixture.log->at(LogLevel::Warning), "") << "a complete load warns about nothing";
+  for (const auto& entry : fs::directory_iterator(dir.path() / "nested"))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << "left behind: " << entry.path();
+}
+
+TEST(Weights, WeightsParameterLoadsAtConstruction) {
+  TempDir dir;
+  auto saved = make<DenseNetModel>();
+  update_batch_norm(*saved);
+  saved->save_weights(dir.path() / "densenet.pt");
+  auto loaded = make<DenseNetModel>({{"weights", text((dir.path() / "densenet.pt").string())}});
+  const torch::Tensor x = images(3);
+  EXPECT_TRUE(torch::equal(saved->forward(x).logits, loaded->forward(x).logits));
+}
+
+TEST(Weights, PickledStateDictFromCppRoundTrip) {
+  TempDir dir;
+  auto saved = make<DenseNetModel>({{"outputs", integer(2)}});
+  update_batch_norm(*saved);
+  NamedTensors tensors;
+  for (const auto& [name, tensor] : state_of(*saved->trainable())) tensors.emplace_back(name, tensor);
+  write_state_dict(tensors, dir.path() / "densenet121.pth");
+
+  Fixture fixture;
+  auto loaded = make<DenseNetModel>({{"outputs", integer(2)}}, fixture);
+  loaded->load_weights(dir.path() / "densenet121.pth");
+  EXPECT_EQ(fixture.log->at(LogLevel::Warning), "");
+  const torch::Tensor x = images(3);
+  EXPECT_TRUE(torch::equal(saved->forward(x).logits, loaded->forward(x).logits));
+  auto state = state_of(*loaded->trainable());
+  EXPECT_EQ(state.at("features.norm5.num_batches_tracked").item<std::int64_t>(), 1);
+}
+
+TEST(Weights, LegacyDenseNetNamesAreRenamed) {
+  // torchvision's own densenet downloads predate its current names: "norm.1" for "norm1".
+  TempDir dir;
+  auto model = make<DenseNetModel>();
+  const torch::Tensor value = torch::full({128}, 0.75);
+  write_state_dict({{"features.denseblock1.denselayer2.norm.2.weight", value}}, dir.path() / "legacy.pth");
+  model->load_weights(dir.path() / "legacy.pth");
+  EXPECT_TRUE(torch::equal(state_of(*model->trainable()).at("features.denseblock1.denselayer2.norm2.weight"), value));
+}
+
+TEST(Weights, PickleRewriteGivesLibTorchsSubset) {
+  using namespace std::string_literals;
+  // Literals are split after hex escapes, which would otherwise swallow a following a-f.
+  // {"a": 1} with SETITEM -> SETITEMS behind a MARK placed before the key.
+  EXPECT_EQ(normalise_torch_save_pickle("\x80\x02}q\x00X\x01\x00\x00\x00" "aK\x01s."s),
+            "\x80\x02}q\x00(X\x01\x00\x00\x00" "aK\x01u."s);
+  // [(1, 2)] with APPEND: the MARK goes before the whole tuple's instructions.
+  EXPECT_EQ(normalise_torch_save_pickle("\x80\x02]q\x00K\x01K\x02\x86q\x01" "a."s),
+            "\x80\x02]q\x00(K\x01K\x02\x86q\x01" "e."s);
+  // 3_000_000_000 as a 5-byte LONG1 becomes an 8-byte one; -2 as a 1-byte LONG1 stays negative.
+  EXPECT_EQ(normalise_torch_save_pickle("\x80\x02\x8a\x05\x00\x5e\xd0\xb2\x00."s),
+            "\x80\x02\x8a\x08\x00\x5e\xd0\xb2\x00\x00\x00\x00."s);
+  EXPECT_EQ(normalise_torch_save_pickle("\x80\x02\x8a\x01\xfe."s), "\x80\x02\x8a\x08\xfe\xff\xff\xff\xff\xff\xff\xff."s);
+  // OrderedDict() with attributes: an empty dict, the attributes stored under "__state__".
+  EXPECT_EQ(normalise_torch_save_pickle("\x80\x02" "ccollections\nOrderedDict\nq\x00)Rq\x01}q\x02" "b."s),
+            "\x80\x02}q\x01(X\x09\x00\x00\x00__state__}q\x02u."s);
+  // Later OrderedDicts come from the memo.
+  EXPECT_EQ(normalise_torch_save_pickle("\x80\x02" "ccollections\nOrderedDict\nq\x00)Rq\x01h\x00)Rq\x02\x86."s),
+            "\x80\x02}q\x01}q\x02\x86."s);
+  EXPECT_THROW(normalise_torch_save_pickle("\x80\x02K\x01"s), std::runtime_error);           // no STOP
+  EXPECT_THROW(normalise_torch_save_pickle("\x80\x02\x8c\x01" "a."s), std::runtime_error);  // protocol 4's SHORT_BINUNICODE
+}
+
+// Checksums printed by make_fixtures.py for the tensors of resnet18_subset.pth.
+constexpr double conv1_sum = -5.01875004, conv1_weighted = -23335.4529;
+constexpr double conv1_channel_sum = -5.01874995, conv1_channel_weighted = -7885.41765;
+constexpr double bn1_var_sum = 65.4442988, bn1_var_weighted = 2079.558;
+constexpr double layer4_bn2_sum = 509.811452, layer4_bn2_weighted = 130938.892;
+
+TEST(Weights, TorchvisionStateDictFromPython) {
+  Fixture fixture;
+  auto model = make<ResNetModel>({{"weights", text((data_dir / "resnet18_subset.pth").string())}}, fixture);
+  auto state = state_of(*model->trainable());
+  expect_checksum(state.at("conv1.weight"), conv1_sum, conv1_weighted);
+  expect_checksum(state.at("bn1.running_var"), bn1_var_sum, bn1_var_weighted);
+  expect_checksum(state.at("layer4.1.bn2.weight"), layer4_bn2_sum, layer4_bn2_weighted);
+  EXPECT_EQ(state.at("bn1.num_batches_tracked").item<std::int64_t>(), 1234);
+
+  const std::string warnings = fixture.log->at(LogLevel::Warning);
+  EXPECT_NE(warnings.find("loaded 11 of 12 tensors"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("fc.bias (file [1000], model [1])"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("not in the file"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("fc.weight"), std::string::npos) << warnings;
+  EXPECT_EQ(warnings.find("fc.bias"), warnings.rfind("fc.bias")) << "a mismatched tensor is reported once: " << warnings;
+}
+
+TEST(Weights, OneChannelModelSumsTheFirstConvolution) {
+  Fixture fixture;
+  auto model = make<ResNetModel>(
+      {{"input_channels", integer(1)}, {"weights", text((data_dir / "resnet18_subset.pth").string())}}, fixture);
+  const torch::Tensor conv1 = state_of(*model->trainable()).at("conv1.weight");
+  EXPECT_EQ(conv1.sizes(), (std::vector<std::int64_t>{64, 1, 7, 7}));
+  expect_checksum(conv1, conv1_channel_sum, conv1_channel_weighted);
+  EXPECT_NE(fixture.log->at(LogLevel::Info).find("summed conv1.weight"), std::string::npos);
+
+  auto rgb = make<ResNetModel>({{"weights", text((data_dir / "resnet18_subset.pth").string())}});
+  EXPECT_TRUE(torch::allclose(conv1, state_of(*rgb->trainable()).at("conv1.weight").sum(1, true)));
+}
+
+TEST(Weights, CheckpointDictWithDataParallelPrefix) {
+  Fixture fixture;
+  auto model = make<ResNetModel>({{"weights", text((data_dir / "checkpoint_dataparallel.pth").string())}}, fixture);
+  auto state = state_of(*model->trainable());
+  expect_checksum(state.at("conv1.weight"), conv1_sum, conv1_weighted);
+  expect_checksum(state.at("layer4.1.bn2.weight"), layer4_bn2_sum, layer4_bn2_weighted);
+  const std::string warnings = fixture.log->at(LogLevel::Warning);
+  EXPECT_NE(warnings.find("loaded 11 of 11 tensors"), std::string::npos) << warnings;
+  EXPECT_EQ(warnings.find("module."), std::string::npos) << warnings;
+}
+
+TEST(Weights, NothingFittingIsAStageError) {
+  auto model = make<DenseNetModel>();
+  std::string key;
+  const std::string message =
+      stage_error_of([&] { model->load_weights(data_dir / "resnet18_subset.pth"); }, &key);
+  EXPECT_EQ(key, "weights");
+  EXPECT_NE(message.find("none of the 12 tensors"), std::string::npos) << message;
+  EXPECT_NE(message.find("conv1.weight"), std::string::npos) << message;
+}
+
+TEST(Weights, UnreadableFilesAreStageErrors) {
+  TempDir dir;
+  auto model = make<CnnModel>();
+  std::ofstream(dir.path() / "notes.txt") << "not weights\n";
+  std::ofstream(dir.path() / "legacy.pth", std::ios::binary) << std::string("\x80\x02\x8a\x0a", 4) << "rest";
+
+  EXPECT_NE(stage_error_of([&] { model->load_weights(dir.path() / "missing.pt"); }).find("does not exist"),
+            std::string::npos);
+  EXPECT_NE(stage_error_of([&] { model->load_weights(dir.path() / "notes.txt"); }).find("not a PyTorch weights file"),
+            std::string::npos);
+  EXPECT_NE(stage_error_of([&] { model->load_weights(dir.path() / "legacy.pth"); }).find("legacy torch.save"),
+            std::string::npos);
+  const std::string script = stage_error_of([&] { model->load_weights(data_dir / "tiny_script.pt"); });
+  EXPECT_NE(script.find("stage = \"torchscript\""), std::string::npos) << script;
+}
+
+TEST(Weights, PickledPythonObjectsAreExplained) {
+  // What torch.save(model) writes: an instance of the user's class, rebuilt with NEWOBJ and BUILD.
+  TempDir dir;
+  static constexpr char raw[] = "\x80\x02" "cmymodels\nResNet\nq\x00)\x81q\x01}q\x02" "b.";
+  const std::string pickle(raw, sizeof raw - 1);
+  {
+    caffe2::serialize::PyTorchStreamWriter writer((dir.path() / "model.pth").string());
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    writer.writeEndOfFile();
+  }
+  const std::string message = stage_error_of([&] { make<ResNetModel>()->load_weights(dir.path() / "model.pth"); });
+  EXPECT_NE(message.find("'mymodels.ResNet'"), std::string::npos) << message;
+  EXPECT_NE(message.find("torch.save(model.state_dict(), path)"), std::string::npos) << message;
+}
+
+// ---------------------------------------------------------------------------------- freeze
+
+TEST(Freeze, MatchesWholeNamePrefixesOnly) {
+  auto model = make<ResNetModel>({{"freeze", strings({"conv1", "layer1", "layer4.1.bn2.weight"})}});
+  for (const auto& parameter : model->trainable()->named_parameters()) {
+    const std::string& name = parameter.key();
+    const bool frozen = name == "conv1.weight" || name.starts_with("layer1.") || name == "layer4.1.bn2.weight";
+    EXPECT_EQ(parameter.value().requires_grad(), !frozen) << name;
+  }
+}
+
+TEST(Freeze, AppliesAfterTheWeightsAndSurvivesReloading) {
+  auto model = make<ResNetModel>(
+      {{"freeze", strings({"conv1"})}, {"weights", text((data_dir / "resnet18_subset.pth").string())}});
+  auto conv1 = model->trainable()->named_parameters()["conv1.weight"];
+  expect_checksum(conv1, conv1_sum, conv1_weighted);
+  EXPECT_FALSE(conv1.requires_grad());
+  model->load_weights(data_dir / "checkpoint_dataparallel.pth");
+  EXPECT_FALSE(model->trainable()->named_parameters()["conv1.weight"].requires_grad());
+  EXPECT_TRUE(model->trainable()->named_parameters()["bn1.weight"].requires_grad());
+}
+
+TEST(Freeze, UnknownPrefixListsTopLevelNames) {
+  std::string key;
+  const std::string message =
+      stage_error_of([&] { make<ResNetModel>({{"freeze", strings({"layer9"})}}); }, &key);
+  EXPECT_EQ(key, "freeze");
+  EXPECT_NE(message.find("\"layer9\""), std::string::npos) << message;
+  EXPECT_NE(message.find("conv1, bn1, layer1, layer2, layer3, layer4, fc"), std::string::npos) << message;
+  // A prefix is a whole name component: "layer" is not "layer1".
+  EXPECT_NE(stage_error_of([&] { make<ResNetModel>({{"freeze", strings({"layer"})}}); }).find("\"layer\""),
+            std::string::npos);
+}
+
+// ------------------------------------------------------------------------------ torchscript
+
+TEST(TorchScript, PythonScriptedModelWithFeatures) {
+  auto model = make<TorchScriptModel>({{"file", text((data_dir / "tiny_script.pt").string())}, {"outputs", integer(2)}});
+  EXPECT_EQ(model->trainable(), nullptr);
+  const torch::Tensor probe = torch::linspace(-1, 1, 3 * 8 * 8).reshape({1, 3, 8, 8});
+  ModelOutput output = model->forward(probe);
+  ASSERT_EQ(output.logits.sizes(), (std::vector<std::int64_t>{1, 2}));
+  // Printed by make_fixtures.py.
+  EXPECT_NEAR(output.logits[0][0].item<double>(), 0.324270606, 1e-6);
+  EXPECT_NEAR(output.logits[0][1].item<double>(), 0.60395807, 1e-6);
+  ASSERT_TRUE(output.features.defined());
+  EXPECT_EQ(output.features.sizes(), (std::vector<std::int64_t>{1, 4, 8, 8}));
+
+  auto wrong = make<TorchScriptModel>({{"file", text((data_dir / "tiny_script.pt").string())}});
+  std::string key;
+  const std::string message = stage_error_of([&] { wrong->forward(probe); }, &key);
+  EXPECT_EQ(key, "outputs");
+  EXPECT_NE(message.find("[1, 2]"), std::string::npos) << message;
+}
+
+TEST(TorchScript, ModuleScriptedInCppSavesAndReloads) {
+  TempDir dir;
+  torch::jit::Module scripted("SumModel");
+  scripted.register_parameter("scale", torch::full({1, 1, 1, 1}, 0.5), /*is_buffer=*/false);
+  scripted.define(R"(
+def forward(self, x):
+    return (x * self.scale).sum(dim=[1, 2, 3]).unsqueeze(1)
+)");
+  scripted.save((dir.path() / "sum.pt").string());
+
+  auto model = make<TorchScriptModel>({{"file", text((dir.path() / "sum.pt").string())}, {"input_channels", integer(1)}});
+  const torch::Tensor x = torch::ones({2, 1, 4, 4});
+  ModelOutput output = model->forward(x);
+  EXPECT_TRUE(torch::allclose(output.logits, torch::full({2, 1}, 8.0)));
+  EXPECT_FALSE(output.features.defined());
+
+  model->save_weights(dir.path() / "copy.pt");
+  auto copy = make<TorchScriptModel>({{"file", text((data_dir / "tiny_script.pt").string())}, {"input_channels", integer(1)}});
+  copy->load_weights(dir.path() / "copy.pt");
+  EXPECT_TRUE(torch::equal(copy->forward(x).logits, output.logits));
+}
+
+TEST(TorchScript, RadpipeWeightsAreNotAModel) {
+  TempDir dir;
+  make<CnnModel>()->save_weights(dir.path() / "cnn.pt");
+  std::string key;
+  const std::string message =
+      stage_error_of([&] { make<TorchScriptModel>({{"file", text((dir.path() / "cnn.pt").string())}}); }, &key);
+  EXPECT_EQ(key, "file");
+  EXPECT_NE(message.find("no forward method"), std::string::npos) << message;
+}
+
+// ------------------------------------------------------------------------------------ plugin
+
+TEST(Plugin, RegistersItsFourModelStages) {
+  const fs::path library = fs::path(RADPIPE_PLUGIN_DIR) / "libradpipe-torch_models.so";
+  ASSERT_TRUE(fs::exists(library)) << library;
+  std::unique_ptr<void, int (*)(void*)> handle(::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL), &::dlclose);
+  ASSERT_NE(handle, nullptr) << ::dlerror();
+  auto entry = reinterpret_cast<radpipe_plugin_entry_function>(::dlsym(handle.get(), RADPIPE_PLUGIN_ENTRY_SYMBOL));
+  ASSERT_NE(entry, nullptr);
+  const radpipe_plugin_info* info = entry();
+  EXPECT_STREQ(info->name, "torch_models");
+  EXPECT_STREQ(info->fingerprint, RADPIPE_BUILD_FINGERPRINT);
+  PluginRegistrar registrar;
+  info->register_stages(&registrar);
+  std::set<std::string> names;
+  for (const auto& stage : registrar.stages()) {
+    EXPECT_EQ(stage.kind, StageKind::Model);
+    names.insert(stage.name);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"cnn", "densenet", "resnet", "torchscript"}));
+}
+
+// Not run by default: `test_torch_models --gtest_also_run_disabled_tests --gtest_filter=*Timing*`.
+TEST(Timing, DISABLED_DenseNet121Forward320Batch8) {
+  torch::set_num_threads(2);
+  auto model = make<DenseNetModel>({{"input_channels", integer(1)}});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({8, 1, 320, 320});
+  model->forward(x);
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int runs = 3;
+  for (int i = 0; i < runs; ++i) model->forward(x);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / runs;
+  std::cout << "densenet121 forward, 8x1x320x320, 2 threads, eval, no grad: " << seconds << " s\n";
+}
+
+} // namespace

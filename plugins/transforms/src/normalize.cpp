@@ -1,0 +1,117 @@
+#include "normalize.hpp"
+
+#include <array>
+#include <numeric>
+#include <opencv2/core.hpp>
+#include <radpipe/error.hpp>
+#include <string>
+#include <vector>
+
+#include "pixels.hpp"
+
+namespace radpipe::transforms {
+namespace {
+
+// The ImageNet statistics torchvision's pretrained weights expect, in RGB order.
+constexpr std::array<double, 3> imagenet_mean{0.485, 0.456, 0.406};
+constexpr std::array<double, 3> imagenet_std{0.229, 0.224, 0.225};
+
+// Reads `key` as 1 value (every channel) or 3 (R, G, B).
+std::vector<double> channel_values(const Params& params, const std::string& key) {
+  std::vector<double> values = params.reals(key);
+  if (values.size() != 1 && values.size() != 3)
+    throw StageError(
+        key, "has " + std::to_string(values.size()) + " values; give 1 (for every channel) or 3 (R, G, B)");
+  return values;
+}
+
+cv::Scalar as_rgb(const std::vector<double>& values) {
+  return values.size() == 1 ? cv::Scalar::all(values[0]) : cv::Scalar(values[0], values[1], values[2]);
+}
+
+cv::Scalar as_gray(const std::vector<double>& values) {
+  return cv::Scalar::all(std::accumulate(values.begin(), values.end(), 0.0) /
+                         static_cast<double>(values.size()));
+}
+
+double unit_scale(int depth) {
+  switch (depth) {
+    case CV_8U:
+      return 1.0 / 255.0;
+    case CV_16U:
+      return 1.0 / 65535.0;
+    default:
+      return 1.0; // float images are taken to be in [0, 1] already
+  }
+}
+
+} // namespace
+
+Schema Normalize::schema() {
+  return Schema{
+      ParamSpec::string(
+          "preset",
+          "imagenet: ImageNet mean and std; custom: mean and std given here; none: only scale to [0, 1]")
+          .with_default("imagenet")
+          .one_of({"imagenet", "custom", "none"}),
+      ParamSpec::reals(
+          "mean",
+          "Per-channel mean on the [0, 1] scale, 1 value or 3 (R, G, B); only with preset = \"custom\"")
+          .optional()
+          .items(1, 3),
+      ParamSpec::reals(
+          "std",
+          "Per-channel standard deviation (> 0), 1 value or 3 (R, G, B); only with preset = \"custom\"")
+          .optional()
+          .items(1, 3),
+  };
+}
+
+Normalize::Normalize(const Params& params, const StageContext& /*context*/) {
+  const std::string& preset = params.string("preset");
+  std::vector<double> mean, std;
+  if (preset == "custom") {
+    for (const char* key : {"mean", "std"})
+      if (!params.has(key))
+        throw StageError(key, std::string("preset = \"custom\" needs ") + key +
+                                  ": 1 value for every channel or 3 (R, G, B)");
+    mean = channel_values(params, "mean");
+    std = channel_values(params, "std");
+    for (double deviation : std)
+      if (!(deviation > 0.0))
+        throw StageError("std", "every value must be greater than 0, got " + std::to_string(deviation));
+  } else {
+    for (const char* key : {"mean", "std"})
+      if (params.has(key))
+        throw StageError(key, std::string(key) + " is used only with preset = \"custom\", but preset is \"" +
+                                  preset + "\"; set preset = \"custom\" or remove " + key);
+    if (preset == "imagenet") {
+      mean.assign(imagenet_mean.begin(), imagenet_mean.end());
+      std.assign(imagenet_std.begin(), imagenet_std.end());
+    } else if (preset != "none") {
+      throw StageError("preset",
+                       "\"" + preset + "\" is not a preset; use \"imagenet\", \"custom\" or \"none\"");
+    }
+  }
+  standardise_ = preset != "none";
+  if (standardise_) {
+    rgb_mean_ = as_rgb(mean);
+    rgb_std_ = as_rgb(std);
+    gray_mean_ = as_gray(mean);
+    gray_std_ = as_gray(std);
+  }
+}
+
+void Normalize::apply(Sample& sample, const TransformContext& /*context*/) const {
+  require_radpipe_image(sample, "normalize");
+  cv::Mat scaled;
+  sample.image.convertTo(scaled, CV_32F, unit_scale(sample.image.depth()));
+  if (standardise_) {
+    const bool gray = scaled.channels() == 1;
+    cv::subtract(scaled, gray ? gray_mean_ : rgb_mean_, scaled);
+    cv::divide(scaled, gray ? gray_std_ : rgb_std_, scaled);
+  }
+  sample.image = std::move(scaled);
+}
+
+} // namespace radpipe::transforms

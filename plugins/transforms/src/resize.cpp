@@ -1,0 +1,106 @@
+#include "resize.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <radpipe/error.hpp>
+#include <string_view>
+#include <utility>
+
+#include "crop.hpp"
+#include "pixels.hpp"
+
+namespace radpipe::transforms {
+namespace {
+
+constexpr std::array<std::pair<std::string_view, int>, 4> interpolations{{
+    {"area", cv::INTER_AREA},
+    {"linear", cv::INTER_LINEAR},
+    {"cubic", cv::INTER_CUBIC},
+    {"nearest", cv::INTER_NEAREST},
+}};
+
+int interpolation_flag(const std::string& name) {
+  for (const auto& [written, flag] : interpolations)
+    if (written == name) return flag;
+  throw StageError(
+      "interpolation",
+      "\"" + name + "\" is not an interpolation; use \"area\", \"linear\", \"cubic\" or \"nearest\"");
+}
+
+Resize::Mode mode_from(const std::string& name) {
+  if (name == "stretch") return Resize::Mode::Stretch;
+  if (name == "pad") return Resize::Mode::Pad;
+  if (name == "shorter_side_crop") return Resize::Mode::ShorterSideCrop;
+  throw StageError("mode", "\"" + name + "\" is not a mode; use \"stretch\", \"pad\" or \"shorter_side_crop\"");
+}
+
+} // namespace
+
+Schema Resize::schema() {
+  return Schema{
+      ParamSpec::integers("size", "Output [width, height] in pixels").items(2, 2).in_range(8, 4096),
+      ParamSpec::string("mode",
+                        "stretch: to size, aspect lost; pad: fit inside size, pad the rest centred; "
+                        "shorter_side_crop: cover size, cut the centre")
+          .with_default("pad")
+          .one_of({"stretch", "pad", "shorter_side_crop"}),
+      ParamSpec::real("pad_value",
+                      "Value of the padding in mode pad, in the image's own units (0-255 for 8-bit, 0-65535 for 16-bit)")
+          .with_default(ParamValue{0.0}),
+      ParamSpec::string("interpolation", "Resampling: area suits shrinking, cubic enlarging")
+          .with_default("area")
+          .one_of({"area", "linear", "cubic", "nearest"}),
+  };
+}
+
+Resize::Resize(const Params& params, const StageContext& /*context*/)
+    : mode_(mode_from(params.string("mode"))),
+      pad_value_(params.real("pad_value")),
+      interpolation_(interpolation_flag(params.string("interpolation"))) {
+  const auto& size = params.integers("size");
+  if (size.size() != 2)
+    throw StageError("size", "expected [width, height], got " + std::to_string(size.size()) + " numbers");
+  size_ = cv::Size(static_cast<int>(size[0]), static_cast<int>(size[1]));
+}
+
+void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
+  require_radpipe_image(sample, "resize");
+  const cv::Mat& source = sample.image;
+  if (source.size() == size_) return;
+
+  cv::Mat output;
+  if (mode_ == Mode::Stretch) {
+    cv::resize(source, output, size_, 0, 0, interpolation_);
+    sample.image = std::move(output);
+    return;
+  }
+
+  const double width_ratio = static_cast<double>(size_.width) / source.cols;
+  const double height_ratio = static_cast<double>(size_.height) / source.rows;
+  if (mode_ == Mode::ShorterSideCrop) {
+    // Scaled to cover size (the shorter side fits exactly), never short of it by rounding.
+    const double scale = std::max(width_ratio, height_ratio);
+    const cv::Size content(std::max(static_cast<int>(std::lround(source.cols * scale)), size_.width),
+                           std::max(static_cast<int>(std::lround(source.rows * scale)), size_.height));
+    cv::Mat resized = source;
+    if (content != source.size()) cv::resize(source, resized, content, 0, 0, interpolation_);
+    sample.image = crop_centred(resized, size_, pad_value_);
+    return;
+  }
+
+  const double scale = std::min(width_ratio, height_ratio);
+  const cv::Size content(std::clamp(static_cast<int>(std::lround(source.cols * scale)), 1, size_.width),
+                         std::clamp(static_cast<int>(std::lround(source.rows * scale)), 1, size_.height));
+  cv::Mat resized = source;
+  if (content != source.size()) cv::resize(source, resized, content, 0, 0, interpolation_);
+
+  const int left = (size_.width - content.width) / 2;
+  const int top = (size_.height - content.height) / 2;
+  cv::copyMakeBorder(resized, output, top, size_.height - content.height - top, left,
+                     size_.width - content.width - left, cv::BORDER_CONSTANT, cv::Scalar::all(pad_value_));
+  sample.image = std::move(output);
+}
+
+} // namespace radpipe::transforms

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures and builds radpipe with its tests, then runs the whole suite through CTest:
+# unit tests per plugin, host tests, ABI tests with broken plugins, integration tests of the
+# real binary, and the out-of-tree plugin template against an installation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${RADPIPE_BUILD_DIR:-build}
+jobs=$(nproc)
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRADPIPE_BUILD_TESTS=ON
+cmake --build "$build_dir" -j"$jobs"
+ctest --test-dir "$build_dir" --output-on-failure -j"$jobs"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the radpipe host and its plugins, then runs the demo pipeline on the bundled samples.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${RADPIPE_BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build_dir" -j"$(nproc)" --target radpipe_runtime
+"$build_dir/bin/radpipe" plugins
+"$build_dir/bin/radpipe" predict pipelines/demo.toml --out out/demo
+echo
+echo "out/demo/predictions.csv (first rows):"
+head -n 8 out/demo/predictions.csv | cut -d, -f1,5,8-10 | column -t -s,

@@ -1,0 +1,185 @@
+#include "pipeline_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using namespace radpipe::host;
+
+namespace {
+
+const PluginHost& real_plugins() {
+  static const std::unique_ptr<PluginHost> host = [] {
+    auto loaded = std::make_unique<PluginHost>();
+    loaded->load_folders({RADPIPE_PLUGIN_DIR});
+    return loaded;
+  }();
+  return *host;
+}
+
+const std::string labels = std::string(RADPIPE_SHARED_DIR) + "/data/fracatlas/labels.csv";
+
+std::vector<std::string> messages_of(const std::string& text) {
+  std::vector<std::string> messages;
+  for (const auto& diagnostic : parse_pipeline(text, "/pipelines/test.toml", real_plugins()).diagnostics) messages.push_back(format(diagnostic));
+  return messages;
+}
+
+// A valid pipeline, line by line, so that tests can break single lines.
+std::string valid_pipeline() {
+  return "[pipeline]\n"                                  // 1
+         "name = \"unit\"\n"                             // 2
+         "batch_size = 4\n"                              // 3
+         "\n"                                            // 4
+         "[reader]\n"                                    // 5
+         "stage = \"csv\"\n"                             // 6
+         "file = \"" + labels + "\"\n"                   // 7
+         "label_column = \"fractured\"\n"                // 8
+         "\n"                                            // 9
+         "[[preprocess]]\n"                              // 10
+         "stage = \"grayscale\"\n"                       // 11
+         "[[preprocess]]\n"                              // 12
+         "stage = \"resize\"\n"                          // 13
+         "size = [64, 64]\n"                             // 14
+         "\n"                                            // 15
+         "[model]\n"                                     // 16
+         "stage = \"cnn\"\n"                             // 17
+         "device = \"cpu\"\n"                            // 18
+         "\n"                                            // 19
+         "[aggregate]\n"                                 // 20
+         "stage = \"mean\"\n"                            // 21
+         "threshold = 0.4\n";                            // 22
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return text.replace(at, from.size(), to);
+}
+
+} // namespace
+
+TEST(PipelineConfig, AValidPipelineResolvesEveryStageAndAppliesDefaults) {
+  auto result = parse_pipeline(valid_pipeline(), "/pipelines/test.toml", real_plugins());
+  ASSERT_TRUE(result.diagnostics.empty()) << format(result.diagnostics.front());
+  const auto& config = *result.config;
+  EXPECT_EQ(config.settings.string("name"), "unit");
+  EXPECT_EQ(config.settings.integer("batch_size"), 4);
+  EXPECT_EQ(config.settings.string("on_error"), "skip"); // the schema's default
+  EXPECT_EQ(config.reader.entry.stage->name, "csv");
+  ASSERT_EQ(config.preprocess.size(), 2u);
+  EXPECT_EQ(config.preprocess[1].params.integers("size"), (std::vector<std::int64_t>{64, 64}));
+  EXPECT_EQ(config.model.device, "cpu");
+  EXPECT_DOUBLE_EQ(config.threshold, 0.4);
+  EXPECT_EQ(config.preprocess[0].where.line, 10);
+}
+
+TEST(PipelineConfig, ReportsASyntaxErrorWithItsPosition) {
+  auto messages = messages_of("[pipeline]\nname = \"x\"\nseed = = 3\n");
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:3:", 0), 0u) << messages[0];
+}
+
+TEST(PipelineConfig, ReportsAnUnknownKeyWithTheClosestValidOne) {
+  auto messages = messages_of(replace(valid_pipeline(), "size = [64, 64]", "sise = [64, 64]"));
+  ASSERT_EQ(messages.size(), 2u); // the typo, and then `size` is missing
+  EXPECT_EQ(messages[0], "/pipelines/test.toml:14:1: error: unknown key 'sise' in [[preprocess]] #2 (transform 'resize'); did you mean 'size'?");
+  EXPECT_NE(messages[1].find("/pipelines/test.toml:12:1: error: missing required key 'size' in [[preprocess]] #2"), std::string::npos) << messages[1];
+}
+
+TEST(PipelineConfig, ReportsAWrongType) {
+  auto messages = messages_of(replace(valid_pipeline(), "batch_size = 4", "batch_size = \"four\""));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0], "/pipelines/test.toml:3:14: error: key 'batch_size' in [pipeline]: expected an integer, got a string");
+}
+
+TEST(PipelineConfig, ReportsAValueOutOfRange) {
+  auto messages = messages_of(replace(valid_pipeline(), "size = [64, 64]", "size = [64, 2]"));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find("/pipelines/test.toml:14:8: error: key 'size' in [[preprocess]] #2 (transform 'resize'): item 1 (2) is out of range"),
+            std::string::npos)
+      << messages[0];
+}
+
+TEST(PipelineConfig, ReportsAValueOutsideItsChoices) {
+  auto messages = messages_of(replace(valid_pipeline(), "batch_size = 4", "batch_size = 4\non_error = \"ignore\""));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0], "/pipelines/test.toml:4:12: error: key 'on_error' in [pipeline]: \"ignore\" is not one of \"skip\", \"fail\"");
+}
+
+TEST(PipelineConfig, ReportsAMissingRequiredKeyAtItsTable) {
+  auto messages = messages_of(replace(valid_pipeline(), "name = \"unit\"\n", "\n"));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:1:1: error: missing required key 'name' in [pipeline] (string)", 0), 0u) << messages[0];
+}
+
+TEST(PipelineConfig, ReportsAnUnknownStageListingTheAvailableOnes) {
+  auto messages = messages_of(replace(valid_pipeline(), "stage = \"mean\"", "stage = \"meen\""));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find("/pipelines/test.toml:21:9: error: unknown aggregator stage 'meen' in [aggregate]; did you mean 'mean'?"),
+            std::string::npos)
+      << messages[0];
+  EXPECT_NE(messages[0].find("available aggregator stages: "), std::string::npos);
+  EXPECT_NE(messages[0].find("max"), std::string::npos);
+}
+
+TEST(PipelineConfig, SaysWhenAStageExistsUnderAnotherKind) {
+  auto messages = messages_of(replace(valid_pipeline(), "stage = \"grayscale\"", "stage = \"mean\""));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find("('mean' is an aggregator stage of plugin aggregators)"), std::string::npos) << messages[0];
+}
+
+TEST(PipelineConfig, ReportsEveryProblemAtOnce) {
+  std::string text = valid_pipeline();
+  text = replace(text, "batch_size = 4", "batch_size = -1");
+  text = replace(text, "label_column = \"fractured\"", "label_colum = \"fractured\"");
+  text = replace(text, "device = \"cpu\"", "device = \"gpu7\"");
+  auto messages = messages_of(text);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:3:14: error: key 'batch_size'", 0), 0u) << messages[0];
+  EXPECT_EQ(messages[1].rfind("/pipelines/test.toml:8:1: error: unknown key 'label_colum' in [reader] (reader 'csv'); did you mean 'label_column'?", 0), 0u) << messages[1];
+  EXPECT_EQ(messages[2].rfind("/pipelines/test.toml:18:10: error: key 'device' in [model]", 0), 0u) << messages[2];
+}
+
+TEST(PipelineConfig, ReportsUnknownTables) {
+  auto messages = messages_of(valid_pipeline() + "[agregate]\nstage = \"mean\"\n");
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0], "/pipelines/test.toml:23:2: error: unknown table [agregate]; did you mean [aggregate]?");
+}
+
+TEST(PipelineConfig, ResolvesRelativePathsAgainstThePipelineFolder) {
+  const fs::path data = fs::path(RADPIPE_SHARED_DIR) / "data" / "fracatlas";
+  auto result = parse_pipeline(replace(valid_pipeline(), "file = \"" + labels + "\"", "file = \"labels.csv\""), data / "p.toml", real_plugins());
+  ASSERT_TRUE(result.diagnostics.empty()) << format(result.diagnostics.front());
+  EXPECT_EQ(result.config->reader.params.path("file"), (data / "labels.csv").lexically_normal());
+
+  auto missing = parse_pipeline(replace(valid_pipeline(), "file = \"" + labels + "\"", "file = \"nowhere.csv\""), "/tmp/p.toml", real_plugins());
+  ASSERT_EQ(missing.diagnostics.size(), 1u);
+  EXPECT_NE(format(missing.diagnostics[0]).find("/tmp/p.toml:7:8: error: key 'file' in [reader] (reader 'csv'): no such file or folder: /tmp/nowhere.csv"),
+            std::string::npos)
+      << format(missing.diagnostics[0]);
+}
+
+TEST(PipelineConfig, ValidatesRoutesAndTheirModels) {
+  std::string text = valid_pipeline() +
+                     "[route]\nby = \"body_part\"\n"        // 23, 24
+                     "[route.hand.model]\nstage = \"cnn\"\nblocks = 3\ndevice = \"cpu\"\n" // 25-28
+                     "[route.leg.model]\nstage = \"cnn\"\nblokcs = 3\n";                   // 29-31
+  auto messages = messages_of(text);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:31:1: error: unknown key 'blokcs' in [route.leg.model] (model 'cnn'); did you mean 'blocks'?", 0), 0u)
+      << messages[0];
+  auto fixed = parse_pipeline(replace(text, "blokcs", "blocks"), "/pipelines/test.toml", real_plugins());
+  ASSERT_TRUE(fixed.config);
+  EXPECT_EQ(fixed.config->route_by, "body_part");
+  ASSERT_EQ(fixed.config->routes.size(), 2u);
+  EXPECT_EQ(fixed.config->routes[0].name, "hand");
+}
+
+TEST(PipelineConfig, ValidatesTheTrainTable) {
+  auto messages = messages_of(valid_pipeline() + "[train]\nepochs = 0\noptimiser = \"adam\"\n");
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:24:10: error: key 'epochs' in [train]: value 0 is out of range", 0), 0u) << messages[0];
+  EXPECT_EQ(messages[1], "/pipelines/test.toml:25:1: error: unknown key 'optimiser' in [train]; did you mean 'optimizer'?");
+}
