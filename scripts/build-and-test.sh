@@ -4,6 +4,8 @@
 # real binary, and the out-of-tree plugin template against an installation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on relative paths under the repository, so fresh clones reuse earlier compilations.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 build_dir=${RADPIPE_BUILD_DIR:-build}
 jobs=$(nproc)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRADPIPE_BUILD_TESTS=ON

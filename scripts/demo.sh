@@ -2,6 +2,8 @@
 # Builds the radpipe host and its plugins, then runs the demo pipeline on the bundled samples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on relative paths under the repository, so fresh clones reuse earlier compilations.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 build_dir=${RADPIPE_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build_dir" -j"$(nproc)" --target radpipe_runtime

@@ -185,6 +185,7 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
   BuildOptions build;
   build.threads = global.threads;
   build.device_override = options.device;
+  build.checkpoint = options.checkpoint;
   Pipeline pipeline(*config, plugins, build);
   const int threads = resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
   torch::set_num_threads(threads);

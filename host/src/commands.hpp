@@ -39,6 +39,7 @@ struct PredictOptions {
   std::string split;
   std::size_t limit = 0;
   std::string device;
+  std::filesystem::path checkpoint;
 };
 int command_predict(const GlobalOptions& global, const PredictOptions& options);
 

@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   predict->add_option("--split", predict_options.split, "Only samples of this split (as the reader reports it)");
   predict->add_option("--limit", predict_options.limit, "At most this many images");
   predict->add_option("--device", predict_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+  predict->add_option("--checkpoint", predict_options.checkpoint,
+                      "Checkpoint folder of `radpipe train` (e.g. RUN/checkpoints/last): its weights replace the pipeline's")
+      ->check(CLI::ExistingDirectory);
 
   TrainOptions train_options;
   auto* train = app.add_subcommand("train", "Train a pipeline's models ([train] table): checkpoints, history.csv, curves.png");

@@ -62,7 +62,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
 
   auto build_chain = [&](const ModelChainConfig& chain) {
     Params params = chain.model.params;
-    if (!options.load_model_weights && params.has("weights")) params = [&] {
+    if ((!options.load_model_weights || !options.checkpoint.empty()) && params.has("weights")) params = [&] {
       Params without;
       for (const auto& [key, value] : chain.model.params.values())
         if (key != "weights") without.set(key, value);
@@ -70,6 +70,14 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     }();
     ModelChain built{chain.name, {chain.model.entry, plugins.create<Model>(chain.model.entry, params, context_for(chain.model))},
                      resolve_device(options.device_override.empty() ? chain.device : options.device_override)};
+    if (!options.checkpoint.empty()) {
+      const auto file = options.checkpoint / (chain.name == "default" ? std::string("model.pt") : "model-" + chain.name + ".pt");
+      if (!std::filesystem::exists(file))
+        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() +
+                                 " for model chain '" + chain.name + "'");
+      call_plugin(built.model.entry, [&] { built.model.stage->load_weights(file); });
+      spdlog::info("model chain '{}': weights from {}", chain.name, file.string());
+    }
     call_plugin(built.model.entry, [&] { built.model.stage->to(built.device); });
     spdlog::info("model chain '{}': {} on {}", chain.name, chain.model.entry.stage->name, built.device.str());
     return built;

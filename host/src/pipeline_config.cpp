@@ -59,7 +59,7 @@ const Schema& train_table_schema() {
       ParamSpec::integer("limit", "Use at most this many training images (0: all); for quick trials and tests").with_default(0).at_least(0),
       ParamSpec::path("output", "Folder for checkpoints, history.csv and curves").with_default("runs"),
       ParamSpec::integer("keep_best", "Best checkpoints kept besides the last one").with_default(3).in_range(1, 100),
-      ParamSpec::boolean("mixed_precision", "Autocast to half precision on CUDA").with_default(ParamValue{false}),
+      ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
   };
   return schema;
 }
@@ -175,6 +175,7 @@ private:
   Params read_params(const toml::table& table, const std::string& where, const Schema& schema,
                      const std::set<std::string>& host_keys) {
     Params params;
+    std::set<std::string> present; // written in the file, valid or not: never reported as missing
     std::vector<std::string> valid_names(host_keys.begin(), host_keys.end());
     for (const auto& spec : schema.specs()) valid_names.push_back(spec.name);
 
@@ -189,6 +190,7 @@ private:
         error(key.source(), message);
         continue;
       }
+      present.insert(name);
       std::string problem;
       auto value = to_param_value(node, spec->type, problem);
       if (value && spec->type == ParamType::Path) {
@@ -208,7 +210,7 @@ private:
 
     std::vector<std::string> missing;
     for (const auto& spec : schema.specs()) {
-      if (params.has(spec.name)) continue;
+      if (present.count(spec.name)) continue;
       if (spec.default_value) {
         ParamValue value = *spec.default_value;
         if (spec.type == ParamType::Path) {

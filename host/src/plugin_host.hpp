@@ -104,6 +104,8 @@ decltype(auto) call_plugin(const StageEntry& entry, Action&& action) {
     return action();
   } catch (const PluginError&) {
     throw;
+  } catch (const SampleError&) {
+    throw; // a bad sample, not a bad plugin: the run's on_error policy decides
   } catch (const StageError& error) {
     throw PluginError(PluginHost::describe(entry, error.key()) + error.what());
   } catch (const std::exception& error) {

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -34,6 +36,17 @@ ClassWeights class_weights_for(const std::string& mode, std::size_t positives, s
 }
 
 namespace {
+
+void set_cuda_autocast(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(enabled);
+#endif
+  if (!enabled) at::autocast::clear_cache();
+}
 
 struct HistoryRow {
   int epoch = 0;
@@ -103,6 +116,7 @@ public:
     torch::set_num_threads(threads_);
     out_ = options.out_dir.empty() ? train_.path("output") : options.out_dir;
     epochs_ = options.epochs.value_or(static_cast<int>(train_.integer("epochs")));
+    mixed_precision_ = train_.boolean("mixed_precision");
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;
@@ -224,7 +238,17 @@ private:
     }
     auto target = torch::tensor(labels).to(trainer.chain->device);
     auto weight = torch::tensor(weights).to(trainer.chain->device);
-    auto logits = model.forward(input).logits.reshape({-1});
+    torch::Tensor logits;
+    if (mixed_precision_ && trainer.chain->device.is_cuda()) {
+      // bfloat16 keeps float32's range, so no gradient scaler is needed (LibTorch has none).
+      set_cuda_autocast(true);
+      struct AutocastOff {
+        ~AutocastOff() { set_cuda_autocast(false); }
+      } autocast_off;
+      logits = model.forward(input).logits.reshape({-1}).to(torch::kFloat32);
+    } else {
+      logits = model.forward(input).logits.reshape({-1});
+    }
     if (probabilities) *probabilities = torch::sigmoid(logits.detach()).to(torch::kCPU);
     return torch::binary_cross_entropy_with_logits(logits, target, weight);
   }
@@ -482,6 +506,7 @@ private:
   std::uint64_t seed_ = 0;
   int threads_ = 1;
   int epochs_ = 1;
+  bool mixed_precision_ = false;
   fs::path out_;
   std::unique_ptr<Pipeline> pipeline_;
   std::vector<ChainTrainer> trainers_;

@@ -35,11 +35,16 @@ std::string choice_text(const ParamValue& value) {
   return to_toml(value);
 }
 
+// Bounds as a person writes them: 8, not 8.0.
+std::string bound_text(double value) {
+  if (std::floor(value) == value && std::abs(value) < 1e15) return std::to_string(static_cast<long long>(value));
+  return format_number(value);
+}
+
 std::string range_text(const ParamSpec& spec) {
-  if (spec.minimum && spec.maximum)
-    return "between " + format_number(*spec.minimum) + " and " + format_number(*spec.maximum);
-  if (spec.minimum) return "at least " + format_number(*spec.minimum);
-  return "at most " + format_number(*spec.maximum);
+  if (spec.minimum && spec.maximum) return "between " + bound_text(*spec.minimum) + " and " + bound_text(*spec.maximum);
+  if (spec.minimum) return "at least " + bound_text(*spec.minimum);
+  return "at most " + bound_text(*spec.maximum);
 }
 
 bool within_bounds(const ParamSpec& spec, double value) {

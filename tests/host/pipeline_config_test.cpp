@@ -96,7 +96,7 @@ TEST(PipelineConfig, ReportsAWrongType) {
 
 TEST(PipelineConfig, ReportsAValueOutOfRange) {
   auto messages = messages_of(replace(valid_pipeline(), "size = [64, 64]", "size = [64, 2]"));
-  ASSERT_EQ(messages.size(), 1u);
+  ASSERT_EQ(messages.size(), 1u) << testing::PrintToString(messages);
   EXPECT_NE(messages[0].find("/pipelines/test.toml:14:8: error: key 'size' in [[preprocess]] #2 (transform 'resize'): item 1 (2) is out of range"),
             std::string::npos)
       << messages[0];
@@ -155,7 +155,7 @@ TEST(PipelineConfig, ResolvesRelativePathsAgainstThePipelineFolder) {
   EXPECT_EQ(result.config->reader.params.path("file"), (data / "labels.csv").lexically_normal());
 
   auto missing = parse_pipeline(replace(valid_pipeline(), "file = \"" + labels + "\"", "file = \"nowhere.csv\""), "/tmp/p.toml", real_plugins());
-  ASSERT_EQ(missing.diagnostics.size(), 1u);
+  ASSERT_EQ(missing.diagnostics.size(), 1u) << format(missing.diagnostics.back());
   EXPECT_NE(format(missing.diagnostics[0]).find("/tmp/p.toml:7:8: error: key 'file' in [reader] (reader 'csv'): no such file or folder: /tmp/nowhere.csv"),
             std::string::npos)
       << format(missing.diagnostics[0]);
