@@ -20,6 +20,8 @@ torch::Device resolve_device(const std::string& name) {
   return device;
 }
 
+std::string transform_state_file(std::size_t position) { return "preprocess-" + std::to_string(position + 1) + ".state"; }
+
 int resolve_threads(int requested) {
   if (requested > 0) return requested;
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -59,6 +61,17 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
   reader_ = make_reader();
   for (const auto& stage : config.preprocess)
     transforms_.push_back({stage.entry, plugins.create<Transform>(stage.entry, stage.params, context_for(stage))});
+  if (!options.checkpoint.empty()) {
+    for (std::size_t position = 0; position < transforms_.size(); ++position) {
+      auto& transform = transforms_[position];
+      if (!transform.stage->needs_fit()) continue;
+      const auto file = options.checkpoint / transform_state_file(position);
+      if (!std::filesystem::exists(file))
+        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() + " for [[preprocess]] #" +
+                                 std::to_string(position + 1) + " (" + transform.entry.stage->name + ")");
+      call_plugin(transform.entry, [&] { transform.stage->load_state(file); });
+    }
+  }
 
   auto build_chain = [&](const ModelChainConfig& chain) {
     Params params = chain.model.params;

@@ -62,6 +62,10 @@ private:
   Built<Aggregator> aggregator_;
 };
 
+// The file in a checkpoint folder that holds the learned state of the transform at `position`
+// (0-based) of the [[preprocess]] chain.
+std::string transform_state_file(std::size_t position);
+
 // "auto" picks the first CUDA device when LibTorch sees one, else the CPU.
 torch::Device resolve_device(const std::string& name);
 

@@ -131,6 +131,7 @@ public:
     fs::create_directories(out_ / "checkpoints");
     int first_epoch = 1;
     if (options_.resume) first_epoch = resume();
+    if (first_epoch == 1) fit_transforms();
     spdlog::info("training '{}' for epochs {}..{} on {} images, validating on {}; {} thread{}; output {}",
                  config_.settings.string("name"), first_epoch, epochs_, train_set_.size(), valid_set_.size(), threads_,
                  threads_ == 1 ? "" : "s", out_.string());
@@ -190,6 +191,26 @@ private:
       std::shuffle(train_set_.begin(), train_set_.end(), random);
       train_set_.resize(limit);
       valid_set_.resize(std::min(valid_set_.size(), std::max<std::size_t>(limit / 2, 8)));
+    }
+  }
+
+  // Transforms with learned state (dataset standardisation) fit on the training split, each seeing
+  // samples as the transforms before it leave them, in one streaming pass per such transform.
+  void fit_transforms() {
+    const auto& transforms = pipeline_->transforms();
+    for (std::size_t position = 0; position < transforms.size(); ++position) {
+      const auto& transform = transforms[position];
+      if (!transform.stage->needs_fit()) continue;
+      std::vector<Built<Transform>> before(transforms.begin(), transforms.begin() + static_cast<long>(position));
+      SampleStream stream(vector_source(train_set_), pipeline_->reader(), before, stream_options(RunMode::Evaluate, 0));
+      Progress progress(fmt::format("fit {}", transform.entry.stage->name), train_set_.size());
+      call_plugin(transform.entry, [&] { transform.stage->fit_begin(); });
+      while (auto sample = stream.next()) {
+        call_plugin(transform.entry, [&] { transform.stage->fit_add(*sample); });
+        progress.advance(1);
+      }
+      call_plugin(transform.entry, [&] { transform.stage->fit_end(); });
+      progress.finish();
     }
   }
 
@@ -373,6 +394,10 @@ private:
       trainer.optimizer->save(archive);
       archive.save_to((temporary / (trainer.file_stem + ".optimizer.pt")).string());
     }
+    const auto& transforms = pipeline_->transforms();
+    for (std::size_t position = 0; position < transforms.size(); ++position)
+      if (transforms[position].stage->needs_fit())
+        call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(temporary / transform_state_file(position)); });
     fs::copy_file(config_.file, temporary / "pipeline.toml", fs::copy_options::overwrite_existing);
     nlohmann::json meta{{"epoch", epoch},
                         {"score", score},
@@ -490,6 +515,10 @@ private:
       archive.load_from((last / (trainer.file_stem + ".optimizer.pt")).string());
       trainer.optimizer->load(archive);
     }
+    const auto& transforms = pipeline_->transforms();
+    for (std::size_t position = 0; position < transforms.size(); ++position)
+      if (transforms[position].stage->needs_fit())
+        call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(last / transform_state_file(position)); });
     for (const auto& item : meta["history"]) history_.push_back(history_from_json(item));
     for (const auto& item : meta["best"])
       best_.push_back({item["epoch"].get<int>(), item["score"].get<double>(), out_ / "checkpoints" / item["folder"].get<std::string>()});

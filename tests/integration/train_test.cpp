@@ -31,7 +31,7 @@ protected:
   void TearDown() override { fs::remove_all(folder_); }
 
   // A tiny but real training pipeline over the shared FracAtlas labels.
-  fs::path write_pipeline(const std::string& name, int seed, bool with_train = true) {
+  fs::path write_pipeline(const std::string& name, int seed, bool with_train = true, const std::string& extra_preprocess = "") {
     const fs::path file = folder_ / (name + ".toml");
     std::ofstream out(file);
     out << "[pipeline]\nname = \"" << name << "\"\nseed = " << seed << "\nbatch_size = 8\nworkers = 2\n"
@@ -40,7 +40,7 @@ protected:
         << "[[preprocess]]\nstage = \"grayscale\"\n"
         << "[[preprocess]]\nstage = \"resize\"\nsize = [32, 32]\n"
         << "[[preprocess]]\nstage = \"random_flip\"\n"
-        << "[[preprocess]]\nstage = \"normalize\"\n"
+        << "[[preprocess]]\nstage = \"normalize\"\n" << extra_preprocess
         << "[model]\nstage = \"cnn\"\nblocks = 2\nwidth = 4\ndropout = 0.2\ndevice = \"cpu\"\n"
         << "[aggregate]\nstage = \"mean\"\n";
     if (with_train) out << "[train]\nepochs = 1\nbatch_size = 8\nlimit = 24\nlearning_rate = 0.01\noutput = \"runs/" << name << "\"\n";
@@ -109,6 +109,24 @@ TEST_F(TrainTest, WritesCheckpointsHistoryAndResumes) {
   int rows = 0;
   for (std::string line; std::getline(predictions, line);) ++rows;
   EXPECT_EQ(rows, 6);
+}
+
+// A transform with learned state is fitted on the training split, stored in the checkpoint, and
+// restored from it at prediction: the checkpoint is all that predict needs.
+TEST_F(TrainTest, StoresFittedPreprocessingStateWithTheCheckpoint) {
+  const std::string plugins = "--plugin-path " RADPIPE_BINARY_DIR "/tests/abi ";
+  const fs::path pipeline = write_pipeline("fitted", 5, true, "[[preprocess]]\nstage = \"subtract_training_mean\"\n");
+  ASSERT_EQ(radpipe(plugins + "train " + pipeline.string()), 0) << log();
+  const fs::path state = folder_ / "runs" / "fitted" / "checkpoints" / "last" / "preprocess-5.state";
+  ASSERT_TRUE(fs::exists(state)) << log();
+  const double mean = std::stod(read_bytes(state));
+  EXPECT_GT(std::abs(mean), 1e-6) << "normalized radiographs do not average to exactly zero";
+
+  const std::string predict = plugins + "predict " + pipeline.string() + " --split valid --limit 3 --out " + (folder_ / "p").string();
+  EXPECT_EQ(radpipe(predict), 3) << "without the checkpoint the stage is not fitted: a plugin error";
+  EXPECT_NE(log().find("plugin abi_good, stage transform subtract_training_mean"), std::string::npos) << log();
+  EXPECT_EQ(radpipe(predict + " --checkpoint " + state.parent_path().string()), 0) << log();
+  EXPECT_TRUE(fs::exists(folder_ / "p" / "predictions.csv"));
 }
 
 TEST_F(TrainTest, RefusesAPipelineWithoutTrainTable) {
