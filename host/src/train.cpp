@@ -465,6 +465,7 @@ private:
     write_file_atomically(script, [&](std::ostream& out) {
       out << "set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'\n"
           << "set output '" << (out_ / "curves.png.tmp").string() << "'\n"
+          << "set termoption noenhanced\n"
           << "set datafile separator ','\nset key autotitle columnhead outside bottom center horizontal\n"
           << "set grid\nset multiplot layout 1,2 title '" << config_.settings.string("name") << "'\n"
           << "set xlabel 'epoch'\nset title 'loss'\nplot '" << (out_ / "history.csv").string()
