@@ -3,31 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <map>
 #include <radpipe/error.hpp>
-#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace radpipe::aggregators {
 namespace {
 
-// The schema's defaults, then `values`, each checked against its spec, as the host's validator would.
-Params make_params(const Schema& schema, std::vector<std::pair<std::string, ParamValue>> values = {}) {
-  Params params;
-  for (const auto& spec : schema.specs())
-    if (spec.default_value) params.set(spec.name, *spec.default_value);
-  for (auto& [name, value] : values) {
-    const ParamSpec* spec = schema.find(name);
-    if (spec == nullptr) throw std::invalid_argument("the schema has no parameter " + name);
-    if (std::string problem = spec->check(value); !problem.empty())
-      throw std::invalid_argument(name + ": " + problem);
-    params.set(name, std::move(value));
-  }
-  return params;
-}
-
 template <class AggregatorT>
-AggregatorT make(std::vector<std::pair<std::string, ParamValue>> values = {}) {
-  return AggregatorT(make_params(AggregatorT::schema(), std::move(values)), StageContext{});
+AggregatorT make(std::map<std::string, ParamValue> values = {}) {
+  return AggregatorT(resolve_params(AggregatorT::schema(), std::move(values)), StageContext{});
 }
 
 const std::vector<double> study{0.2, 0.9, 0.5, 0.4};
@@ -53,7 +39,7 @@ TEST(TopKMean, KOfThreeAndKBeyondTheStudy) {
 }
 
 TEST(TopKMean, KBelowOneIsRejected) {
-  EXPECT_THROW(make_params(TopKMean::schema(), {{"k", std::int64_t{0}}}), std::invalid_argument);
+  EXPECT_THROW(resolve_params(TopKMean::schema(), {{"k", std::int64_t{0}}}), StageError);
   Params params;
   params.set("k", std::int64_t{0}); // bypassing the schema, as a hand-built Params could
   try {
@@ -74,7 +60,7 @@ TEST(Majority, ReturnsTheShareOfPositiveVotes) {
 }
 
 TEST(Majority, ThresholdOutsideUnitIntervalIsRejected) {
-  EXPECT_THROW(make_params(Majority::schema(), {{"vote_threshold", 1.5}}), std::invalid_argument);
+  EXPECT_THROW(resolve_params(Majority::schema(), {{"vote_threshold", 1.5}}), StageError);
 }
 
 TEST(AnyPositive, IsTheMaximum) {

@@ -4,10 +4,10 @@
 #include <numbers>
 #include <opencv2/imgproc.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/image.hpp>
 #include <string>
 #include <vector>
 
-#include "pixels.hpp"
 #include "seeding.hpp"
 
 namespace radpipe::augment {

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <opencv2/core.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/image.hpp>
 #include <string>
 
-#include "pixels.hpp"
 #include "seeding.hpp"
 
 namespace radpipe::augment {

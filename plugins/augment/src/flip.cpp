@@ -1,8 +1,8 @@
 #include "flip.hpp"
 
 #include <opencv2/core.hpp>
+#include <radpipe/image.hpp>
 
-#include "pixels.hpp"
 #include "seeding.hpp"
 
 namespace radpipe::augment {

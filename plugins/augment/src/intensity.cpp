@@ -2,10 +2,10 @@
 
 #include <opencv2/core.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/image.hpp>
 #include <string>
 #include <vector>
 
-#include "pixels.hpp"
 #include "seeding.hpp"
 
 namespace radpipe::augment {

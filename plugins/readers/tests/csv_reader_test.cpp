@@ -5,6 +5,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/testing.hpp>
 #include <thread>
 
 #include "test_support.hpp"
@@ -12,9 +13,8 @@
 namespace radpipe::readers {
 namespace {
 
+using radpipe::testing::TempFolder;
 using testing::fracatlas_dir;
-using testing::make_params;
-using testing::ScratchFolder;
 using namespace std::string_literals;
 
 std::vector<SampleInfo> enumerate(Reader& reader) {
@@ -24,12 +24,12 @@ std::vector<SampleInfo> enumerate(Reader& reader) {
 }
 
 // The FracAtlas columns, then `overrides`.
-Params fracatlas_params(const std::vector<std::pair<std::string, ParamValue>>& overrides) {
-  std::vector<std::pair<std::string, ParamValue>> values{{"file", (fracatlas_dir() / "labels.csv").string()},
-                                                         {"label_column", "fractured"s},
-                                                         {"body_part_column", "body_part"s}};
-  values.insert(values.end(), overrides.begin(), overrides.end());
-  return make_params(CsvReader::schema(), std::move(values));
+Params fracatlas_params(const std::map<std::string, ParamValue>& overrides) {
+  std::map<std::string, ParamValue> values{{"file", (fracatlas_dir() / "labels.csv").string()},
+                                           {"label_column", "fractured"s},
+                                           {"body_part_column", "body_part"s}};
+  for (const auto& [name, value] : overrides) values.insert_or_assign(name, value);
+  return resolve_params(CsvReader::schema(), std::move(values));
 }
 
 // Expects building a CsvReader from `params` to throw StageError on `key` whose message contains
@@ -123,7 +123,7 @@ TEST(CsvReader, ConcurrentLoadsMatchSequentialOnes) {
 }
 
 TEST(CsvReader, QuotingLabelWordsAndOptionalColumns) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("set.csv",
                                   "\xEF\xBB\xBFpatient,study,path,outcome,Part,note\r\n"
                                   "p1,s1,\"scans/a,1.png\",Abnormal, Hand ,\"said \"\"ok\"\"\"\r\n"
@@ -131,12 +131,12 @@ TEST(CsvReader, QuotingLabelWordsAndOptionalColumns) {
                                   "p2,s2,scans/c.png, TRUE ,wrist,\r\n"
                                   "p2,s2,scans/d.png,3,wrist,x\r\n"
                                   "p3,s3,scans/e.png,,elbow,unknown label\r\n");
-  CsvReader reader(make_params(CsvReader::schema(), {{"file", file.string()},
-                                                     {"image_column", "path"s},
-                                                     {"label_column", "outcome"s},
-                                                     {"body_part_column", "Part"s},
-                                                     {"patient_column", "patient"s},
-                                                     {"study_column", "study"s}}),
+  CsvReader reader(resolve_params(CsvReader::schema(), {{"file", file.string()},
+                                                        {"image_column", "path"s},
+                                                        {"label_column", "outcome"s},
+                                                        {"body_part_column", "Part"s},
+                                                        {"patient_column", "patient"s},
+                                                        {"study_column", "study"s}}),
                    StageContext{});
   EXPECT_EQ(reader.size_hint(), 5u);
   const auto infos = enumerate(reader);
@@ -159,14 +159,15 @@ TEST(CsvReader, QuotingLabelWordsAndOptionalColumns) {
 }
 
 TEST(CsvReader, IdColumnImageRootAndUnlabelled) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("lists/set.csv", "name,image,label\nfirst,a.png,1\nsecond,b.png,0\n");
   std::filesystem::create_directories(scratch.path() / "pixels");
-  CsvReader reader(make_params(CsvReader::schema(), {{"file", file.string()},
-                                                     {"id_column", "name"s},
-                                                     {"label_column", ""s},
-                                                     {"image_root", (scratch.path() / "pixels").string()}}),
-                   StageContext{});
+  CsvReader reader(
+      resolve_params(CsvReader::schema(), {{"file", file.string()},
+                                           {"id_column", "name"s},
+                                           {"label_column", ""s},
+                                           {"image_root", (scratch.path() / "pixels").string()}}),
+      StageContext{});
   const auto infos = enumerate(reader);
   ASSERT_EQ(infos.size(), 2u);
   EXPECT_EQ(infos[1].id, "second");
@@ -177,12 +178,12 @@ TEST(CsvReader, IdColumnImageRootAndUnlabelled) {
 }
 
 TEST(CsvReader, LoadDecodesAnImageTheTestWrote) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   cv::Mat written(6, 9, CV_16UC1, cv::Scalar(700));
   written.at<std::uint16_t>(5, 8) = 65535;
   ASSERT_TRUE(cv::imwrite((scratch.path() / "deep.png").string(), written));
   const auto file = scratch.write("set.csv", "image,label\ndeep.png,1\n");
-  CsvReader reader(make_params(CsvReader::schema(), {{"file", file.string()}}), StageContext{});
+  CsvReader reader(resolve_params(CsvReader::schema(), {{"file", file.string()}}), StageContext{});
   const Sample sample = reader.load(*reader.next());
   ASSERT_EQ(sample.image.type(), CV_16UC1);
   EXPECT_EQ(sample.image.at<std::uint16_t>(5, 8), 65535);
@@ -202,40 +203,41 @@ TEST(CsvReader, MissingColumnListsTheHeader) {
 }
 
 TEST(CsvReader, SplitWithoutSplitColumnIsAnError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("set.csv", "image,label\na.png,1\n");
-  expect_stage_error(make_params(CsvReader::schema(), {{"file", file.string()}, {"split", "valid"s}}),
+  expect_stage_error(resolve_params(CsvReader::schema(), {{"file", file.string()}, {"split", "valid"s}}),
                      "split_column", {"column \"split\" is not in the header", "\"image\", \"label\""});
   // Without a split filter the absent default column is fine.
   EXPECT_EQ(
-      CsvReader(make_params(CsvReader::schema(), {{"file", file.string()}}), StageContext{}).size_hint(), 1u);
+      CsvReader(resolve_params(CsvReader::schema(), {{"file", file.string()}}), StageContext{}).size_hint(),
+      1u);
 }
 
 TEST(CsvReader, BadLabelNamesFileLineAndColumn) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("set.csv", "image,label\na.png,1\nb.png,yes\n\"c\n.png\",0\nd.png,maybe\n");
-  expect_stage_error(make_params(CsvReader::schema(), {{"file", file.string()}}), "label_column",
+  expect_stage_error(resolve_params(CsvReader::schema(), {{"file", file.string()}}), "label_column",
                      {file.string() + ":6:", "column \"label\"", "\"maybe\""});
 }
 
 TEST(CsvReader, WrongFieldCountNamesTheLine) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("set.csv", "image,label\na.png,1\nb,c.png,0\n");
-  expect_stage_error(make_params(CsvReader::schema(), {{"file", file.string()}}), "file",
+  expect_stage_error(resolve_params(CsvReader::schema(), {{"file", file.string()}}), "file",
                      {file.string() + ":3:", "3 fields but the header has 2"});
 }
 
 TEST(CsvReader, DuplicateIdIsAnError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("set.csv", "image,label\nx/a.png,1\nx/a.jpg,0\n");
-  expect_stage_error(make_params(CsvReader::schema(), {{"file", file.string()}}), "image_column",
+  expect_stage_error(resolve_params(CsvReader::schema(), {{"file", file.string()}}), "image_column",
                      {file.string() + ":3:", "id \"x/a\""});
 }
 
 TEST(CsvReader, EmptyFileIsAnError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("set.csv", "");
-  expect_stage_error(make_params(CsvReader::schema(), {{"file", file.string()}}), "file",
+  expect_stage_error(resolve_params(CsvReader::schema(), {{"file", file.string()}}), "file",
                      {"is empty", "header row"});
 }
 

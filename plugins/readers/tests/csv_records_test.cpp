@@ -3,13 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <radpipe/error.hpp>
+#include <radpipe/testing.hpp>
 
 #include "test_support.hpp"
 
 namespace radpipe::readers {
 namespace {
 
-using testing::ScratchFolder;
+using radpipe::testing::TempFolder;
 using Fields = std::vector<std::string>;
 
 std::vector<CsvRecord> read_all(const std::filesystem::path& file) {
@@ -20,7 +21,7 @@ std::vector<CsvRecord> read_all(const std::filesystem::path& file) {
 }
 
 TEST(CsvRecords, QuotedFieldsKeepCommasQuotesAndLineBreaks) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("quotes.csv",
                                   "image,note\n"
                                   "\"a,b.png\",\"she said \"\"fracture\"\"\"\n"
@@ -39,7 +40,7 @@ TEST(CsvRecords, QuotedFieldsKeepCommasQuotesAndLineBreaks) {
 }
 
 TEST(CsvRecords, CrlfBomAndBlankLinesAreHandled) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file =
       scratch.write("windows.csv", "\xEF\xBB\xBFimage,label\r\n\r\na.png,1\r\n\"b\r\nc.png\",0\r\n\r\n");
   const auto records = read_all(file);
@@ -51,7 +52,7 @@ TEST(CsvRecords, CrlfBomAndBlankLinesAreHandled) {
 }
 
 TEST(CsvRecords, LastLineWithoutNewlineAndTrailingEmptyField) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto records = read_all(scratch.write("tail.csv", "a,b,\nx,,z"));
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].fields, (Fields{"a", "b", ""}));
@@ -59,14 +60,14 @@ TEST(CsvRecords, LastLineWithoutNewlineAndTrailingEmptyField) {
 }
 
 TEST(CsvRecords, StrayQuoteInsideUnquotedFieldIsKept) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto records = read_all(scratch.write("stray.csv", "a\"b,c\n"));
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].fields, (Fields{"a\"b", "c"}));
 }
 
 TEST(CsvRecords, UnclosedQuoteNamesTheLineWhereTheRecordStarts) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("unclosed.csv", "image,label\n\"a.png,1\nb.png,0\n");
   CsvRecordReader reader(file, "file");
   ASSERT_TRUE(reader.next());
@@ -81,7 +82,7 @@ TEST(CsvRecords, UnclosedQuoteNamesTheLineWhereTheRecordStarts) {
 }
 
 TEST(CsvRecords, TextAfterClosingQuoteIsAnError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("junk.csv", "image\n\"a.png\"x\n");
   CsvRecordReader reader(file, "file");
   ASSERT_TRUE(reader.next());
@@ -95,7 +96,7 @@ TEST(CsvRecords, TextAfterClosingQuoteIsAnError) {
 }
 
 TEST(CsvRecords, MissingFileIsAStageErrorOnTheKey) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   try {
     CsvRecordReader reader(scratch.path() / "absent.csv", "labels");
     FAIL() << "opening a missing file should fail";

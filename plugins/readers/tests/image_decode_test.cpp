@@ -6,6 +6,7 @@
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/testing.hpp>
 #include <vector>
 
 #include "test_support.hpp"
@@ -13,8 +14,8 @@
 namespace radpipe::readers {
 namespace {
 
+using radpipe::testing::TempFolder;
 using testing::fracatlas_dir;
-using testing::ScratchFolder;
 
 std::string encode(const std::string& extension, const cv::Mat& image) {
   std::vector<unsigned char> bytes;
@@ -61,7 +62,7 @@ TEST(DecodeImage, FracAtlasGrayJpegStaysSingleChannel) {
 }
 
 TEST(DecodeImage, Gray16BitPngKeepsExactValues) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   cv::Mat written(20, 30, CV_16UC1, cv::Scalar(1234));
   written.at<std::uint16_t>(3, 4) = 65535;
   const auto file = scratch.path() / "deep.png";
@@ -77,7 +78,7 @@ TEST(DecodeImage, Gray16BitPngKeepsExactValues) {
 }
 
 TEST(DecodeImage, Colour16BitPngComesBackInRgbOrder) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   // OpenCV writes BGR: blue 100, green 200, red 40000.
   const cv::Mat written(4, 4, CV_16UC3, cv::Scalar(100, 200, 40000));
   const auto file = scratch.path() / "colour16.png";
@@ -92,7 +93,7 @@ TEST(DecodeImage, Colour16BitPngComesBackInRgbOrder) {
 }
 
 TEST(DecodeImage, AlphaIsDroppedAndOrderIsRgb) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const cv::Mat written(5, 6, CV_8UC4, cv::Scalar(10, 20, 30, 40)); // B, G, R, A
   const auto file = scratch.path() / "alpha.png";
   ASSERT_TRUE(cv::imwrite(file.string(), written));
@@ -103,7 +104,7 @@ TEST(DecodeImage, AlphaIsDroppedAndOrderIsRgb) {
 }
 
 TEST(DecodeImage, TruncatedJpegIsASampleError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const std::string whole = encode(".jpg", gradient(64, 64));
   const auto complete = scratch.write("complete.jpg", whole);
   EXPECT_EQ(decode_image_file(complete).size(), cv::Size(64, 64)); // the same bytes, whole, decode
@@ -113,28 +114,28 @@ TEST(DecodeImage, TruncatedJpegIsASampleError) {
 }
 
 TEST(DecodeImage, TruncatedPngIsASampleError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const std::string whole = encode(".png", gradient(64, 64));
   expect_sample_error(scratch.write("truncated.png", whole.substr(0, whole.size() / 2)), "cannot decode");
 }
 
 TEST(DecodeImage, TextFileNamedPngIsASampleError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   expect_sample_error(scratch.write("notes.png", "this is not an image\n"), "found no image");
 }
 
 TEST(DecodeImage, EmptyFileIsASampleError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   expect_sample_error(scratch.write("empty.png", ""), "empty");
 }
 
 TEST(DecodeImage, MissingFileIsASampleError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   expect_sample_error(scratch.path() / "absent.png", "no such file");
 }
 
 TEST(DecodeImage, FolderIsASampleError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   std::filesystem::create_directories(scratch.path() / "folder.png");
   expect_sample_error(scratch.path() / "folder.png", "not a regular file");
 }

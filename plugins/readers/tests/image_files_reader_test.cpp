@@ -4,14 +4,14 @@
 
 #include <opencv2/imgcodecs.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/testing.hpp>
 
 #include "test_support.hpp"
 
 namespace radpipe::readers {
 namespace {
 
-using testing::make_params;
-using testing::ScratchFolder;
+using radpipe::testing::TempFolder;
 using namespace std::string_literals;
 
 std::vector<SampleInfo> enumerate(Reader& reader) {
@@ -46,12 +46,12 @@ class ImageFolder : public ::testing::Test {
   }
   const std::filesystem::path& root() const { return scratch_.path(); }
 
-  ScratchFolder scratch_;
+  TempFolder scratch_;
   StageContext context_;
 };
 
 TEST_F(ImageFolder, ListsImagesRecursivelyInPathOrder) {
-  ImageFilesReader reader(make_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
+  ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
   ASSERT_EQ(reader.size_hint(), 4u);
   const auto infos = enumerate(reader);
   EXPECT_EQ(ids_of(infos), (std::vector<std::string>{"a", "b", "sub/c", "sub/deeper/d"}));
@@ -64,26 +64,27 @@ TEST_F(ImageFolder, ListsImagesRecursivelyInPathOrder) {
 
 TEST_F(ImageFolder, NonRecursiveStaysInRoot) {
   ImageFilesReader reader(
-      make_params(ImageFilesReader::schema(), {{"root", root().string()}, {"recursive", false}}), context_);
+      resolve_params(ImageFilesReader::schema(), {{"root", root().string()}, {"recursive", false}}),
+      context_);
   EXPECT_EQ(ids_of(enumerate(reader)), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST_F(ImageFolder, ExtensionsAreCaseInsensitiveAndDotOptional) {
-  ImageFilesReader reader(make_params(ImageFilesReader::schema(),
-                                      {{"root", root().string()}, {"extensions", std::vector{"PNG"s}}}),
+  ImageFilesReader reader(resolve_params(ImageFilesReader::schema(),
+                                         {{"root", root().string()}, {"extensions", std::vector{"PNG"s}}}),
                           context_);
   EXPECT_EQ(ids_of(enumerate(reader)), (std::vector<std::string>{"b", "sub/c"}));
 }
 
 TEST_F(ImageFolder, BodyPartIsLowerCasedOntoEverySample) {
   ImageFilesReader reader(
-      make_params(ImageFilesReader::schema(), {{"root", root().string()}, {"body_part", "Wrist"s}}),
+      resolve_params(ImageFilesReader::schema(), {{"root", root().string()}, {"body_part", "Wrist"s}}),
       context_);
   for (const auto& info : enumerate(reader)) EXPECT_EQ(info.body_part, "wrist") << info.id;
 }
 
 TEST_F(ImageFolder, LoadDecodesKeepingDepth) {
-  ImageFilesReader reader(make_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
+  ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
   const auto infos = enumerate(reader);
   const Sample deep = reader.load(infos[2]);
   EXPECT_EQ(deep.info.id, "sub/c");
@@ -96,7 +97,7 @@ TEST_F(ImageFolder, LoadDecodesKeepingDepth) {
 
 TEST_F(ImageFolder, CorruptFileIsListedButFailsOnLoad) {
   scratch_.write("z.png", "garbage");
-  ImageFilesReader reader(make_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
+  ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
   const auto infos = enumerate(reader); // listing decodes nothing, so it cannot fail here
   ASSERT_EQ(infos.back().id, "z");
   EXPECT_THROW(reader.load(infos.back()), SampleError);
@@ -105,7 +106,8 @@ TEST_F(ImageFolder, CorruptFileIsListedButFailsOnLoad) {
 TEST_F(ImageFolder, SameIdFromTwoExtensionsIsAnError) {
   write_image(root() / "a.png", cv::Mat(8, 8, CV_8UC1, cv::Scalar(1)));
   try {
-    ImageFilesReader reader(make_params(ImageFilesReader::schema(), {{"root", root().string()}}), context_);
+    ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", root().string()}}),
+                            context_);
     FAIL() << "a.jpg and a.png share the id \"a\"";
   } catch (const StageError& error) {
     EXPECT_EQ(error.key(), "root");
@@ -114,10 +116,10 @@ TEST_F(ImageFolder, SameIdFromTwoExtensionsIsAnError) {
 }
 
 TEST(ImageFilesReader, FolderWithoutImagesIsAnError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   scratch.write("readme.txt", "nothing here");
   try {
-    ImageFilesReader reader(make_params(ImageFilesReader::schema(), {{"root", scratch.path().string()}}),
+    ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", scratch.path().string()}}),
                             StageContext{});
     FAIL() << "an empty dataset should be an error";
   } catch (const StageError& error) {
@@ -127,10 +129,10 @@ TEST(ImageFilesReader, FolderWithoutImagesIsAnError) {
 }
 
 TEST(ImageFilesReader, RootThatIsAFileIsAnError) {
-  ScratchFolder scratch;
+  TempFolder scratch;
   const auto file = scratch.write("image.png", "x");
   try {
-    ImageFilesReader reader(make_params(ImageFilesReader::schema(), {{"root", file.string()}}),
+    ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", file.string()}}),
                             StageContext{});
     FAIL() << "root must be a folder";
   } catch (const StageError& error) {
@@ -141,8 +143,8 @@ TEST(ImageFilesReader, RootThatIsAFileIsAnError) {
 
 TEST(ImageFilesReader, ReadsTheFracAtlasImagesFolder) {
   ImageFilesReader reader(
-      make_params(ImageFilesReader::schema(),
-                  {{"root", (testing::fracatlas_dir() / "images").string()}, {"body_part", "Leg"s}}),
+      resolve_params(ImageFilesReader::schema(),
+                     {{"root", (testing::fracatlas_dir() / "images").string()}, {"body_part", "Leg"s}}),
       StageContext{});
   EXPECT_EQ(reader.size_hint(), 3419u);
   const auto first = reader.next();

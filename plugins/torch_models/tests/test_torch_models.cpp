@@ -8,21 +8,18 @@
 
 #include <radpipe/error.hpp>
 #include <radpipe/plugin.hpp>
+#include <radpipe/testing.hpp>
 
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include <dlfcn.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -55,47 +52,16 @@ struct Fixture {
   }
 };
 
-// Params as the host would hand them over: the schema's defaults, then checked overrides.
-Params params_for(const Schema& schema, const std::map<std::string, ParamValue>& overrides = {}) {
-  Params params;
-  for (const auto& spec : schema.specs())
-    if (spec.default_value) params.set(spec.name, *spec.default_value);
-  for (auto [name, value] : overrides) {
-    const ParamSpec* spec = schema.find(name);
-    if (spec == nullptr) throw std::invalid_argument("no parameter " + name);
-    if (std::string problem = spec->check(value); !problem.empty()) throw std::invalid_argument(name + ": " + problem);
-    params.set(name, value);
-  }
-  return params;
-}
-
 template <class StageT>
 std::unique_ptr<StageT> make(const std::map<std::string, ParamValue>& overrides = {}, const Fixture& fixture = {}) {
-  return std::make_unique<StageT>(params_for(StageT::schema(), overrides), fixture.context());
+  return std::make_unique<StageT>(resolve_params(StageT::schema(), overrides), fixture.context());
 }
 
 ParamValue integer(std::int64_t value) { return value; }
 ParamValue text(std::string value) { return value; }
 ParamValue strings(std::vector<std::string> value) { return value; }
 
-// A folder of its own per test, removed afterwards.
-class TempDir {
-public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("radpipe-torch-models-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" + info->name());
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
+using TempDir = radpipe::testing::TempFolder; // a folder of its own per test, removed afterwards
 
 std::map<std::string, torch::Tensor> state_of(torch::nn::Module& module) {
   std::map<std::string, torch::Tensor> state;
@@ -125,7 +91,11 @@ void expect_checksum(const torch::Tensor& tensor, double sum, double weighted) {
 
 std::string shape_string(const torch::Tensor& tensor) {
   std::string text;
-  for (std::int64_t i = 0; i < tensor.dim(); ++i) text += (i ? "x" : "") + std::to_string(tensor.size(i));
+  // Appended piecewise: `"x" + std::to_string(...)` trips GCC 12's false -Wrestrict at -O3.
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
+    if (i) text += 'x';
+    text += std::to_string(tensor.size(i));
+  }
   return text.empty() ? "scalar" : text;
 }
 
@@ -592,23 +562,12 @@ TEST(TorchScript, RadpipeWeightsAreNotAModel) {
 // ------------------------------------------------------------------------------------ plugin
 
 TEST(Plugin, RegistersItsFourModelStages) {
-  const fs::path library = fs::path(RADPIPE_PLUGIN_DIR) / "libradpipe-torch_models.so";
-  ASSERT_TRUE(fs::exists(library)) << library;
-  std::unique_ptr<void, int (*)(void*)> handle(::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL), &::dlclose);
-  ASSERT_NE(handle, nullptr) << ::dlerror();
-  auto entry = reinterpret_cast<radpipe_plugin_entry_function>(::dlsym(handle.get(), RADPIPE_PLUGIN_ENTRY_SYMBOL));
-  ASSERT_NE(entry, nullptr);
-  const radpipe_plugin_info* info = entry();
-  EXPECT_STREQ(info->name, "torch_models");
-  EXPECT_STREQ(info->fingerprint, RADPIPE_BUILD_FINGERPRINT);
-  PluginRegistrar registrar;
-  info->register_stages(&registrar);
-  std::set<std::string> names;
-  for (const auto& stage : registrar.stages()) {
-    EXPECT_EQ(stage.kind, StageKind::Model);
-    names.insert(stage.name);
-  }
-  EXPECT_EQ(names, (std::set<std::string>{"cnn", "densenet", "resnet", "torchscript"}));
+  radpipe::testing::expect_plugin_library(fs::path(RADPIPE_PLUGIN_DIR) / "libradpipe-torch_models.so",
+                                          "torch_models",
+                                          {{StageKind::Model, "cnn"},
+                                           {StageKind::Model, "resnet"},
+                                           {StageKind::Model, "densenet"},
+                                           {StageKind::Model, "torchscript"}});
 }
 
 // Not run by default: `test_torch_models --gtest_also_run_disabled_tests --gtest_filter=*Timing*`.

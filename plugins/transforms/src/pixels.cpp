@@ -13,18 +13,6 @@ namespace {
 
 } // namespace
 
-void require_radpipe_image(const Sample& sample, std::string_view stage) {
-  const cv::Mat& image = sample.image;
-  if (image.empty()) fail(sample, stage, "has no pixels (was it decoded?)");
-  if (image.channels() != 1 && image.channels() != 3)
-    fail(sample, stage,
-         "has " + std::to_string(image.channels()) + " channels; expected 1 (gray) or 3 (RGB)");
-  const int depth = image.depth();
-  if (depth != CV_8U && depth != CV_16U && depth != CV_32F)
-    fail(sample, stage,
-         "has pixel depth " + std::to_string(depth) + "; expected 8-bit, 16-bit unsigned or 32-bit float");
-}
-
 void require_finite_image(const Sample& sample, std::string_view stage) {
   require_radpipe_image(sample, stage);
   if (sample.image.depth() == CV_32F && !cv::checkRange(sample.image, true))
@@ -36,17 +24,6 @@ void require_integer_depth(const Sample& sample, std::string_view stage) {
   if (sample.image.depth() == CV_32F)
     fail(sample, stage,
          "is a float image; this stage works on 8- or 16-bit pixels, so place it before normalize or min_max");
-}
-
-double depth_maximum(int depth) {
-  switch (depth) {
-    case CV_8U:
-      return 255.0;
-    case CV_16U:
-      return 65535.0;
-    default:
-      return 1.0;
-  }
 }
 
 } // namespace radpipe::transforms

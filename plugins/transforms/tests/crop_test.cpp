@@ -10,15 +10,8 @@
 namespace radpipe::transforms {
 namespace {
 
-using testing::make_params;
+using testing::expect_same;
 using testing::run;
-
-// Exact equality of type, size and every pixel.
-void expect_same(const cv::Mat& actual, const cv::Mat& expected) {
-  ASSERT_EQ(actual.type(), expected.type());
-  ASSERT_EQ(actual.size(), expected.size());
-  EXPECT_EQ(cv::norm(actual, expected, cv::NORM_INF), 0.0) << actual << "\nexpected\n" << expected;
-}
 
 TEST(CenterCrop, CutsTheCentredWindow) {
   // 4 wide, 3 high; a 2x1 window starts at column (4 - 2) / 2 = 1, row (3 - 1) / 2 = 1.
@@ -55,9 +48,8 @@ TEST(CenterCrop, KeepsColourAndReturnsACompactCopy) {
 }
 
 TEST(CenterCrop, SizeIsRequiredAndPositive) {
-  EXPECT_THROW(make_params(CenterCrop::schema(), {}), std::invalid_argument);
-  EXPECT_THROW(make_params(CenterCrop::schema(), {{"size", std::vector<std::int64_t>{0, 4}}}),
-               std::invalid_argument);
+  EXPECT_THROW(resolve_params(CenterCrop::schema(), {}), StageError);
+  EXPECT_THROW(resolve_params(CenterCrop::schema(), {{"size", std::vector<std::int64_t>{0, 4}}}), StageError);
 }
 
 } // namespace

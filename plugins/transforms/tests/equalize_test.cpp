@@ -11,14 +11,8 @@
 namespace radpipe::transforms {
 namespace {
 
-using testing::make_params;
+using testing::expect_same;
 using testing::run;
-
-void expect_same(const cv::Mat& actual, const cv::Mat& expected) {
-  ASSERT_EQ(actual.type(), expected.type());
-  ASSERT_EQ(actual.size(), expected.size());
-  EXPECT_EQ(cv::norm(actual, expected, cv::NORM_INF), 0.0) << actual << "\nexpected\n" << expected;
-}
 
 // 4x4: fifteen 0 and one 255.
 cv::Mat one_bright_pixel(int type = CV_8UC1) {
@@ -27,7 +21,7 @@ cv::Mat one_bright_pixel(int type = CV_8UC1) {
   return image;
 }
 
-std::vector<std::pair<std::string, ParamValue>> single_tile(double clip_limit) {
+std::map<std::string, ParamValue> single_tile(double clip_limit) {
   return {{"clip_limit", clip_limit}, {"tiles", std::vector<std::int64_t>{1, 1}}};
 }
 
@@ -70,7 +64,7 @@ TEST(Clahe, DefaultsKeepSizeAndDepth) {
   const cv::Mat out = run<Clahe>(ramp);
   EXPECT_EQ(out.type(), CV_16UC1);
   EXPECT_EQ(out.size(), ramp.size());
-  const Params defaults = make_params(Clahe::schema(), {});
+  const Params defaults = resolve_params(Clahe::schema(), {});
   EXPECT_EQ(defaults.real("clip_limit"), 2.0);
   EXPECT_EQ(defaults.integers("tiles"), (std::vector<std::int64_t>{8, 8}));
 }

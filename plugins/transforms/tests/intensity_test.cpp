@@ -11,15 +11,8 @@
 namespace radpipe::transforms {
 namespace {
 
-using testing::make_params;
+using testing::expect_same;
 using testing::run;
-
-// Same type and size, and every pixel within `tolerance` (0: exactly equal).
-void expect_same(const cv::Mat& actual, const cv::Mat& expected, double tolerance = 0.0) {
-  ASSERT_EQ(actual.type(), expected.type());
-  ASSERT_EQ(actual.size(), expected.size());
-  EXPECT_LE(cv::norm(actual, expected, cv::NORM_INF), tolerance) << actual << "\nexpected\n" << expected;
-}
 
 TEST(MinMax, EightBitRescalesFromItsOwnRange) {
   // (x - 10) / 50
@@ -83,12 +76,13 @@ TEST(PercentileClip, ConstantImageBecomesZeros) {
 
 TEST(PercentileClip, HighMustExceedLow) {
   try {
-    PercentileClip stage(make_params(PercentileClip::schema(), {{"low", 60.0}, {"high", 40.0}}), StageContext{});
+    PercentileClip stage(resolve_params(PercentileClip::schema(), {{"low", 60.0}, {"high", 40.0}}),
+                         StageContext{});
     FAIL() << "high below low should be refused";
   } catch (const StageError& error) {
     EXPECT_EQ(error.key(), "high");
   }
-  EXPECT_THROW(make_params(PercentileClip::schema(), {{"high", 100.5}}), std::invalid_argument);
+  EXPECT_THROW(resolve_params(PercentileClip::schema(), {{"high", 100.5}}), StageError);
 }
 
 TEST(Autocontrast, StretchesEightBitToTheFullRange) {

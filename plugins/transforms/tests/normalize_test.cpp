@@ -9,15 +9,14 @@
 namespace radpipe::transforms {
 namespace {
 
-using testing::make_params;
 using testing::run;
 
 constexpr double tolerance = 1e-5;
 
-void expect_stage_error(const std::vector<std::pair<std::string, ParamValue>>& values, const std::string& key,
+void expect_stage_error(const std::map<std::string, ParamValue>& values, const std::string& key,
                         const std::string& fragment) {
   try {
-    Normalize stage(make_params(Normalize::schema(), values), StageContext{});
+    Normalize stage(resolve_params(Normalize::schema(), values), StageContext{});
     FAIL() << "expected a StageError on " << key;
   } catch (const StageError& error) {
     EXPECT_EQ(error.key(), key) << error.what();

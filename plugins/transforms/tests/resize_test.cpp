@@ -10,7 +10,6 @@
 namespace radpipe::transforms {
 namespace {
 
-using testing::make_params;
 using testing::run;
 
 // Rows [first, last) of `image` all equal `value` in every column.
@@ -88,24 +87,22 @@ TEST(Resize, ImageAlreadyAtSizeIsUntouched) {
 }
 
 TEST(Resize, SchemaRejectsBadSizes) {
-  EXPECT_THROW(make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64}}}),
-               std::invalid_argument);
-  EXPECT_THROW(make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{4, 64}}}),
-               std::invalid_argument);
-  EXPECT_THROW(make_params(Resize::schema(), {}), std::invalid_argument); // size is required
-  EXPECT_THROW(make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}},
-                                              {"interpolation", std::string("lanczos")}}),
-               std::invalid_argument);
-  EXPECT_THROW(make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}},
-                                              {"mode", std::string("fit")}}),
-               std::invalid_argument);
-  EXPECT_THROW(make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}},
-                                              {"keep_aspect", true}}),
-               std::invalid_argument); // replaced by mode = "pad"
+  EXPECT_THROW(resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64}}}), StageError);
+  EXPECT_THROW(resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{4, 64}}}), StageError);
+  EXPECT_THROW(resolve_params(Resize::schema(), {}), StageError); // size is required
+  EXPECT_THROW(resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}},
+                                                 {"interpolation", std::string("lanczos")}}),
+               StageError);
+  EXPECT_THROW(resolve_params(Resize::schema(),
+                              {{"size", std::vector<std::int64_t>{64, 64}}, {"mode", std::string("fit")}}),
+               StageError);
+  EXPECT_THROW(
+      resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}, {"keep_aspect", true}}),
+      StageError); // replaced by mode = "pad"
 }
 
 TEST(Resize, PadIsTheDefaultMode) {
-  const Params params = make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}});
+  const Params params = resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}});
   EXPECT_EQ(params.string("mode"), "pad");
 }
 
@@ -146,7 +143,7 @@ TEST(Resize, ShorterSideCropOnTallSixteenBitCutsRows) {
 }
 
 TEST(Resize, UnknownModeBuiltDirectlyIsAStageError) {
-  Params params = make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}});
+  Params params = resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}});
   params.set("mode", std::string("fit"));
   try {
     Resize stage(params, StageContext{});
@@ -157,7 +154,7 @@ TEST(Resize, UnknownModeBuiltDirectlyIsAStageError) {
 }
 
 TEST(Resize, UnknownInterpolationBuiltDirectlyIsAStageError) {
-  Params params = make_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}});
+  Params params = resolve_params(Resize::schema(), {{"size", std::vector<std::int64_t>{64, 64}}});
   params.set("interpolation",
              std::string("lanczos")); // bypasses the schema check, as a hand-built Params could
   try {
