@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # ccache keys on relative paths under the repository, so fresh clones reuse earlier compilations.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+# Lets ccache reuse the compilations that include the precompiled LibTorch header.
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 build_dir=${RADPIPE_BUILD_DIR:-build}
 jobs=$(nproc)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRADPIPE_BUILD_TESTS=ON
