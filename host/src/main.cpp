@@ -1,5 +1,6 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
+#include "explain.hpp"
 #include "plugin_host.hpp"
 #include "train.hpp"
 
@@ -62,6 +63,16 @@ int main(int argc, char** argv) {
   train->add_option("--device", train_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
   train->add_option("--epochs", train_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
 
+  ExplainOptions explain_options;
+  auto* explain = app.add_subcommand("explain", "Heatmaps of where the model looked ([explain] table): heatmaps/*.png, index.html");
+  explain->add_option("pipeline", explain_options.pipeline, "Pipeline TOML file with an [explain] table")->required();
+  explain->add_option("--out", explain_options.out_dir, "Output folder")->required()->type_name("DIR");
+  explain->add_option("--split", explain_options.split, "Only samples of this split (as the reader reports it)");
+  explain->add_option("--limit", explain_options.limit, "At most this many images");
+  explain->add_option("--device", explain_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+  explain->add_option("--checkpoint", explain_options.checkpoint, "Checkpoint folder of `radpipe train`: its weights replace the pipeline's")
+      ->check(CLI::ExistingDirectory);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -84,6 +95,7 @@ int main(int argc, char** argv) {
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
     if (*train) return command_train(global, train_options);
+    if (*explain) return command_explain(global, explain_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

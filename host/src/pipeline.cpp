@@ -99,6 +99,9 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
   for (const auto& route : config.routes) routed_.push_back(build_chain(route));
   aggregator_ = {config.aggregate.entry,
                  plugins.create<Aggregator>(config.aggregate.entry, config.aggregate.params, context_for(config.aggregate))};
+  if (config.explain)
+    explainer_ = Built<Explainer>{config.explain->entry,
+                                  plugins.create<Explainer>(config.explain->entry, config.explain->params, context_for(*config.explain))};
 }
 
 ModelChain& Pipeline::chain_for(const Sample& sample) {

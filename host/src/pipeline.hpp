@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ public:
   // The chain that scores `sample`: its route's chain, or the default one.
   ModelChain& chain_for(const Sample& sample);
   const Built<Aggregator>& aggregator() const { return aggregator_; }
+  // The [explain] stage; nullptr when the pipeline has none.
+  Built<Explainer>* explainer() { return explainer_ ? &*explainer_ : nullptr; }
   // A new reader from the same configuration (each pass over the data needs its own).
   Built<Reader> make_reader() const;
 
@@ -60,6 +63,7 @@ private:
   ModelChain default_chain_;
   std::vector<ModelChain> routed_;
   Built<Aggregator> aggregator_;
+  std::optional<Built<Explainer>> explainer_;
 };
 
 // The file in a checkpoint folder that holds the learned state of the transform at `position`

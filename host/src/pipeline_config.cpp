@@ -147,6 +147,7 @@ public:
       config.train = read_params(*train, "[train]", train_table_schema(), {});
     else if (document.contains("train"))
       error(document.get("train")->source(), "[train] must be a table");
+    if (document.contains("explain")) config.explain = read_stage(document, "explain", StageKind::Explainer);
 
     ValidationResult result;
     result.diagnostics = std::move(diagnostics_);
@@ -160,7 +161,7 @@ private:
   }
 
   void check_top_level(const toml::table& document) {
-    static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train"};
+    static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train", "explain"};
     for (const auto& [key, node] : document) {
       const std::string name(key.str());
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;

@@ -40,6 +40,7 @@ struct PipelineConfig {
   StageConfig aggregate;
   double threshold = 0.5;
   std::optional<Params> train;          // the [train] table, when present
+  std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
 };
 
 struct ValidationResult {

@@ -93,7 +93,7 @@ TEST(Cli, BadCommandLinesExitWithTwo) {
 }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const std::string command : {"plugins", "inspect", "check", "predict", "train"}) {
+  for (const std::string command : {"plugins", "inspect", "check", "predict", "train", "explain"}) {
     CommandResult run = radpipe(command + " --help");
     EXPECT_EQ(run.exit_code, 0) << command;
     EXPECT_NE(run.out.find("Usage"), std::string::npos) << command;
@@ -235,4 +235,37 @@ TEST(Cli, PredictSkipsUnreadableImagesAndCountsThem) {
   EXPECT_EQ(strict.exit_code, 1) << strict.err;
   EXPECT_NE(strict.err.find("broken.jpg"), std::string::npos) << strict.err;
   EXPECT_FALSE(fs::exists(folder.path() / "out2" / "predictions.csv")) << "a failed run leaves no partial results";
+}
+
+TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
+  TempFolder out;
+  CommandResult run = radpipe("explain " + demo + " --limit 4 --out " + out.path().string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto rows = read_csv_rows(out.path() / "explanations.csv");
+  ASSERT_EQ(rows.size(), 5u) << "header and one row per explained image";
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "path", "body_part", "chain", "probability", "label", "heatmap", "peak_x", "peak_y"}));
+  const std::string index = read_text(out.path() / "index.html");
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const fs::path heatmap = out.path() / rows[i][6];
+    ASSERT_TRUE(fs::exists(heatmap)) << heatmap;
+    EXPECT_EQ(read_text(heatmap).substr(1, 3), "PNG") << heatmap << " is a PNG file";
+    EXPECT_NE(index.find("src=\"" + rows[i][6] + "\""), std::string::npos) << "index.html shows " << rows[i][6];
+    for (const int column : {7, 8}) {
+      const double peak = std::stod(rows[i][column]);
+      EXPECT_GT(peak, 0.0);
+      EXPECT_LT(peak, 1.0);
+    }
+  }
+}
+
+TEST(Cli, ExplainWithoutAnExplainTableSaysHowToAddOne) {
+  TempFolder folder;
+  std::string text = read_text(demo);
+  text = text.substr(0, text.find("[explain]"));
+  text = std::regex_replace(text, std::regex(R"(\.\./samples)"), (source_dir / "samples").string());
+  std::ofstream(folder.path() / "p.toml") << text;
+  CommandResult run = radpipe("explain " + (folder.path() / "p.toml").string() + " --out " + (folder.path() / "out").string());
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("no [explain] table"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("stage = \"gradcam\""), std::string::npos) << run.err;
 }
