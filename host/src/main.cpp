@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "explain.hpp"
 #include "plugin_host.hpp"
+#include "preview.hpp"
 #include "train.hpp"
 
 #include <radpipe/error.hpp>
@@ -91,6 +92,17 @@ int main(int argc, char** argv) {
   explain->add_option("--checkpoint", explain_options.checkpoint, "Checkpoint folder of `radpipe train`: its weights replace the pipeline's")
       ->check(CLI::ExistingDirectory);
 
+  PreviewOptions preview_options;
+  auto* preview = app.add_subcommand("preview", "Contact sheets of the first images after each preprocessing step, and index.html");
+  preview->add_option("pipeline", preview_options.pipeline, "Pipeline TOML file")->required();
+  preview->add_option("--out", preview_options.out_dir, "Output folder")->required()->type_name("DIR");
+  preview->add_option("--n", preview_options.count, "How many images")->capture_default_str()->check(CLI::Range(1, 1024));
+  preview->add_option("--split", preview_options.split, "Only images of this split (as the reader reports it)");
+  preview->add_option("--tile", preview_options.tile, "Cell size in pixels")->capture_default_str()->check(CLI::Range(32, 2048));
+  preview->add_option("--checkpoint", preview_options.checkpoint,
+                      "Checkpoint folder whose fitted preprocessing state to use (else fitted stages fit on the shown images)")
+      ->check(CLI::ExistingDirectory);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -114,6 +126,7 @@ int main(int argc, char** argv) {
     if (*predict) return command_predict(global, predict_options);
     if (*train) return command_train(global, train_options);
     if (*explain) return command_explain(global, explain_options);
+    if (*preview) return command_preview(global, preview_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

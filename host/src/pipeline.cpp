@@ -73,6 +73,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     }
   }
 
+  if (!options.build_models) return;
+
   auto build_chain = [&](const ModelChainConfig& chain) {
     Params params = chain.model.params;
     if ((!options.load_model_weights || !options.checkpoint.empty()) && params.has("weights")) params = [&] {

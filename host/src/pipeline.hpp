@@ -30,6 +30,8 @@ struct BuildOptions {
   int threads = 0;                  // 0: every core
   std::string device_override;      // replaces every chain's device when not empty
   bool load_model_weights = true;
+  // false: only the reader and the [[preprocess]] chain are built (for commands that never score).
+  bool build_models = true;
   // A checkpoint folder written by `radpipe train`: its model.pt (and model-ROUTE.pt for routed
   // chains) replace the weights the pipeline names.
   std::filesystem::path checkpoint;

@@ -2,6 +2,8 @@
 // files the tests write.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include <array>
 #include <cstdio>
@@ -93,7 +95,7 @@ TEST(Cli, BadCommandLinesExitWithTwo) {
 }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const std::string command : {"plugins", "inspect", "check", "predict", "train", "explain"}) {
+  for (const std::string command : {"plugins", "inspect", "check", "predict", "train", "explain", "preview"}) {
     CommandResult run = radpipe(command + " --help");
     EXPECT_EQ(run.exit_code, 0) << command;
     EXPECT_NE(run.out.find("Usage"), std::string::npos) << command;
@@ -268,4 +270,74 @@ TEST(Cli, ExplainWithoutAnExplainTableSaysHowToAddOne) {
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("no [explain] table"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("stage = \"gradcam\""), std::string::npos) << run.err;
+TEST(Cli, PreviewWritesOneLabelledSheetPerStepOfTheDemo) {
+  TempFolder out;
+  CommandResult run = radpipe("preview " + demo + " --n 16 --out " + out.path().string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::string index = read_text(out.path() / "index.html");
+  // The demo's chain: grayscale, resize, normalize; the input sheet comes first.
+  for (const std::string file : {"00-input.png", "01-grayscale.png", "02-resize.png", "03-normalize.png"}) {
+    const cv::Mat sheet = cv::imread((out.path() / file).string(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(sheet.empty()) << file << " is missing or not a PNG";
+    // 16 images in a 4x4 grid of 256-pixel cells: width 8 + 4 * (256 + 8) = 1064; height: a
+    // 48-pixel header, then 4 rows of image, 34-pixel caption and 8-pixel margin: 48 + 4 * 298 = 1240.
+    EXPECT_EQ(sheet.size(), cv::Size(1064, 1240)) << file;
+    EXPECT_NE(index.find("src=\"" + file + "\""), std::string::npos) << file << " not in index.html";
+  }
+  EXPECT_NE(index.find("2/3 resize [transforms plugin, deterministic]"), std::string::npos) << index;
+  EXPECT_NE(index.find("mode=&quot;pad&quot;"), std::string::npos) << "the step's parameters label its sheet";
+  EXPECT_FALSE(fs::exists(out.path() / "04-normalize.png"));
+}
+
+// A pipeline over the bundled samples whose last step is the given random stage.
+fs::path write_random_pipeline(const fs::path& folder, int seed, const std::string& random_stage) {
+  const fs::path file = folder / ("random-" + std::to_string(seed) + ".toml");
+  std::ofstream(file) << "[pipeline]\nname = \"random\"\nseed = " << seed << "\n[reader]\nstage = \"csv\"\nfile = \""
+                      << (source_dir / "samples" / "fracatlas" / "labels.csv").string()
+                      << "\"\nlabel_column = \"fractured\"\n[[preprocess]]\nstage = \"grayscale\"\n[[preprocess]]\nstage = \"resize\"\nsize = [128, 128]\n"
+                      << "mode = \"stretch\"\n[[preprocess]]\n" << random_stage << "\n[model]\nstage = \"cnn\"\n"
+                      << "[aggregate]\nstage = \"mean\"\n";
+  return file;
+}
+
+TEST(Cli, PreviewRunsRandomStagesAsInTraining) {
+  TempFolder folder;
+  // Flipping with probability 1 must mirror every image. With --tile 128 the 128x128 images are
+  // copied into their cells unscaled, so each cell of the flip sheet is the mirror of the same
+  // cell of the resize sheet. 4 images make 2 columns: cell c starts at x = 8 + (c % 2) * 136,
+  // y = 48 + (c / 2) * (128 + 34 + 8).
+  const fs::path flip = write_random_pipeline(folder.path(), 1, "stage = \"random_flip\"\nhorizontal = 1.0");
+  ASSERT_EQ(radpipe("preview " + flip.string() + " --n 4 --tile 128 --out " + (folder.path() / "flip").string()).exit_code, 0);
+  const cv::Mat resized = cv::imread((folder.path() / "flip" / "02-resize.png").string());
+  const cv::Mat flipped = cv::imread((folder.path() / "flip" / "03-random_flip.png").string());
+  ASSERT_FALSE(resized.empty());
+  ASSERT_EQ(flipped.size(), resized.size());
+  for (int cell = 0; cell < 4; ++cell) {
+    const cv::Rect area(8 + (cell % 2) * 136, 48 + (cell / 2) * 170, 128, 128);
+    cv::Mat mirrored;
+    cv::flip(resized(area), mirrored, 1);
+    EXPECT_EQ(cv::norm(flipped(area), mirrored, cv::NORM_INF), 0.0) << "cell " << cell;
+    EXPECT_GT(cv::norm(flipped(area), resized(area), cv::NORM_INF), 0.0) << "radiographs are not symmetric";
+  }
+
+  // A random warp is reproducible for one seed and changes with another.
+  const std::string warp = "stage = \"random_affine\"\nrotation = 30.0";
+  const auto sheet = [&](int seed, const std::string& name) {
+    const fs::path out = folder.path() / name;
+    EXPECT_EQ(radpipe("preview " + write_random_pipeline(folder.path(), seed, warp).string() + " --n 4 --out " + out.string()).exit_code, 0);
+    return read_text(out / "03-random_affine.png");
+  };
+  const std::string first = sheet(5, "a"), again = sheet(5, "b"), other = sheet(6, "c");
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first, again) << "the same seed must give the same sheet, byte for byte";
+  EXPECT_NE(first, other);
+}
+
+TEST(Cli, PreviewFitsAFittedStageOnTheShownImages) {
+  TempFolder folder;
+  const fs::path pipeline = write_random_pipeline(folder.path(), 1, "stage = \"standardize\"\nmode = \"per_pixel\"");
+  CommandResult run = radpipe("preview " + pipeline.string() + " --n 3 --out " + folder.path().string() + "/out");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(read_text(folder.path() / "out" / "index.html").find("fitted on these 3 images"), std::string::npos);
+  EXPECT_EQ(radpipe("preview " + pipeline.string() + " --n 0 --out " + folder.path().string() + "/zero").exit_code, 2);
 }

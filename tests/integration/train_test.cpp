@@ -129,6 +129,28 @@ TEST_F(TrainTest, StoresFittedPreprocessingStateWithTheCheckpoint) {
   EXPECT_TRUE(fs::exists(folder_ / "p" / "predictions.csv"));
 }
 
+// The standardize stage end to end: fitted per pixel during training, saved with the checkpoint,
+// restored by predict --checkpoint, or named directly by the pipeline without a checkpoint.
+TEST_F(TrainTest, StandardizeTravelsWithTheCheckpointOrByName) {
+  const std::string stage = "[[preprocess]]\nstage = \"standardize\"\nmode = \"per_pixel\"\n";
+  const fs::path pipeline = write_pipeline("standardized", 3, true, stage);
+  ASSERT_EQ(radpipe("train " + pipeline.string()), 0) << log();
+  const fs::path state = folder_ / "runs" / "standardized" / "checkpoints" / "last" / "preprocess-5.state";
+  ASSERT_TRUE(fs::exists(state)) << log();
+  EXPECT_NE(read_bytes(state).find("pixel_mean"), std::string::npos) << "per-pixel statistics are saved";
+
+  const auto predict = [&](const fs::path& file, const std::string& out) {
+    return "predict " + file.string() + " --split valid --limit 3 --out " + (folder_ / out).string();
+  };
+  EXPECT_EQ(radpipe(predict(pipeline, "unfitted")), 3) << "an unfitted stage is a plugin error";
+  EXPECT_NE(log().find("predict --checkpoint"), std::string::npos) << "the error says how to fit it: " << log();
+  EXPECT_EQ(radpipe(predict(pipeline, "p") + " --checkpoint " + state.parent_path().string()), 0) << log();
+
+  const fs::path named = write_pipeline("named", 3, false, stage + "statistics = \"" + state.string() + "\"\n");
+  EXPECT_EQ(radpipe(predict(named, "q")), 0) << log();
+  EXPECT_TRUE(fs::exists(folder_ / "q" / "predictions.csv"));
+}
+
 TEST_F(TrainTest, RefusesAPipelineWithoutTrainTable) {
   EXPECT_EQ(radpipe("train " + write_pipeline("untrained", 1, false).string()), 1);
   EXPECT_NE(log().find("no [train] table"), std::string::npos) << log();

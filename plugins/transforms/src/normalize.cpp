@@ -104,12 +104,18 @@ Normalize::Normalize(const Params& params, const StageContext& /*context*/) {
 
 void Normalize::apply(Sample& sample, const TransformContext& /*context*/) const {
   require_radpipe_image(sample, "normalize");
+  const double unit = unit_scale(sample.image.depth());
   cv::Mat scaled;
-  sample.image.convertTo(scaled, CV_32F, unit_scale(sample.image.depth()));
-  if (standardise_) {
-    const bool gray = scaled.channels() == 1;
-    cv::subtract(scaled, gray ? gray_mean_ : rgb_mean_, scaled);
-    cv::divide(scaled, gray ? gray_std_ : rgb_std_, scaled);
+  if (standardise_ && sample.image.channels() == 1) {
+    // Gray, the usual radiograph: (x * unit - mean) / std as one multiply-add pass over the pixels.
+    const double inverse_std = 1.0 / gray_std_[0];
+    sample.image.convertTo(scaled, CV_32F, unit * inverse_std, -gray_mean_[0] * inverse_std);
+  } else {
+    sample.image.convertTo(scaled, CV_32F, unit);
+    if (standardise_) {
+      cv::subtract(scaled, rgb_mean_, scaled);
+      cv::divide(scaled, rgb_std_, scaled);
+    }
   }
   sample.image = std::move(scaled);
 }

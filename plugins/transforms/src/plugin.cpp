@@ -7,6 +7,7 @@
 #include "intensity.hpp"
 #include "normalize.hpp"
 #include "resize.hpp"
+#include "standardize.hpp"
 
 namespace {
 void register_transforms(radpipe::PluginRegistrar& registrar) {
@@ -32,8 +33,11 @@ void register_transforms(radpipe::PluginRegistrar& registrar) {
                                    "Global histogram equalisation (8/16-bit; colour on luminance)",
                                    EqualizeHistogram::schema());
   registrar.add<Invert>("invert", "Depth maximum minus the value (1 - x for float)", Invert::schema());
+  registrar.add<Standardize>("standardize",
+                             "(x - mean) / std with the training split's statistics, scalar or per pixel (fitted)",
+                             Standardize::schema());
 }
 } // namespace
 
-RADPIPE_PLUGIN("transforms", "0.2.0", "Deterministic preprocessing: colour, size, cropping and intensity",
+RADPIPE_PLUGIN("transforms", "0.3.0", "Deterministic preprocessing: colour, size, cropping and intensity",
                register_transforms)

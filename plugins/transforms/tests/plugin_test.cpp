@@ -22,7 +22,8 @@ TEST(TransformsPlugin, EntryDescribesItAndRegistersItsStages) {
        {StageKind::Transform, "autocontrast"},
        {StageKind::Transform, "clahe"},
        {StageKind::Transform, "equalize_histogram"},
-       {StageKind::Transform, "invert"}});
+       {StageKind::Transform, "invert"},
+       {StageKind::Transform, "standardize"}});
 }
 
 } // namespace
