@@ -8,21 +8,6 @@
 #include "text.hpp"
 
 namespace radpipe::readers {
-namespace {
-
-bool is_folder(const std::filesystem::path& entry) {
-  std::error_code error;
-  return std::filesystem::is_directory(std::filesystem::status(entry, error));
-}
-
-std::string quoted_list(const std::vector<std::string>& names) {
-  std::vector<std::string> quoted;
-  for (const auto& name : names) quoted.push_back('"' + name + '"');
-  return quoted.empty() ? std::string("none") : join(quoted, ", ");
-}
-
-} // namespace
-
 Schema ClassFoldersReader::schema() {
   return Schema{
       ParamSpec::path("root", "Folder with one subfolder of images per class").existing(),

@@ -24,12 +24,6 @@ std::optional<int> parse_label(std::string_view written) {
   return std::nullopt;
 }
 
-std::string quoted_list(const std::vector<std::string>& names) {
-  std::vector<std::string> quoted;
-  for (const auto& name : names) quoted.push_back('"' + name + '"');
-  return join(quoted, ", ");
-}
-
 } // namespace
 
 Schema CsvReader::schema() {

@@ -29,6 +29,11 @@ std::vector<std::string> normalised_extensions(const std::vector<std::string>& w
   return extensions;
 }
 
+bool is_folder(const std::filesystem::path& entry) {
+  std::error_code error;
+  return std::filesystem::is_directory(std::filesystem::status(entry, error));
+}
+
 bool is_hidden(const std::filesystem::path& entry) {
   return entry.filename().string().starts_with('.');
 }
@@ -49,9 +54,9 @@ std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& f
 
 namespace {
 
-bool is_folder(const std::filesystem::path& entry) {
+// symlink_status: a link to a folder is not descended into (it could loop).
+bool is_real_folder(const std::filesystem::path& entry) {
   std::error_code error;
-  // symlink_status: a link to a folder is not descended into.
   return std::filesystem::is_directory(std::filesystem::symlink_status(entry, error));
 }
 
@@ -59,7 +64,7 @@ void collect(const std::filesystem::path& root, const std::filesystem::path& fol
              const std::vector<std::string>& extensions, bool recursive, const std::string& key,
              std::vector<std::filesystem::path>& files) {
   for (const auto& entry : sorted_entries(folder, key)) {
-    if (is_folder(entry)) {
+    if (is_real_folder(entry)) {
       if (recursive) collect(root, entry, extensions, recursive, key, files);
       continue;
     }

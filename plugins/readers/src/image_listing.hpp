@@ -22,6 +22,9 @@ std::vector<std::string> normalised_extensions(const std::vector<std::string>& w
 // radiographs, and decoding them would only produce errors.
 bool is_hidden(const std::filesystem::path& entry);
 
+// Whether `entry` is a folder or a link to one; false when it cannot be inspected.
+bool is_folder(const std::filesystem::path& entry);
+
 // The entries of `folder` that are not hidden, sorted by name. Throws StageError on `key` when
 // the folder cannot be listed.
 std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& folder,

@@ -51,11 +51,6 @@ std::string kind_of(const std::filesystem::path& entry) {
   return "something that is not a folder";
 }
 
-bool is_folder(const std::filesystem::path& entry) {
-  std::error_code error;
-  return std::filesystem::is_directory(std::filesystem::status(entry, error));
-}
-
 // A study folder's name: "study<N>_positive" or "study<N>_negative"; the label, or nullopt.
 std::optional<int> study_label(std::string_view name) {
   if (!name.starts_with("study")) return std::nullopt;

@@ -1,7 +1,6 @@
 #include "study_folder_reader.hpp"
 
 #include <radpipe/error.hpp>
-#include <system_error>
 
 #include "image_listing.hpp"
 #include "text.hpp"
@@ -21,7 +20,7 @@ Schema StudyFolderReader::schema() {
 
 StudyFolderReader::StudyFolderReader(const Params& params, const StageContext& context)
     : folder_(params.path("folder")) {
-  if (std::error_code error; !std::filesystem::is_directory(folder_, error))
+  if (!is_folder(folder_))
     throw StageError("folder",
                      folder_.string() + " is not a folder; point folder at the folder of the study's images");
   study_id_ =

@@ -16,12 +16,7 @@ namespace {
 using radpipe::testing::TempFolder;
 using testing::fracatlas_dir;
 using namespace std::string_literals;
-
-std::vector<SampleInfo> enumerate(Reader& reader) {
-  std::vector<SampleInfo> infos;
-  while (auto info = reader.next()) infos.push_back(std::move(*info));
-  return infos;
-}
+using testing::enumerate;
 
 // The FracAtlas columns, then `overrides`.
 Params fracatlas_params(const std::map<std::string, ParamValue>& overrides) {
@@ -269,7 +264,7 @@ TEST(CsvReader, FilterErrorsNameTheCharacter) {
 
 TEST(CsvReader, ViewColumnIsLowerCased) {
   TempFolder scratch;
-  const auto file = scratch.write("set.csv", "image,view\na.png, Lateral \n");
+  const auto file = scratch.write("set.csv", "image,label,view\na.png,0, Lateral \n");
   CsvReader reader(resolve_params(CsvReader::schema(), {{"file", file.string()}, {"view_column", "view"s}}),
                    StageContext{});
   EXPECT_EQ(reader.next()->view, "lateral");

@@ -8,18 +8,14 @@
 
 #include "class_folders_reader.hpp"
 #include "study_folder_reader.hpp"
+#include "test_support.hpp"
 
 namespace radpipe::readers {
 namespace {
 
 using radpipe::testing::TempFolder;
 using namespace std::string_literals;
-
-std::vector<SampleInfo> enumerate(Reader& reader) {
-  std::vector<SampleInfo> infos;
-  while (auto info = reader.next()) infos.push_back(std::move(*info));
-  return infos;
-}
+using testing::enumerate;
 
 void write_image(const std::filesystem::path& file, int value) {
   std::filesystem::create_directories(file.parent_path());

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "image_listing.hpp"
+#include "test_support.hpp"
 
 namespace radpipe::readers {
 namespace {
@@ -18,12 +19,7 @@ namespace {
 using radpipe::testing::MuraStudy;
 using radpipe::testing::TempFolder;
 using namespace std::string_literals;
-
-std::vector<SampleInfo> enumerate(Reader& reader) {
-  std::vector<SampleInfo> infos;
-  while (auto info = reader.next()) infos.push_back(std::move(*info));
-  return infos;
-}
+using testing::enumerate;
 
 // Two patients with two studies between them in train, one in valid; written by the test.
 const std::vector<MuraStudy> small_mura{
