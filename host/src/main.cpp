@@ -1,6 +1,7 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
 #include "plugin_host.hpp"
+#include "split_command.hpp"
 #include "train.hpp"
 
 #include <radpipe/error.hpp>
@@ -62,6 +63,15 @@ int main(int argc, char** argv) {
   train->add_option("--device", train_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
   train->add_option("--epochs", train_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
 
+  SplitOptions split_options;
+  auto* split = app.add_subcommand("split", "Write the reader's listing as a CSV with seeded patient-level split or fold columns");
+  split->add_option("pipeline", split_options.pipeline, "Pipeline TOML file")->required();
+  split->add_option("--out", split_options.out, "CSV file to write")->required()->type_name("FILE");
+  auto* folds = split->add_option("--k", split_options.folds, "k folds (columns fold, split_fold1..k)")->check(CLI::Range(2, 1000));
+  split->add_option("--valid", split_options.valid_fraction, "Holdout share of the valid split (column split)")
+      ->excludes(folds);
+  split->add_option("--seed", split_options.seed, "Seed (default: the pipeline's seed)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -84,6 +94,7 @@ int main(int argc, char** argv) {
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
     if (*train) return command_train(global, train_options);
+    if (*split) return command_split(global, split_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;
