@@ -3,6 +3,7 @@
 #include "explain.hpp"
 #include "plugin_host.hpp"
 #include "preview.hpp"
+#include "split_command.hpp"
 #include "train.hpp"
 
 #include <radpipe/error.hpp>
@@ -102,6 +103,14 @@ int main(int argc, char** argv) {
   preview->add_option("--checkpoint", preview_options.checkpoint,
                       "Checkpoint folder whose fitted preprocessing state to use (else fitted stages fit on the shown images)")
       ->check(CLI::ExistingDirectory);
+  SplitOptions split_options;
+  auto* split = app.add_subcommand("split", "Write the reader's listing as a CSV with seeded patient-level split or fold columns");
+  split->add_option("pipeline", split_options.pipeline, "Pipeline TOML file")->required();
+  split->add_option("--out", split_options.out, "CSV file to write")->required()->type_name("FILE");
+  auto* folds = split->add_option("--k", split_options.folds, "k folds (columns fold, split_fold1..k)")->check(CLI::Range(2, 1000));
+  split->add_option("--valid", split_options.valid_fraction, "Holdout share of the valid split (column split)")
+      ->excludes(folds);
+  split->add_option("--seed", split_options.seed, "Seed (default: the pipeline's seed)");
 
   try {
     app.parse(argc, argv);
@@ -127,6 +136,7 @@ int main(int argc, char** argv) {
     if (*train) return command_train(global, train_options);
     if (*explain) return command_explain(global, explain_options);
     if (*preview) return command_preview(global, preview_options);
+    if (*split) return command_split(global, split_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

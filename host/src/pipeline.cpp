@@ -40,27 +40,31 @@ LogFunction logger_for(std::string prefix) {
 }
 } // namespace
 
-StageContext Pipeline::context_for(const StageConfig& stage) const {
+StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads) {
   StageContext context;
-  context.pipeline_dir = config_.folder;
+  context.pipeline_dir = config.folder;
   context.plugin_name = stage.entry.plugin->name;
   context.stage_name = stage.entry.stage->name;
-  context.threads = threads_;
-  context.seed = static_cast<std::uint64_t>(config_.settings.integer("seed"));
+  context.threads = threads;
+  context.seed = static_cast<std::uint64_t>(config.settings.integer("seed"));
   context.log = logger_for(stage.table + " " + stage.entry.stage->name);
   return context;
 }
 
-Built<Reader> Pipeline::make_reader() const {
-  return {config_.reader.entry, plugins_.create<Reader>(config_.reader.entry, config_.reader.params, context_for(config_.reader))};
+Built<Reader> build_reader(const PipelineConfig& config, const PluginHost& plugins, int threads) {
+  return {config.reader.entry, create_configured<Reader>(plugins, config.reader, stage_context(config, config.reader, threads))};
 }
+
+StageContext Pipeline::context_for(const StageConfig& stage) const { return stage_context(config_, stage, threads_); }
+
+Built<Reader> Pipeline::make_reader() const { return build_reader(config_, plugins_, threads_); }
 
 Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
     : config_(config), plugins_(plugins) {
   threads_ = resolve_threads(options.threads > 0 ? options.threads : static_cast<int>(config.settings.integer("threads")));
   reader_ = make_reader();
   for (const auto& stage : config.preprocess)
-    transforms_.push_back({stage.entry, plugins.create<Transform>(stage.entry, stage.params, context_for(stage))});
+    transforms_.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
   if (!options.checkpoint.empty()) {
     for (std::size_t position = 0; position < transforms_.size(); ++position) {
       auto& transform = transforms_[position];

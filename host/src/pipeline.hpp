@@ -68,6 +68,25 @@ private:
   std::optional<Built<Explainer>> explainer_;
 };
 
+// The context a stage of `config` is built with.
+StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads);
+
+// Builds a configured stage. A plugin error about one key gets the `file:line:col` where the
+// pipeline file sets that key in front of it.
+template <class Interface>
+std::shared_ptr<Interface> create_configured(const PluginHost& plugins, const StageConfig& stage, const StageContext& context) {
+  try {
+    return plugins.create<Interface>(stage.entry, stage.params, context);
+  } catch (const PluginError& error) {
+    const auto place = stage.key_locations.find(error.key());
+    if (error.key().empty() || place == stage.key_locations.end()) throw;
+    throw PluginError(format(Diagnostic{place->second, error.what()}), error.key());
+  }
+}
+
+// The pipeline's reader alone, for commands that only list the data (`radpipe split`).
+Built<Reader> build_reader(const PipelineConfig& config, const PluginHost& plugins, int threads);
+
 // The file in a checkpoint folder that holds the learned state of the transform at `position`
 // (0-based) of the [[preprocess]] chain.
 std::string transform_state_file(std::size_t position);

@@ -284,7 +284,8 @@ private:
     std::set<std::string> keys = host_keys;
     keys.insert("stage");
     const std::string described = where + " (" + std::string(to_string(kind)) + " '" + entry->stage->name + "')";
-    StageConfig stage{label, *entry, read_params(table, described, entry->stage->schema, keys), location_of(table.source(), file_)};
+    StageConfig stage{label, *entry, read_params(table, described, entry->stage->schema, keys), location_of(table.source(), file_), {}};
+    for (const auto& [key, node] : table) stage.key_locations.emplace(std::string(key.str()), location_of(node.source(), file_));
     return stage;
   }
 

@@ -8,6 +8,7 @@
 #include <radpipe/schema.hpp>
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ struct StageConfig {
   StageEntry entry;
   Params params;      // validated, defaults applied, paths resolved
   SourceLocation where;
+  std::map<std::string, SourceLocation> key_locations; // where each key of the table is set
 };
 
 struct ModelChainConfig {

@@ -22,7 +22,13 @@ namespace radpipe::host {
 // `plugin NAME, stage KIND NAME, key KEY: message`.
 class PluginError : public std::runtime_error {
 public:
-  using std::runtime_error::runtime_error;
+  // `key`: the parameter at fault, when the plugin named one, so that the host can add where the
+  // pipeline file sets it.
+  explicit PluginError(const std::string& message, std::string key = {}) : std::runtime_error(message), key_(std::move(key)) {}
+  const std::string& key() const noexcept { return key_; }
+
+private:
+  std::string key_;
 };
 
 struct LoadedPlugin {
@@ -107,7 +113,7 @@ decltype(auto) call_plugin(const StageEntry& entry, Action&& action) {
   } catch (const SampleError&) {
     throw; // a bad sample, not a bad plugin: the run's on_error policy decides
   } catch (const StageError& error) {
-    throw PluginError(PluginHost::describe(entry, error.key()) + error.what());
+    throw PluginError(PluginHost::describe(entry, error.key()) + error.what(), error.key());
   } catch (const std::exception& error) {
     throw PluginError(PluginHost::describe(entry, "") + error.what());
   } catch (...) {

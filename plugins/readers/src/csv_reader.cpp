@@ -4,7 +4,7 @@
 #include <radpipe/error.hpp>
 #include <unordered_set>
 
-#include "image_decode.hpp"
+#include "image_listing.hpp"
 #include "text.hpp"
 
 namespace radpipe::readers {
@@ -22,18 +22,6 @@ std::optional<int> parse_label(std::string_view written) {
   for (const char* negative : {"false", "negative", "normal", "no"})
     if (word == negative) return 0;
   return std::nullopt;
-}
-
-std::string quoted_list(const std::vector<std::string>& names) {
-  std::vector<std::string> quoted;
-  for (const auto& name : names) quoted.push_back('"' + name + '"');
-  return join(quoted, ", ");
-}
-
-std::string without_extension(const std::string& path) {
-  std::filesystem::path stripped(path);
-  stripped.replace_extension();
-  return stripped.generic_string();
 }
 
 } // namespace
@@ -54,12 +42,19 @@ Schema CsvReader::schema() {
       ParamSpec::string("patient_column", "Column holding the patient id; \"\" for none").with_default(""),
       ParamSpec::string("study_column", "Column holding the study id; \"\" makes every image its own study")
           .with_default(""),
+      ParamSpec::string("view_column", "Column holding the view (frontal, lateral, ...); \"\" for none")
+          .with_default(""),
       ParamSpec::string("id_column",
                         "Column holding the sample id; \"\" uses the image path without extension")
           .with_default(""),
       ParamSpec::string("split_column", "Column holding the split (train, valid, test); \"\" for none")
           .with_default("split"),
       ParamSpec::string("split", "Keep only rows whose split column equals this").optional(),
+      ParamSpec::string("filter",
+                        "Keep only rows that pass this condition on the header's columns, compared as text: "
+                        "'split == \"train\"', 'body_part in [\"hand\", \"leg\"] and fold != \"3\"' "
+                        "(==, !=, in, not in, and, or, not, parentheses)")
+          .optional(),
       ParamSpec::path("image_root", "Folder the image paths are relative to (default: the CSV file's folder)")
           .optional()
           .existing(),
@@ -71,6 +66,14 @@ CsvReader::CsvReader(const Params& params, const StageContext& context)
       image_root_(params.has("image_root") ? params.path("image_root") : file_.parent_path()),
       split_(params.has("split") ? std::optional<std::string>(params.string("split")) : std::nullopt),
       records_(file_, "file") {
+  if (params.has("filter")) {
+    try {
+      filter_.emplace(params.string("filter"));
+    } catch (const FilterSyntaxError& error) {
+      throw StageError("filter", "at character " + std::to_string(error.character()) + " of '" +
+                                     params.string("filter") + "': " + error.what());
+    }
+  }
   auto header = records_.next();
   if (!header)
     throw StageError(
@@ -100,6 +103,8 @@ CsvReader::CsvReader(const Params& params, const StageContext& context)
   }
   if (row_count_ == 0 && split_)
     context.warn("csv: no rows of " + file_.string() + " have split \"" + *split_ + "\"");
+  else if (row_count_ == 0 && filter_)
+    context.warn("csv: no rows of " + file_.string() + " pass the filter '" + params.string("filter") + "'");
 }
 
 CsvReader::Columns CsvReader::resolve_columns(const Params& params,
@@ -143,6 +148,7 @@ CsvReader::Columns CsvReader::resolve_columns(const Params& params,
   columns.patient = named_column("patient_column", true);
   columns.study = named_column("study_column", true);
   columns.id = named_column("id_column", true);
+  columns.view = named_column("view_column", true);
 
   // The split column is optional unless rows are to be filtered by it.
   const std::string& split_name = params.string("split_column");
@@ -162,6 +168,19 @@ CsvReader::Columns CsvReader::resolve_columns(const Params& params,
 
   for (std::size_t i = 0; i < header.size(); ++i)
     if (!used[i]) columns.tags.emplace_back(header[i], i);
+
+  if (filter_) {
+    for (std::size_t field = 0; field < filter_->fields().size(); ++field) {
+      const std::string& name = filter_->fields()[field];
+      const auto index = index_of(name);
+      if (!index)
+        throw StageError("filter", "at character " + std::to_string(filter_->field_character(field)) +
+                                       " of '" + params.string("filter") + "': column \"" + name +
+                                       "\" is not in the header of " + file_.string() +
+                                       ", whose columns are " + quoted_list(header));
+      columns.filtered.push_back(*index);
+    }
+  }
   return columns;
 }
 
@@ -172,6 +191,9 @@ std::optional<SampleInfo> CsvReader::to_info(const CsvRecord& record) const {
                                  " fields but the header has " + std::to_string(columns_.count) +
                                  "; quote fields that contain commas");
   const auto& fields = record.fields;
+
+  if (filter_ && !filter_->matches([&](std::size_t field) { return trim(fields[columns_.filtered[field]]); }))
+    return std::nullopt;
 
   SampleInfo info;
   if (columns_.split) info.split = fields[*columns_.split];
@@ -189,7 +211,7 @@ std::optional<SampleInfo> CsvReader::to_info(const CsvRecord& record) const {
       throw StageError("id_column",
                        where() + "column \"" + header_[*columns_.id] + "\" is empty; every row needs an id");
   } else {
-    info.id = without_extension(image);
+    info.id = id_without_extension(image);
   }
 
   if (columns_.label && !trim(fields[*columns_.label]).empty()) {
@@ -204,6 +226,7 @@ std::optional<SampleInfo> CsvReader::to_info(const CsvRecord& record) const {
   if (columns_.body_part) info.body_part = to_lower(trim(fields[*columns_.body_part]));
   if (columns_.patient) info.patient_id = fields[*columns_.patient];
   if (columns_.study) info.study_id = fields[*columns_.study];
+  if (columns_.view) info.view = to_lower(trim(fields[*columns_.view]));
   for (const auto& [name, index] : columns_.tags) info.tags.emplace(name, fields[index]);
   return info;
 }
@@ -219,7 +242,7 @@ std::optional<SampleInfo> CsvReader::next() {
 }
 
 Sample CsvReader::load(const SampleInfo& info) const {
-  return Sample{info, decode_image_file(info.path)};
+  return load_listed_image(info);
 }
 
 } // namespace radpipe::readers

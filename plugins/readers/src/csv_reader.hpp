@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "csv_records.hpp"
+#include "row_filter.hpp"
 
 namespace radpipe::readers {
 
@@ -28,7 +29,8 @@ class CsvReader final : public Reader {
   struct Columns {
     std::size_t count = 0;
     std::size_t image = 0;
-    std::optional<std::size_t> label, body_part, patient, study, id, split;
+    std::optional<std::size_t> label, body_part, patient, study, id, split, view;
+    std::vector<std::size_t> filtered; // the column of each field the filter reads
     std::vector<std::pair<std::string, std::size_t>> tags;
   };
 
@@ -39,6 +41,7 @@ class CsvReader final : public Reader {
   std::filesystem::path file_;
   std::filesystem::path image_root_;
   std::optional<std::string> split_;
+  std::optional<RowFilter> filter_;
   CsvRecordReader records_;
   Columns columns_;
   std::vector<std::string> header_;

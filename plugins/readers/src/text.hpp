@@ -33,4 +33,11 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return text;
 }
 
+// "a", "b" for messages that list the names a user can choose from.
+inline std::string quoted_list(const std::vector<std::string>& names) {
+  std::vector<std::string> quoted;
+  for (const auto& name : names) quoted.push_back('"' + name + '"');
+  return quoted.empty() ? std::string("none") : join(quoted, ", ");
+}
+
 } // namespace radpipe::readers

@@ -16,12 +16,7 @@ namespace {
 using radpipe::testing::TempFolder;
 using testing::fracatlas_dir;
 using namespace std::string_literals;
-
-std::vector<SampleInfo> enumerate(Reader& reader) {
-  std::vector<SampleInfo> infos;
-  while (auto info = reader.next()) infos.push_back(std::move(*info));
-  return infos;
-}
+using testing::enumerate;
 
 // The FracAtlas columns, then `overrides`.
 Params fracatlas_params(const std::map<std::string, ParamValue>& overrides) {
@@ -232,6 +227,47 @@ TEST(CsvReader, DuplicateIdIsAnError) {
   const auto file = scratch.write("set.csv", "image,label\nx/a.png,1\nx/a.jpg,0\n");
   expect_stage_error(resolve_params(CsvReader::schema(), {{"file", file.string()}}), "image_column",
                      {file.string() + ":3:", "id \"x/a\""});
+}
+
+TEST(CsvReader, FilterKeepsMatchingFracAtlasRows) {
+  // awk -F, 'NR>1 && ($2=="hand"||$2=="leg") && $10=="train"' labels.csv | wc -l  → 2345
+  CsvReader hands_and_legs(
+      fracatlas_params({{"filter", R"(body_part in ["hand", "leg"] and split == "train")"s}}),
+      StageContext{});
+  EXPECT_EQ(hands_and_legs.size_hint(), 2345u);
+  for (const auto& info : enumerate(hands_and_legs)) {
+    EXPECT_TRUE(info.body_part == "hand" || info.body_part == "leg") << info.id;
+    EXPECT_EQ(info.split, "train");
+  }
+  // awk -F, 'NR>1 && !($2=="hand"||$2=="leg") && $10!="train"' labels.csv | wc -l  → 101
+  EXPECT_EQ(
+      CsvReader(fracatlas_params({{"filter", R"(not (body_part in ["hand", "leg"] or split == "train"))"s}}),
+                StageContext{})
+          .size_hint(),
+      101u);
+}
+
+TEST(CsvReader, FilterAndSplitBothApply) {
+  // 3419 rows, 605 valid; none of the valid rows has split "train", so both together keep nothing.
+  EXPECT_EQ(
+      CsvReader(fracatlas_params({{"split", "valid"s}, {"filter", "split == 'train'"s}}), StageContext{})
+          .size_hint(),
+      0u);
+}
+
+TEST(CsvReader, FilterErrorsNameTheCharacter) {
+  expect_stage_error(fracatlas_params({{"filter", "split = 'train'"s}}), "filter",
+                     {"at character 7 of 'split = 'train''", "'=='"});
+  expect_stage_error(fracatlas_params({{"filter", "split == 'train' and part == 'hand'"s}}), "filter",
+                     {"at character 22", "column \"part\" is not in the header", "\"body_part\""});
+}
+
+TEST(CsvReader, ViewColumnIsLowerCased) {
+  TempFolder scratch;
+  const auto file = scratch.write("set.csv", "image,label,view\na.png,0, Lateral \n");
+  CsvReader reader(resolve_params(CsvReader::schema(), {{"file", file.string()}, {"view_column", "view"s}}),
+                   StageContext{});
+  EXPECT_EQ(reader.next()->view, "lateral");
 }
 
 TEST(CsvReader, EmptyFileIsAnError) {

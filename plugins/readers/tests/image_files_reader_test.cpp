@@ -13,12 +13,7 @@ namespace {
 
 using radpipe::testing::TempFolder;
 using namespace std::string_literals;
-
-std::vector<SampleInfo> enumerate(Reader& reader) {
-  std::vector<SampleInfo> infos;
-  while (auto info = reader.next()) infos.push_back(std::move(*info));
-  return infos;
-}
+using testing::enumerate;
 
 std::vector<std::string> ids_of(const std::vector<SampleInfo>& infos) {
   std::vector<std::string> ids;

@@ -1,0 +1,35 @@
+// Reader stage `class_folders`: root/<class>/<images>, the layout of Keras' flow_from_directory.
+#pragma once
+
+#include <filesystem>
+#include <radpipe/schema.hpp>
+#include <radpipe/stages.hpp>
+#include <string>
+#include <vector>
+
+namespace radpipe::readers {
+
+class ClassFoldersReader final : public Reader {
+ public:
+  ClassFoldersReader(const Params& params, const StageContext& context);
+  static Schema schema();
+
+  std::optional<SampleInfo> next() override;
+  Sample load(const SampleInfo& info) const override;
+  std::optional<std::size_t> size_hint() const override { return files_.size(); }
+
+ private:
+  struct ClassFile {
+    std::size_t class_index = 0;
+    std::filesystem::path relative; // below the class folder
+  };
+
+  std::filesystem::path root_;
+  std::vector<std::string> classes_;
+  std::vector<int> labels_; // per class
+  std::string body_part_;
+  std::vector<ClassFile> files_; // class by class, each sorted by path
+  std::size_t cursor_ = 0;
+};
+
+} // namespace radpipe::readers

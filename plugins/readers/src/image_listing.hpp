@@ -1,0 +1,57 @@
+// Folder listings and the load step shared by the folder-based readers (`class_folders`,
+// `study_folder`, `mura`) and the CSV reader.
+#pragma once
+
+#include <filesystem>
+#include <radpipe/sample.hpp>
+#include <radpipe/schema.hpp>
+#include <string>
+#include <vector>
+
+namespace radpipe::readers {
+
+// The `extensions` parameter of the folder readers: which files are images.
+ParamSpec extensions_param();
+
+// Lower-cased, with a leading dot: "PNG" and ".png" both mean ".png". Throws StageError on
+// `key` for an empty extension.
+std::vector<std::string> normalised_extensions(const std::vector<std::string>& written,
+                                               const std::string& key);
+
+// Hidden entries (".DS_Store", the "._name.png" resource forks macOS leaves in archives) are never
+// radiographs, and decoding them would only produce errors.
+bool is_hidden(const std::filesystem::path& entry);
+
+// Whether `entry` is a folder or a link to one; false when it cannot be inspected.
+bool is_folder(const std::filesystem::path& entry);
+
+// The entries of `folder` that are not hidden, sorted by name. Throws StageError on `key` when
+// the folder cannot be listed.
+std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& folder,
+                                                  const std::string& key);
+
+// Image files under `folder` (paths relative to it, sorted), by extension. Entries that carry an
+// image extension but are not readable files (a dangling symbolic link, a FIFO, a device) are
+// listed all the same: loading them fails with the reason, so that the run's on_error policy
+// counts them instead of the listing hiding them. Subfolders are searched when `recursive`;
+// symbolic links to folders are not followed (they could loop).
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder,
+                                                    const std::vector<std::string>& extensions,
+                                                    bool recursive, const std::string& key);
+
+// Ids drop the extension, so "a.png" and "a.jpg" side by side would collide in the outputs:
+// throws StageError on `key` naming both files.
+void require_unique_ids(const std::vector<std::filesystem::path>& files, const std::filesystem::path& folder,
+                        const std::string& key);
+
+// The tag a reader sets on an entry whose listing already showed it cannot be read (a file where
+// a study folder belongs, say); its value is the reason, which load_listed_image reports.
+inline constexpr const char* unreadable_tag = "unreadable";
+
+// Decodes the image of a listed entry, or throws SampleError with the reason the listing found.
+Sample load_listed_image(const SampleInfo& info);
+
+// The id of a listed file: its relative path without extension, with '/' separators.
+std::string id_without_extension(const std::filesystem::path& relative);
+
+} // namespace radpipe::readers

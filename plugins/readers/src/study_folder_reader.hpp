@@ -1,0 +1,31 @@
+// Reader stage `study_folder`: every image of one folder is one study, without labels; for
+// predicting one verdict on one patient's study.
+#pragma once
+
+#include <filesystem>
+#include <radpipe/schema.hpp>
+#include <radpipe/stages.hpp>
+#include <string>
+#include <vector>
+
+namespace radpipe::readers {
+
+class StudyFolderReader final : public Reader {
+ public:
+  StudyFolderReader(const Params& params, const StageContext& context);
+  static Schema schema();
+
+  std::optional<SampleInfo> next() override;
+  Sample load(const SampleInfo& info) const override;
+  std::optional<std::size_t> size_hint() const override { return files_.size(); }
+
+ private:
+  std::filesystem::path folder_;
+  std::string study_id_;
+  std::string patient_id_;
+  std::string body_part_;
+  std::vector<std::filesystem::path> files_; // relative to folder_, sorted
+  std::size_t cursor_ = 0;
+};
+
+} // namespace radpipe::readers
