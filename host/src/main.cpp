@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   preview->add_option("--checkpoint", preview_options.checkpoint,
                       "Checkpoint folder whose fitted preprocessing state to use (else fitted stages fit on the shown images)")
       ->check(CLI::ExistingDirectory);
+
   SplitOptions split_options;
   auto* split = app.add_subcommand("split", "Write the reader's listing as a CSV with seeded patient-level split or fold columns");
   split->add_option("pipeline", split_options.pipeline, "Pipeline TOML file")->required();
