@@ -31,6 +31,21 @@ const gdcm::Tag voi_lut_sequence_tag(0x0028, 0x3010);
 const gdcm::Tag lut_descriptor_tag(0x0028, 0x3002);
 const gdcm::Tag lut_data_tag(0x0028, 0x3006);
 
+struct KeptTag {
+  const char* name;
+  std::uint16_t group, element;
+};
+
+// Tags copied into SampleInfo::tags as written, for outputs and `radpipe show`.
+constexpr KeptTag kept_tags[] = {
+    {"Modality", 0x0008, 0x0060},          {"SOPInstanceUID", 0x0008, 0x0018},
+    {"SeriesInstanceUID", 0x0020, 0x000e}, {"StudyDate", 0x0008, 0x0020},
+    {"Manufacturer", 0x0008, 0x0070},      {"ImageLaterality", 0x0020, 0x0062},
+    {"WindowCenter", 0x0028, 0x1050},      {"WindowWidth", 0x0028, 0x1051},
+    {"VOILUTFunction", 0x0028, 0x1056},    {"RescaleSlope", 0x0028, 0x1053},
+    {"RescaleIntercept", 0x0028, 0x1052},  {"TransferSyntaxUID", 0x0002, 0x0010},
+};
+
 std::string trimmed(std::string text) {
   const auto keep = [](unsigned char c) { return !std::isspace(c) && c != '\0'; };
   text.erase(std::find_if(text.rbegin(), text.rend(), keep).base(), text.end());
@@ -335,21 +350,8 @@ DecodedDicom decode_dicom_file(const std::string& file, const WindowOptions& opt
   }
 
   auto& tags = decoded.tags;
-  const auto keep = [&](const char* name, std::uint16_t group, std::uint16_t element) {
+  for (const auto& [name, group, element] : kept_tags)
     if (auto text = tag(group, element); !text.empty()) tags[name] = std::move(text);
-  };
-  keep("Modality", 0x0008, 0x0060);
-  keep("SOPInstanceUID", 0x0008, 0x0018);
-  keep("SeriesInstanceUID", 0x0020, 0x000e);
-  keep("StudyDate", 0x0008, 0x0020);
-  keep("Manufacturer", 0x0008, 0x0070);
-  keep("ImageLaterality", 0x0020, 0x0062);
-  keep("WindowCenter", 0x0028, 0x1050);
-  keep("WindowWidth", 0x0028, 0x1051);
-  keep("VOILUTFunction", 0x0028, 0x1056);
-  keep("RescaleSlope", 0x0028, 0x1053);
-  keep("RescaleIntercept", 0x0028, 0x1052);
-  keep("TransferSyntaxUID", 0x0002, 0x0010);
   tags["PhotometricInterpretation"] = photometric_name;
   tags["BitsAllocated"] = std::to_string(bits_allocated);
   tags["BitsStored"] = std::to_string(bits_stored);

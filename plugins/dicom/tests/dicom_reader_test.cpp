@@ -80,6 +80,19 @@ TEST(SharedDicoms, Rg3LosslessJpeg2000DecodesWithItsWindowAndBoneBright) {
   cv::minMaxLoc(sample.image, &lowest, &highest);
   EXPECT_EQ(highest, 65535.0);
   EXPECT_EQ(lowest, shade(1.0 - ((1023.0 - 549.5) / 1023.0 + 0.5)));
+
+  // Bone bright: across the lower leg at rows 350..450 (located by eye on the decoded image), the
+  // tibia's shaft (columns 820..880) is brighter than the soft tissue beside it (660..720), which
+  // is brighter than the air between leg and collimator edge (500..580). Without the MONOCHROME1
+  // inversion this order reverses.
+  const auto mean_at = [&](int first_column, int last_column) {
+    return cv::mean(sample.image(cv::Range(350, 450), cv::Range(first_column, last_column)))[0];
+  };
+  const double bone = mean_at(820, 880), soft_tissue = mean_at(660, 720), air = mean_at(500, 580);
+  EXPECT_GT(bone, soft_tissue);
+  EXPECT_GT(soft_tissue, air);
+  EXPECT_GT(bone, 0.6 * 65535) << "bone should be near white";
+  EXPECT_LT(air, 0.2 * 65535) << "air should be near black";
 }
 
 TEST(SharedDicoms, Rg3LossyJpeg2000IsCloseToTheLosslessOne) {
