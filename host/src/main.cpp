@@ -1,6 +1,7 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
 #include "plugin_host.hpp"
+#include "show.hpp"
 #include "train.hpp"
 
 #include <radpipe/error.hpp>
@@ -62,6 +63,12 @@ int main(int argc, char** argv) {
   train->add_option("--device", train_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
   train->add_option("--epochs", train_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
 
+  ShowOptions show_options;
+  auto* show = app.add_subcommand("show", "What a reader makes of one image or DICOM file: size, depth, ids, window, intensity range");
+  show->add_option("file", show_options.file, "DICOM or image file")->required();
+  show->add_option("--png", show_options.png, "Also write the decoded image as an 8-bit PNG")->type_name("OUT");
+  show->add_flag("--json", show_options.json, "Machine-readable output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -84,6 +91,7 @@ int main(int argc, char** argv) {
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
     if (*train) return command_train(global, train_options);
+    if (*show) return command_show(global, show_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;
