@@ -55,6 +55,13 @@ std::size_t line_count(const std::string& text) {
 
 } // namespace
 
+TEST(Show, HasHelpAndNeedsAFile) {
+  const auto help = radpipe_run({"show", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--png"), std::string::npos) << help.out;
+  EXPECT_EQ(radpipe_run({"show"}).exit_code, 2); // a bad command line
+}
+
 TEST(Show, DicomFileWithJsonAndPng) {
   TempFolder scratch;
   const fs::path png = scratch.path() / "rg3.png";

@@ -3,6 +3,7 @@
 #include <gdcmImage.h>
 #include <gdcmImageChangeTransferSyntax.h>
 #include <gdcmImageWriter.h>
+#include <gdcmSequenceOfItems.h>
 #include <gdcmTrace.h>
 #include <gdcmWriter.h>
 
@@ -33,6 +34,33 @@ void set_identity(gdcm::DataSet& dataset, const std::string& study_uid, const st
   set_text(dataset, 0x0008, 0x0060, gdcm::VR::CS, "CR");
   set_text(dataset, 0x0010, 0x0020, gdcm::VR::LO, patient_id);
   set_text(dataset, 0x0020, 0x000d, gdcm::VR::UI, study_uid);
+}
+
+void set_words(gdcm::DataSet& dataset, std::uint16_t group, std::uint16_t element,
+               const std::vector<std::uint16_t>& words) {
+  gdcm::DataElement data(gdcm::Tag(group, element));
+  data.SetVR(gdcm::VR::US);
+  data.SetByteValue(reinterpret_cast<const char*>(words.data()),
+                    static_cast<std::uint32_t>(words.size() * 2));
+  dataset.Replace(data);
+}
+
+void set_voi_lut(gdcm::DataSet& dataset, const VoiLutSpec& lut) {
+  gdcm::Item item;
+  item.SetVLToUndefined();
+  gdcm::DataSet& nested = item.GetNestedDataSet();
+  set_words(nested, 0x0028, 0x3002,
+            {static_cast<std::uint16_t>(lut.data.size()), lut.first_mapped, lut.bits}); // LUT Descriptor
+  set_words(nested, 0x0028, 0x3006, lut.data);                                          // LUT Data
+  // GDCM's sequences live behind its intrusive SmartPointer, which owns and frees them.
+  gdcm::SmartPointer<gdcm::SequenceOfItems> sequence = new gdcm::SequenceOfItems;
+  sequence->SetLengthToUndefined();
+  sequence->AddItem(item);
+  gdcm::DataElement voi_lut_sequence(gdcm::Tag(0x0028, 0x3010));
+  voi_lut_sequence.SetVR(gdcm::VR::SQ);
+  voi_lut_sequence.SetValue(*sequence);
+  voi_lut_sequence.SetVLToUndefined();
+  dataset.Replace(voi_lut_sequence);
 }
 
 gdcm::TransferSyntax syntax_of(Encoding encoding) {
@@ -106,6 +134,8 @@ void write_dicom(const std::filesystem::path& file, const DicomSpec& spec) {
     set_text(dataset, 0x0028, 0x1050, gdcm::VR::DS, decimal(spec.window->first));
     set_text(dataset, 0x0028, 0x1051, gdcm::VR::DS, decimal(spec.window->second));
   }
+
+  if (spec.voi_lut) set_voi_lut(dataset, *spec.voi_lut);
 
   if (spec.encoding == Encoding::Uncompressed) {
     plain.SetFileName(file.c_str());

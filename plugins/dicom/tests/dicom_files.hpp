@@ -14,6 +14,13 @@ namespace radpipe::dicom::testing {
 
 enum class Encoding { Uncompressed, JpegBaseline, JpegLossless, Rle, Jpeg2000Lossless };
 
+// A VOI LUT Sequence item (PS3.3 C.11.2): stored values from first_mapped on index `data`.
+struct VoiLutSpec {
+  std::uint16_t first_mapped = 0;
+  std::uint16_t bits = 8;
+  std::vector<std::uint16_t> data;
+};
+
 struct DicomSpec {
   int rows = 2;
   int columns = 2;
@@ -23,6 +30,7 @@ struct DicomSpec {
   bool monochrome1 = false;
   std::optional<double> rescale_slope, rescale_intercept;
   std::optional<std::pair<double, double>> window; // center, width
+  std::optional<VoiLutSpec> voi_lut;
   std::string study_uid = "1.2.826.0.1.3680043.10.543.1";
   std::string patient_id = "P1";
   std::string body_part; // as written in BodyPartExamined

@@ -189,6 +189,21 @@ TEST_F(WrittenDicom, WindowTagsClipOutsideAndFollowTheLinearFunctionInside) {
   EXPECT_EQ(sample.info.tags.at("window_high"), "1999.5");
 }
 
+TEST_F(WrittenDicom, VoiLutTakesPrecedenceOverWindowTags) {
+  DicomSpec spec;
+  spec.rows = 1;
+  spec.columns = 5;
+  spec.bits_stored = 12;
+  spec.values = {0, 1, 2, 3, 5};
+  spec.window = std::pair{1000.0, 10.0};                        // would make every value black
+  spec.voi_lut = testing::VoiLutSpec{0, 8, {0, 200, 100, 255}}; // not monotonic, so only the LUT explains it
+  const Sample sample = load_only(write("voi_lut.dcm", spec));
+  // 8-bit LUT entries over 255; the value 5, past the last entry, takes the last entry.
+  EXPECT_EQ(pixels_of(sample.image),
+            (std::vector<std::uint16_t>{0, shade(200 / 255.0), shade(100 / 255.0), 65535, 65535}));
+  EXPECT_EQ(sample.info.tags.at("window_source"), "voi_lut");
+}
+
 TEST_F(WrittenDicom, FullAndPercentileModesIgnoreTheWindowTags) {
   DicomSpec spec;
   spec.rows = 10;
