@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread
-  libinsighttoolkit5-dev
+  libinsighttoolkit5-dev libgdcm-dev
   libopencv-dev
   libtomlplusplus-dev
   libboost-dev

@@ -4,6 +4,7 @@
 #include "plugin_host.hpp"
 #include "preview.hpp"
 #include "split_command.hpp"
+#include "show.hpp"
 #include "train.hpp"
 
 #include <radpipe/error.hpp>
@@ -113,6 +114,12 @@ int main(int argc, char** argv) {
       ->excludes(folds);
   split->add_option("--seed", split_options.seed, "Seed (default: the pipeline's seed)");
 
+  ShowOptions show_options;
+  auto* show = app.add_subcommand("show", "What a reader makes of one image or DICOM file: size, depth, ids, window, intensity range");
+  show->add_option("file", show_options.file, "DICOM or image file")->required();
+  show->add_option("--png", show_options.png, "Also write the decoded image as an 8-bit PNG")->type_name("OUT");
+  show->add_flag("--json", show_options.json, "Machine-readable output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -138,6 +145,7 @@ int main(int argc, char** argv) {
     if (*explain) return command_explain(global, explain_options);
     if (*preview) return command_preview(global, preview_options);
     if (*split) return command_split(global, split_options);
+    if (*show) return command_show(global, show_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

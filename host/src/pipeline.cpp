@@ -27,7 +27,6 @@ int resolve_threads(int requested) {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-namespace {
 LogFunction logger_for(std::string prefix) {
   return [prefix = std::move(prefix)](LogLevel level, const std::string& message) {
     switch (level) {
@@ -38,7 +37,6 @@ LogFunction logger_for(std::string prefix) {
     }
   };
 }
-} // namespace
 
 StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads) {
   StageContext context;

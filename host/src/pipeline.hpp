@@ -91,6 +91,9 @@ Built<Reader> build_reader(const PipelineConfig& config, const PluginHost& plugi
 // (0-based) of the [[preprocess]] chain.
 std::string transform_state_file(std::size_t position);
 
+// A stage's log: spdlog lines prefixed with `[prefix]`.
+LogFunction logger_for(std::string prefix);
+
 // "auto" picks the first CUDA device when LibTorch sees one, else the CPU.
 torch::Device resolve_device(const std::string& name);
 

@@ -95,7 +95,7 @@ TEST(Cli, BadCommandLinesExitWithTwo) {
 }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const std::string command : {"plugins", "inspect", "check", "predict", "train", "explain", "preview"}) {
+  for (const std::string command : {"plugins", "inspect", "check", "predict", "train", "explain", "preview", "split", "show"}) {
     CommandResult run = radpipe(command + " --help");
     EXPECT_EQ(run.exit_code, 0) << command;
     EXPECT_NE(run.out.find("Usage"), std::string::npos) << command;

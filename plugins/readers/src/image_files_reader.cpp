@@ -65,7 +65,8 @@ std::string id_of(const std::filesystem::path& relative) {
 Schema ImageFilesReader::schema() {
   return Schema{
       ParamSpec::path("root",
-                      "Folder of images; ids are paths below it without extension (hidden files are skipped)")
+                      "Folder of images, or one image file; ids are paths below it without extension (hidden "
+                      "files are skipped)")
           .existing(),
       ParamSpec::strings("extensions", "File extensions to read, case-insensitive")
           .with_default(std::vector<std::string>{".png", ".jpg", ".jpeg"})
@@ -81,9 +82,16 @@ ImageFilesReader::ImageFilesReader(const Params& params, const StageContext& con
   if (params.has("body_part")) body_part_ = to_lower(trim(params.string("body_part")));
 
   std::error_code error;
+  // One file: `radpipe show` reads a single image through this reader.
+  if (std::filesystem::is_regular_file(root_, error)) {
+    files_.push_back(root_.filename());
+    root_ = root_.parent_path();
+    return;
+  }
   if (!std::filesystem::is_directory(root_, error))
-    throw StageError("root",
-                     root_.string() + " is not a folder; point root at the folder that holds the images");
+    throw StageError(
+        "root",
+        root_.string() + " is neither a file nor a folder; point root at the folder that holds the images");
 
   const auto extensions = normalised_extensions(params.strings("extensions"));
   files_ = params.boolean("recursive")

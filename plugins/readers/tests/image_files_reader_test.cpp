@@ -123,17 +123,20 @@ TEST(ImageFilesReader, FolderWithoutImagesIsAnError) {
   }
 }
 
-TEST(ImageFilesReader, RootThatIsAFileIsAnError) {
+TEST(ImageFilesReader, RootThatIsAFileReadsThatFileAlone) {
   TempFolder scratch;
-  const auto file = scratch.write("image.png", "x");
-  try {
-    ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", file.string()}}),
-                            StageContext{});
-    FAIL() << "root must be a folder";
-  } catch (const StageError& error) {
-    EXPECT_EQ(error.key(), "root");
-    EXPECT_NE(std::string(error.what()).find("is not a folder"), std::string::npos) << error.what();
-  }
+  const auto file = scratch.path() / "image.png";
+  write_image(file, cv::Mat(3, 5, CV_8UC1, cv::Scalar(7)));
+  write_image(scratch.path() / "other.png", cv::Mat(3, 5, CV_8UC1, cv::Scalar(9)));
+  ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", file.string()}}),
+                          StageContext{});
+  EXPECT_EQ(reader.size_hint(), 1u);
+  const auto info = reader.next();
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->id, "image");
+  EXPECT_EQ(info->path, file.string());
+  EXPECT_EQ(reader.load(*info).image.at<unsigned char>(2, 4), 7);
+  EXPECT_FALSE(reader.next().has_value());
 }
 
 TEST(ImageFilesReader, ReadsTheFracAtlasImagesFolder) {
