@@ -63,6 +63,12 @@ std::string with_interval(double value, const Interval& interval) {
                      number(interval.high));
 }
 
+// A label in a gnuplot data block: double quotes group words there (single quotes do not).
+std::string data_label(std::string text) {
+  std::erase(text, '"');
+  return '"' + text + '"';
+}
+
 // gnuplot reads "NaN" as a missing value.
 std::string data_value(double value) {
   return std::isfinite(value) ? fmt::format("{:.6f}", value) : "NaN";
@@ -105,7 +111,7 @@ std::string parts_commands(const LevelMetrics& level) {
     auto high = [](double value, const Interval& interval) {
       return std::isfinite(interval.high) ? interval.high : value;
     };
-    data += fmt::format("{} {} {} {} {} {} {}\n", gnuplot_quoted(group.name), data_value(group.auroc),
+    data += fmt::format("{} {} {} {} {} {} {}\n", data_label(group.name), data_value(group.auroc),
                         data_value(low(group.auroc, group.auroc_ci)),
                         data_value(high(group.auroc, group.auroc_ci)), data_value(group.kappa),
                         data_value(low(group.kappa, group.kappa_ci)),
@@ -204,7 +210,8 @@ caption { text-align: left; font-weight: bold; padding: .3em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.overall td { font-weight: bold; background: #f3f3f3; }
-.ci { color: #666; font-size: .9em; }
+.ci { color: #666; font-size: .9em; white-space: nowrap; }
+table.confusion { display: inline-table; margin-right: 1.5em; vertical-align: top; }
 table.confusion td { min-width: 6em; text-align: center; font-size: 1.1em; }
 td.good { background: #dcefdc; } td.bad { background: #f6dcdc; }
 figure { display: inline-block; margin: .5em 1em .5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
@@ -265,7 +272,7 @@ void write_report(const ReportInput& input, const fs::path& out_dir) {
     const std::string commands = roc_commands(level);
     if (commands.empty())
       body << "<p class=note>No ROC curve at " << escaped(level.level) << " level: one class only.</p>\n";
-    else if (plot_png(out_dir / file, 760, 560, commands))
+    else if (plot_png(out_dir / file, 720, 500, commands))
       body << figure(file, "ROC curves, " + level.level + " level");
   }
 
