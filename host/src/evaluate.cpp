@@ -53,6 +53,7 @@ void print_summary(const LevelMetrics& level) {
   std::cout << fmt::format("  {:<12} {:>6} {:>5}  {:<22} {:<23} {:<22}\n", "part", "n", "pos",
                            "AUROC (95% CI)", "kappa (95% CI)", "accuracy (95% CI)");
   auto cell = [](double value, const Interval& ci) {
+    if (!std::isfinite(value)) return std::string("-"); // undefined, e.g. AUROC of a part with one class
     return std::isfinite(ci.low) ? fmt::format("{:.3f} ({:.3f}-{:.3f})", value, ci.low, ci.high)
                                  : fmt::format("{:.3f}", value);
   };
