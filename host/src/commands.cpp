@@ -107,9 +107,11 @@ int command_plugins(const GlobalOptions& global, bool as_json) {
 }
 
 int command_inspect(const GlobalOptions& global, const std::string& stage_name, bool as_json) {
-  // The host's own tables can be inspected too: "[pipeline]", "[train]".
-  if (stage_name == "[pipeline]" || stage_name == "[train]") {
-    const Schema& schema = stage_name == "[train]" ? train_table_schema() : pipeline_table_schema();
+  // The host's own tables can be inspected too: "[pipeline]", "[train]", "[evaluate]".
+  if (stage_name == "[pipeline]" || stage_name == "[train]" || stage_name == "[evaluate]") {
+    const Schema& schema = stage_name == "[train]"      ? train_table_schema()
+                           : stage_name == "[evaluate]" ? evaluate_table_schema()
+                                                        : pipeline_table_schema();
     if (as_json) std::cout << nlohmann::json{{"table", stage_name}, {"parameters", schema_json(schema)}}.dump(2) << '\n';
     else {
       std::cout << stage_name << " table of pipeline files\n";

@@ -1,10 +1,11 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
+#include "evaluate.hpp"
 #include "explain.hpp"
 #include "plugin_host.hpp"
 #include "preview.hpp"
-#include "split_command.hpp"
 #include "show.hpp"
+#include "split_command.hpp"
 #include "train.hpp"
 
 #include <radpipe/error.hpp>
@@ -57,7 +58,7 @@ int main(int argc, char** argv) {
   plugins->add_flag("--json", json, "Machine-readable output");
 
   std::string stage;
-  auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]')");
+  auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]', '[evaluate]')");
   inspect->add_option("stage", stage, "Stage name, KIND/NAME when several kinds share the name")->required();
   inspect->add_flag("--json", json, "Machine-readable output");
 
@@ -120,6 +121,24 @@ int main(int argc, char** argv) {
   show->add_option("--png", show_options.png, "Also write the decoded image as an 8-bit PNG")->type_name("OUT");
   show->add_flag("--json", show_options.json, "Machine-readable output");
 
+  EvaluateOptions evaluate_options;
+  auto* evaluate = app.add_subcommand("evaluate", "Metrics of a labelled split ([evaluate] table): metrics.json, predictions.csv, report.html");
+  evaluate->add_option("pipeline", evaluate_options.pipeline, "Pipeline TOML file")->required();
+  evaluate->add_option("--out", evaluate_options.out_dir, "Output folder")->required()->type_name("DIR");
+  evaluate->add_option("--split", evaluate_options.split, "Split to evaluate (default: [evaluate] split)");
+  evaluate->add_option("--checkpoint", evaluate_options.checkpoint, "Checkpoint folder of `radpipe train`: its weights replace the pipeline's")
+      ->check(CLI::ExistingDirectory);
+  evaluate->add_option("--reference", evaluate_options.reference, "Published kappas per study type (default: [evaluate] reference)")
+      ->check(CLI::ExistingFile);
+  evaluate->add_option("--limit", evaluate_options.limit, "At most this many images");
+  evaluate->add_option("--device", evaluate_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+
+  CompareOptions compare_options;
+  auto* compare = app.add_subcommand("compare", "Two evaluations side by side per body part, with deltas and CI overlap");
+  compare->add_option("run_a", compare_options.run_a, "Output folder of `radpipe evaluate` (or its metrics.json)")->required();
+  compare->add_option("run_b", compare_options.run_b, "The other one; deltas are B - A")->required();
+  compare->add_option("--level", compare_options.level, "study or image")->default_val("study")->check(CLI::IsMember({"study", "image"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -146,6 +165,8 @@ int main(int argc, char** argv) {
     if (*preview) return command_preview(global, preview_options);
     if (*split) return command_split(global, split_options);
     if (*show) return command_show(global, show_options);
+    if (*evaluate) return command_evaluate(global, evaluate_options);
+    if (*compare) return command_compare(compare_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

@@ -64,6 +64,33 @@ const Schema& train_table_schema() {
   return schema;
 }
 
+const Schema& evaluate_table_schema() {
+  static const Schema schema{
+      ParamSpec::string("split", "Split that `radpipe evaluate` scores when --split is not given").with_default("valid"),
+      ParamSpec::string("threshold_method",
+                        "Operating point: fixed (the [aggregate] threshold), youden (maximises sensitivity + "
+                        "specificity - 1), or sensitivity (the most specific threshold reaching target_sensitivity)")
+          .with_default("fixed")
+          .one_of({"fixed", "youden", "sensitivity"}),
+      ParamSpec::real("target_sensitivity", "Sensitivity the threshold must reach when threshold_method = \"sensitivity\"")
+          .with_default(ParamValue{0.9})
+          .in_range(0.01, 1.0),
+      ParamSpec::string("threshold_split", "Split whose predictions choose the threshold (image and study level apart)")
+          .with_default("valid"),
+      ParamSpec::integer("bootstrap_resamples", "Bootstrap resamples for the confidence intervals; 0 skips them")
+          .with_default(2000)
+          .in_range(0, 1000000),
+      ParamSpec::real("confidence_level", "Coverage of the confidence intervals").with_default(ParamValue{0.95}).in_range(0.5, 0.999),
+      ParamSpec::integer("seed", "Seed of the bootstrap resampling (absent: the [pipeline] seed)").optional().at_least(0),
+      ParamSpec::path("reference",
+                      "Published kappas per study type (CSV study_type,reader,kappa,ci_low,ci_high, e.g. "
+                      "shared/reference/mura-kappa.csv) shown beside ours; --reference overrides")
+          .optional()
+          .existing(),
+  };
+  return schema;
+}
+
 namespace {
 
 const std::set<std::string> device_words{"auto", "cpu", "cuda"};
@@ -148,6 +175,12 @@ public:
     else if (document.contains("train"))
       error(document.get("train")->source(), "[train] must be a table");
     if (document.contains("explain")) config.explain = read_stage(document, "explain", StageKind::Explainer);
+    if (const auto* evaluate = document.get_as<toml::table>("evaluate")) {
+      config.evaluate = read_params(*evaluate, "[evaluate]", evaluate_table_schema(), {});
+    } else {
+      if (document.contains("evaluate")) error(document.get("evaluate")->source(), "[evaluate] must be a table");
+      config.evaluate = read_params(toml::table{}, "[evaluate]", evaluate_table_schema(), {});
+    }
 
     ValidationResult result;
     result.diagnostics = std::move(diagnostics_);
@@ -161,7 +194,8 @@ private:
   }
 
   void check_top_level(const toml::table& document) {
-    static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train", "explain"};
+    static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train",
+                                                "evaluate", "explain"};
     for (const auto& [key, node] : document) {
       const std::string name(key.str());
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;

@@ -43,6 +43,7 @@ struct PipelineConfig {
   double threshold = 0.5;
   std::optional<Params> train;          // the [train] table, when present
   std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
+  Params evaluate;                      // the [evaluate] table; its defaults when absent
 };
 
 struct ValidationResult {
@@ -53,6 +54,7 @@ struct ValidationResult {
 // Schemas of the tables the host itself reads; `radpipe inspect` shows them too.
 const Schema& pipeline_table_schema();
 const Schema& train_table_schema();
+const Schema& evaluate_table_schema();
 
 ValidationResult load_pipeline(const std::filesystem::path& file, const PluginHost& plugins);
 // Validates TOML text as if it had been read from `file` (used by tests and `check -`).

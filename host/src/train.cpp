@@ -1,6 +1,7 @@
 #include "train.hpp"
 
 #include "atomic_file.hpp"
+#include "gnuplot.hpp"
 #include "inference.hpp"
 #include "metrics.hpp"
 #include "pipeline.hpp"
@@ -457,26 +458,8 @@ private:
     plot_history();
   }
 
-  // curves.png through gnuplot when it is installed: the loss and the validation metrics per epoch.
-  void plot_history() {
-    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return;
-    const fs::path script = out_ / "curves.gnuplot";
-    const fs::path image = out_ / "curves.png";
-    write_file_atomically(script, [&](std::ostream& out) {
-      out << "set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'\n"
-          << "set output '" << (out_ / "curves.png.tmp").string() << "'\n"
-          << "set termoption noenhanced\n"
-          << "set datafile separator ','\nset key autotitle columnhead outside bottom center horizontal\n"
-          << "set grid\nset multiplot layout 1,2 title '" << config_.settings.string("name") << "'\n"
-          << "set xlabel 'epoch'\nset title 'loss'\nplot '" << (out_ / "history.csv").string()
-          << "' using 1:3 with linespoints lw 2, '' using 1:4 with linespoints lw 2\n"
-          << "set title 'validation'\nset yrange [*:1]\nplot '" << (out_ / "history.csv").string()
-          << "' using 1:5 with linespoints lw 2, '' using 1:6 with linespoints lw 2, '' using 1:7 with linespoints lw 2\n"
-          << "unset multiplot\n";
-    });
-    if (std::system(("gnuplot '" + script.string() + "' 2>/dev/null").c_str()) == 0) fs::rename(out_ / "curves.png.tmp", image);
-    else spdlog::warn("gnuplot could not draw {}", image.string());
-  }
+  // curves.png: the loss and the validation metrics per epoch.
+  void plot_history() { plot_training_curves(out_ / "history.csv", out_ / "curves.png", config_.settings.string("name")); }
 
   void adjust_learning_rate(int epoch, bool improved) {
     const std::string scheduler = train_.string("scheduler");

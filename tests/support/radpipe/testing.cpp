@@ -2,11 +2,15 @@
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <radpipe/fingerprint.hpp>
 #include <random>
+#include <sstream>
 #include <system_error>
 
 namespace radpipe::testing {
@@ -69,6 +73,31 @@ void expect_plugin_library(const std::filesystem::path& file, std::string_view e
     if (each_stage) each_stage(stage);
   }
   EXPECT_EQ(registered, expected_stages);
+}
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  std::ostringstream text;
+  text << stream.rdbuf();
+  return text.str();
+}
+
+CommandResult run_command(const std::string& command) {
+  std::random_device entropy;
+  const auto err = std::filesystem::temp_directory_path() /
+                   ("radpipe-stderr-" + std::to_string(::getpid()) + "-" + std::to_string(entropy()));
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>" + err.string()).c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  std::size_t count;
+  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, count);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.err = read_text(err);
+  std::error_code ignored;
+  std::filesystem::remove(err, ignored);
+  return result;
 }
 
 } // namespace radpipe::testing

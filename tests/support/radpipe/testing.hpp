@@ -44,4 +44,18 @@ void expect_plugin_library(const std::filesystem::path& file, std::string_view e
                            const std::vector<StageId>& expected_stages,
                            const std::function<void(const StageDescriptor&)>& each_stage = {});
 
+// What a shell command printed and how it ended.
+struct CommandResult {
+  int exit_code = -1; // -1 when it did not exit normally
+  std::string out;
+  std::string err;
+};
+
+// Runs `command` through /bin/sh, capturing its stdout and stderr apart (the real radpipe binary
+// in integration tests).
+CommandResult run_command(const std::string& command);
+
+// The whole content of `file`, empty when it cannot be read.
+std::string read_text(const std::filesystem::path& file);
+
 } // namespace radpipe::testing
