@@ -8,11 +8,13 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <radpipe/version.hpp>
 
 #include "atomic_file.hpp"
 #include "evaluation.hpp"
+#include "explain.hpp"
 #include "inference.hpp"
 #include "pipeline.hpp"
 #include "report.hpp"
@@ -65,6 +67,55 @@ void print_summary(const LevelMetrics& level) {
   };
   for (const auto& part : level.parts) row(part);
   row(level.overall);
+}
+
+// The images a reader of the report most wants explained: the most confident true positives,
+// false positives and false negatives at the image-level operating point.
+struct ExplanationChoice {
+  std::vector<SampleInfo> infos;
+  std::map<std::string, std::string> group_of; // image id -> "true positive", ...
+};
+
+ExplanationChoice choose_images_to_explain(const std::vector<ImagePrediction>& images, double threshold, std::size_t per_group) {
+  std::vector<const ImagePrediction*> true_positives, false_positives, false_negatives;
+  for (const auto& image : images) {
+    if (!image.info.label) continue;
+    const bool called = image.probability >= threshold;
+    if (*image.info.label == 1 && called) true_positives.push_back(&image);
+    else if (*image.info.label == 0 && called) false_positives.push_back(&image);
+    else if (*image.info.label == 1) false_negatives.push_back(&image);
+  }
+  ExplanationChoice choice;
+  auto take = [&](std::vector<const ImagePrediction*>& group, const std::string& name, bool most_positive_first) {
+    std::stable_sort(group.begin(), group.end(), [&](const ImagePrediction* a, const ImagePrediction* b) {
+      return most_positive_first ? a->probability > b->probability : a->probability < b->probability;
+    });
+    for (std::size_t i = 0; i < std::min(per_group, group.size()); ++i) {
+      choice.infos.push_back(group[i]->info);
+      choice.group_of[group[i]->info.id] = name;
+    }
+  };
+  take(true_positives, "true positive", true);
+  take(false_positives, "false positive", true);
+  take(false_negatives, "false negative", false);
+  return choice;
+}
+
+std::vector<ReportFigure> explain_for_report(Pipeline& pipeline, const std::vector<ImagePrediction>& images, double threshold,
+                                             std::size_t per_group, const fs::path& out) {
+  ExplanationChoice choice = choose_images_to_explain(images, threshold, per_group);
+  if (choice.infos.empty()) return {};
+  SampleStream stream(vector_source(choice.infos), pipeline.reader(), pipeline.transforms(),
+                      prediction_stream_options(pipeline.config()));
+  auto figures = explain_stream(pipeline, stream, out, "explanations");
+  std::vector<ReportFigure> report;
+  for (const std::string group : {"true positive", "false positive", "false negative"})
+    for (const auto& figure : figures)
+      if (choice.group_of[figure.info.id] == group)
+        report.push_back({figure.image_file, fmt::format("{}: {}{} · p = {:.3f}", group, figure.info.id,
+                                                         figure.info.body_part.empty() ? "" : " · " + figure.info.body_part,
+                                                         figure.probability)});
+  return report;
 }
 
 } // namespace
@@ -199,6 +250,9 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   report.reference = reference;
   report.reference_file = reference_file;
   report.training_history = find_training_history(options.checkpoint, *config);
+  if (pipeline.explainer() != nullptr && settings.integer("explain_per_group") > 0)
+    report.explanations = explain_for_report(pipeline, result.images, image_threshold,
+                                             static_cast<std::size_t>(settings.integer("explain_per_group")), out);
   write_report(report, out);
 
   for (const auto& level : levels) print_summary(level);

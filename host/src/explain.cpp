@@ -21,14 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Explained {
-  SampleInfo info;
-  std::string chain;
-  double probability = 0.0;
-  std::string image_file; // relative to the output folder
-  double peak_x = 0.0, peak_y = 0.0; // where the heatmap is highest, as fractions of width and height
-};
-
 // What the model saw, as 8-bit grey: the mean of the input's channels stretched to its own range
 // (the input is normalised, so its absolute values mean nothing to the eye).
 cv::Mat model_input_as_gray(const torch::Tensor& image) {
@@ -79,8 +71,8 @@ std::string html_escape(const std::string& text) {
   return out;
 }
 
-void write_index(const fs::path& out_dir, std::vector<Explained> items, const PipelineConfig& config) {
-  std::stable_sort(items.begin(), items.end(), [](const Explained& a, const Explained& b) { return a.probability > b.probability; });
+void write_index(const fs::path& out_dir, std::vector<HeatmapFigure> items, const PipelineConfig& config) {
+  std::stable_sort(items.begin(), items.end(), [](const HeatmapFigure& a, const HeatmapFigure& b) { return a.probability > b.probability; });
   write_file_atomically(out_dir / "index.html", [&](std::ostream& out) {
     out << "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>radpipe explain: " << html_escape(config.settings.string("name"))
         << "</title>\n<style>body{font-family:sans-serif;margin:1em;background:#111;color:#eee}"
@@ -110,7 +102,7 @@ std::string file_stem_for(const SampleInfo& info) {
 }
 
 void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<Sample>& batch, const fs::path& out_dir,
-                   std::vector<Explained>& out) {
+                   const std::string& subfolder, std::vector<HeatmapFigure>& out) {
   if (batch.empty()) return;
   auto input = samples_to_tensor(batch, chain.model.stage->input_channels());
   torch::Tensor probabilities;
@@ -125,8 +117,8 @@ void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<S
                       "; expected [N, H, W] matching the input");
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto n = static_cast<long>(i);
-    Explained item{std::move(batch[i].info), chain.name, probabilities[n].item<double>(), {}, 0.0, 0.0};
-    item.image_file = "heatmaps/" + file_stem_for(item.info) + ".png";
+    HeatmapFigure item{std::move(batch[i].info), chain.name, probabilities[n].item<double>(), {}, 0.0, 0.0};
+    item.image_file = subfolder + "/" + file_stem_for(item.info) + ".png";
     write_png(out_dir / item.image_file, side_by_side(model_input_as_gray(input[n]), heat[n]));
     const auto flat_peak = heat[n].flatten().argmax().item<long>();
     item.peak_x = (static_cast<double>(flat_peak % heat.size(2)) + 0.5) / static_cast<double>(heat.size(2));
@@ -137,6 +129,40 @@ void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<S
 }
 
 } // namespace
+
+std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stream, const fs::path& out_dir, const std::string& subfolder) {
+  Built<Explainer>* explainer = pipeline.explainer();
+  if (explainer == nullptr) throw std::logic_error("explain_stream needs a pipeline with an [explain] stage");
+  call_plugin(pipeline.default_chain().model.entry, [&] { pipeline.default_chain().model.stage->set_training(false); });
+  for (auto& chain : pipeline.routed_chains()) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(false); });
+  fs::create_directories(out_dir / subfolder);
+
+  const auto batch_size = static_cast<std::size_t>(pipeline.config().settings.integer("batch_size"));
+  Progress progress("explain", std::nullopt);
+  std::vector<HeatmapFigure> explained;
+  std::map<std::string, std::vector<Sample>> pending;
+  auto flush = [&](const std::string& name) {
+    auto& batch = pending[name];
+    const auto count = batch.size();
+    ModelChain* chain = &pipeline.default_chain();
+    for (auto& routed : pipeline.routed_chains())
+      if (routed.name == name) chain = &routed;
+    explain_batch(*chain, *explainer, batch, out_dir, subfolder, explained);
+    progress.advance(count);
+  };
+  while (auto sample = stream.next()) {
+    const std::string chain = pipeline.chain_for(*sample).name;
+    pending[chain].push_back(std::move(*sample));
+    if (pending[chain].size() >= batch_size) flush(chain);
+  }
+  for (auto& [name, batch] : pending)
+    if (!batch.empty()) flush(name);
+  progress.finish(stream.skipped().empty() ? std::string() : fmt::format("{} skipped", stream.skipped().size()));
+  for (const auto& skip : stream.skipped()) spdlog::warn("skipped {}: {}", skip.path, skip.reason);
+  std::stable_sort(explained.begin(), explained.end(),
+                   [](const HeatmapFigure& a, const HeatmapFigure& b) { return a.info.index < b.info.index; });
+  return explained;
+}
 
 int command_explain(const GlobalOptions& global, const ExplainOptions& options) {
   PluginHost plugins;
@@ -154,50 +180,17 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
   build.checkpoint = options.checkpoint;
   Pipeline pipeline(*config, plugins, build);
   torch::set_num_threads(resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads"))));
-  Built<Explainer>& explainer = *pipeline.explainer();
-
-  const auto& settings = config->settings;
-  const auto batch_size = static_cast<std::size_t>(settings.integer("batch_size"));
-  call_plugin(pipeline.default_chain().model.entry, [&] { pipeline.default_chain().model.stage->set_training(false); });
-  for (auto& chain : pipeline.routed_chains()) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(false); });
 
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
-  StreamOptions stream_options;
-  stream_options.workers = static_cast<int>(settings.integer("workers"));
-  stream_options.window = std::max<std::size_t>(64, 4 * batch_size);
-  stream_options.skip_bad_samples = settings.string("on_error") == "skip";
-  stream_options.transform = {RunMode::Predict, static_cast<std::uint64_t>(settings.integer("seed")), 0};
-  SampleStream stream(reader_source(*pipeline.reader().stage, keep, options.limit), pipeline.reader(), pipeline.transforms(), stream_options);
-
-  fs::create_directories(options.out_dir / "heatmaps");
-  Progress progress("explain", options.limit > 0 ? std::optional<std::uint64_t>(options.limit) : std::nullopt);
-  std::vector<Explained> explained;
-  std::map<std::string, std::vector<Sample>> pending;
-  auto flush = [&](const std::string& name) {
-    auto& batch = pending[name];
-    const auto count = batch.size();
-    ModelChain* chain = &pipeline.default_chain();
-    for (auto& routed : pipeline.routed_chains())
-      if (routed.name == name) chain = &routed;
-    explain_batch(*chain, explainer, batch, options.out_dir, explained);
-    progress.advance(count);
-  };
-  while (auto sample = stream.next()) {
-    const std::string chain = pipeline.chain_for(*sample).name;
-    pending[chain].push_back(std::move(*sample));
-    if (pending[chain].size() >= batch_size) flush(chain);
-  }
-  for (auto& [name, batch] : pending)
-    if (!batch.empty()) flush(name);
-  progress.finish(stream.skipped().empty() ? std::string() : fmt::format("{} skipped", stream.skipped().size()));
-  for (const auto& skip : stream.skipped()) spdlog::warn("skipped {}: {}", skip.path, skip.reason);
+  SampleStream stream(reader_source(*pipeline.reader().stage, keep, options.limit), pipeline.reader(), pipeline.transforms(),
+                      prediction_stream_options(*config));
+  std::vector<HeatmapFigure> explained = explain_stream(pipeline, stream, options.out_dir, "heatmaps");
   if (explained.empty()) {
     spdlog::error("no image could be explained ({} skipped); nothing written", stream.skipped().size());
     return exit_invalid;
   }
 
-  std::stable_sort(explained.begin(), explained.end(), [](const Explained& a, const Explained& b) { return a.info.index < b.info.index; });
   write_file_atomically(options.out_dir / "explanations.csv", [&](std::ostream& out) {
     out << "id,path,body_part,chain,probability,label,heatmap,peak_x,peak_y\n";
     for (const auto& item : explained)

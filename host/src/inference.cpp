@@ -39,6 +39,16 @@ void score_batch(ModelChain& chain, std::vector<Sample>& batch, std::vector<Imag
 
 } // namespace
 
+StreamOptions prediction_stream_options(const PipelineConfig& config) {
+  const auto& settings = config.settings;
+  StreamOptions options;
+  options.workers = static_cast<int>(settings.integer("workers"));
+  options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(settings.integer("batch_size")));
+  options.skip_bad_samples = settings.string("on_error") == "skip";
+  options.transform = {RunMode::Predict, static_cast<std::uint64_t>(settings.integer("seed")), 0};
+  return options;
+}
+
 InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const auto& settings = pipeline.config().settings;
@@ -50,12 +60,8 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
   auto& reader = pipeline.reader();
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
-  StreamOptions stream_options;
-  stream_options.workers = static_cast<int>(settings.integer("workers"));
-  stream_options.window = std::max<std::size_t>(64, 4 * batch_size);
-  stream_options.skip_bad_samples = settings.string("on_error") == "skip";
-  stream_options.transform = {RunMode::Predict, static_cast<std::uint64_t>(settings.integer("seed")), 0};
-  SampleStream stream(reader_source(*reader.stage, keep, options.limit), reader, pipeline.transforms(), stream_options);
+  SampleStream stream(reader_source(*reader.stage, keep, options.limit), reader, pipeline.transforms(),
+                      prediction_stream_options(pipeline.config()));
 
   std::optional<std::uint64_t> total = call_plugin(reader.entry, [&] { return reader.stage->size_hint(); });
   if (options.limit > 0 && total) total = std::min<std::uint64_t>(*total, options.limit);

@@ -25,6 +25,10 @@ struct InferenceResult {
 
 InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& options);
 
+// Stream options for scoring a pipeline's samples as predict does: its workers and error policy,
+// random stages off.
+StreamOptions prediction_stream_options(const PipelineConfig& config);
+
 // Probability of the positive class from a model's logits: sigmoid for one output, the softmax
 // share of class 1 for several.
 torch::Tensor positive_probability(const torch::Tensor& logits);

@@ -82,6 +82,11 @@ const Schema& evaluate_table_schema() {
           .in_range(0, 1000000),
       ParamSpec::real("confidence_level", "Coverage of the confidence intervals").with_default(ParamValue{0.95}).in_range(0.5, 0.999),
       ParamSpec::integer("seed", "Seed of the bootstrap resampling (absent: the [pipeline] seed)").optional().at_least(0),
+      ParamSpec::integer("explain_per_group",
+                         "With an [explain] stage: Grad-CAM figures in the report of the most confident true positives, "
+                         "false positives and false negatives, this many of each; 0 draws none")
+          .with_default(4)
+          .in_range(0, 64),
       ParamSpec::path("reference",
                       "Published kappas per study type (CSV study_type,reader,kappa,ci_low,ci_high, e.g. "
                       "shared/reference/mura-kappa.csv) shown beside ours; --reference overrides")

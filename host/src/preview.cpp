@@ -165,8 +165,11 @@ int command_preview(const GlobalOptions& global, const PreviewOptions& options) 
   if (!config) return exit_invalid;
 
   // No models: a preview shows pixels only, so it never pays for building or loading a network.
-  Pipeline pipeline(*config, plugins,
-                    {.threads = global.threads, .build_models = false, .checkpoint = options.checkpoint});
+  BuildOptions build;
+  build.threads = global.threads;
+  build.build_models = false;
+  build.checkpoint = options.checkpoint;
+  Pipeline pipeline(*config, plugins, build);
 
   const auto& settings = config->settings;
   // Random stages run as in training, with the pipeline's seed and the first epoch.

@@ -313,9 +313,9 @@ void write_report(const ReportInput& input, const fs::path& out_dir) {
 
   body << "<h2>Where the model looked</h2>\n";
   if (input.explanations.empty()) {
-    body << "<p class=note>No explainer ran for this evaluation. Explanation figures (Grad-CAM heatmaps from "
-            "an explainer "
-            "stage) appear here once one is configured.</p>\n";
+    body << "<p class=note>No explainer ran for this evaluation. Add an <code>[explain]</code> table "
+            "(<code>stage = \"gradcam\"</code>) to the pipeline to see Grad-CAM heatmaps of the most confident true "
+            "positives, false positives and false negatives here.</p>\n";
   } else {
     for (const auto& explanation : input.explanations) body << figure(explanation.file, explanation.caption);
   }

@@ -29,8 +29,8 @@ struct ReportInput {
   std::vector<ReferenceRow> reference;
   std::filesystem::path reference_file;
   std::filesystem::path training_history; // history.csv of `radpipe train`; empty when none
-  // Hook for an explainer stage (none exists yet): figures listed here get their own section;
-  // with none, the section says how they would appear.
+  // Heatmaps of the pipeline's [explain] stage (most confident true positives, false positives and
+  // false negatives); with none, the section says how to get them.
   std::vector<ReportFigure> explanations;
 };
 

@@ -17,6 +17,13 @@ SampleStream::Source reader_source(Reader& reader, std::function<bool(const Samp
   };
 }
 
+SampleStream::Source vector_source(const std::vector<SampleInfo>& infos) {
+  return [&infos, position = std::size_t{0}]() mutable -> std::optional<SampleInfo> {
+    if (position >= infos.size()) return std::nullopt;
+    return infos[position++];
+  };
+}
+
 SampleStream::SampleStream(Source source, const Built<Reader>& reader, const std::vector<Built<Transform>>& transforms,
                            StreamOptions options)
     : source_(std::move(source)), reader_(reader), transforms_(transforms), options_(options) {

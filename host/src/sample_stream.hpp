@@ -84,4 +84,7 @@ private:
 // `limit` of them (0: no limit).
 SampleStream::Source reader_source(Reader& reader, std::function<bool(const SampleInfo&)> keep = {}, std::size_t limit = 0);
 
+// A source that hands out `infos` in order; the vector must outlive the stream.
+SampleStream::Source vector_source(const std::vector<SampleInfo>& infos);
+
 } // namespace radpipe::host

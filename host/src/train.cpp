@@ -284,13 +284,6 @@ private:
     return options;
   }
 
-  static SampleStream::Source vector_source(const std::vector<SampleInfo>& infos) {
-    return [&infos, position = std::size_t{0}]() mutable -> std::optional<SampleInfo> {
-      if (position >= infos.size()) return std::nullopt;
-      return infos[position++];
-    };
-  }
-
   HistoryRow run_epoch(int epoch) {
     const auto start = std::chrono::steady_clock::now();
     HistoryRow row;

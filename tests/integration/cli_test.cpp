@@ -270,6 +270,8 @@ TEST(Cli, ExplainWithoutAnExplainTableSaysHowToAddOne) {
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("no [explain] table"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("stage = \"gradcam\""), std::string::npos) << run.err;
+}
+
 TEST(Cli, PreviewWritesOneLabelledSheetPerStepOfTheDemo) {
   TempFolder out;
   CommandResult run = radpipe("preview " + demo + " --n 16 --out " + out.path().string());

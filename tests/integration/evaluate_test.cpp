@@ -122,7 +122,7 @@ class Evaluate : public testing::Test {
         std::regex_replace(pipeline, std::regex(R"(label_column = "fractured")"), "label_column = \"label\"");
     pipeline = std::regex_replace(pipeline, std::regex(R"(weights = "[^"]*")"),
                                   "weights = \"" + (root / "model" / "fracatlas-cnn5.pt").string() + "\"");
-    pipeline += "\n[evaluate]\nthreshold_method = \"youden\"\nbootstrap_resamples = 500\nseed = 3\n";
+    pipeline += "\n[evaluate]\nthreshold_method = \"youden\"\nbootstrap_resamples = 500\nseed = 3\nexplain_per_group = 1\n";
     folder_->write("mura/pipeline.toml", pipeline);
     mura_run_ = root / "mura-run";
     mura_result_ = run_radpipe("evaluate " + (root / "mura" / "pipeline.toml").string() + " --out " +
@@ -245,24 +245,32 @@ TEST_F(Evaluate, AggregatesMuraStudiesAndWritesTheirSubmissionFile) {
 TEST_F(Evaluate, ReportShowsEveryFigureInABrowser) {
   ASSERT_EQ(demo_result_.exit_code, 0) << demo_result_.err;
   ASSERT_EQ(mura_result_.exit_code, 0) << mura_result_.err;
-  std::size_t mura_images = 0;
+  std::size_t mura_images = 0, mura_explanations = 0;
   for (const fs::path& run : {demo_run_, mura_run_}) {
     const std::string html = read_text(run / "report.html");
     const std::regex image_tag(R"re(<img src="([^"]+)")re");
-    std::size_t images = 0;
+    std::size_t images = 0, explanations = 0;
     for (auto match = std::sregex_iterator(html.begin(), html.end(), image_tag);
          match != std::sregex_iterator(); ++match) {
       ++images;
+      if ((*match)[1].str().rfind("explanations/", 0) == 0) ++explanations;
       EXPECT_TRUE(fs::is_regular_file(run / (*match)[1].str())) << (*match)[1].str() << " beside the report";
     }
-    EXPECT_GE(images, 3u) << "ROC curves of both levels and the per-part chart";
+    EXPECT_GE(images - explanations, 3u) << "ROC curves of both levels and the per-part chart";
+    // The demo pipeline has an [explain] stage: the report explains its most confident calls.
+    EXPECT_GE(explanations, 1u) << "Grad-CAM figures of the [explain] stage";
+    EXPECT_NE(html.find("true positive: "), std::string::npos) << "a trained model calls some fractures right";
     EXPECT_NE(html.find("<table class=confusion>"), std::string::npos);
     if (run == demo_run_) {
       EXPECT_NE(html.find("radiologist_1"), std::string::npos) << "the reference table";
     }
-    if (run == mura_run_) mura_images = images;
+    if (run == mura_run_) {
+      mura_images = images;
+      mura_explanations = explanations;
+    }
   }
-  EXPECT_EQ(mura_images, 4u) << "two ROC curves, the per-part chart and the training curves";
+  EXPECT_EQ(mura_images - mura_explanations, 4u) << "two ROC curves, the per-part chart and the training curves";
+  EXPECT_LE(mura_explanations, 3u) << "explain_per_group = 1: one each of TP, FP and FN at most";
 
   // Chromium takes seconds to start, so it opens the report with every kind of figure.
   if (!chromium_installed())
@@ -270,7 +278,7 @@ TEST_F(Evaluate, ReportShowsEveryFigureInABrowser) {
                     "as text only, "
                     "not rendered";
   const std::string dom = rendered_dom(mura_run_ / "report.html", folder_->path() / "chromium-profile");
-  EXPECT_NE(dom.find("data-images=\"4\""), std::string::npos)
+  EXPECT_NE(dom.find("data-images=\"" + std::to_string(mura_images) + "\""), std::string::npos)
       << "the page's own check ran: " << dom.substr(0, 400);
   EXPECT_NE(dom.find("data-broken-images=\"0\""), std::string::npos) << "every image loaded";
 }

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <radpipe/cli.hpp>
 #include <radpipe/mura_tree.hpp>
 #include <radpipe/testing.hpp>
 #include <set>
