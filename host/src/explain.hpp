@@ -12,14 +12,8 @@
 
 namespace radpipe::host {
 
-struct ExplainOptions {
-  std::filesystem::path pipeline;
-  std::filesystem::path out_dir;
-  std::string split;
-  std::size_t limit = 0;
-  std::string device;
-  std::filesystem::path checkpoint;
-};
+// explain takes what predict takes: pipeline, output folder, split, limit, device, checkpoint.
+using ExplainOptions = PredictOptions;
 
 int command_explain(const GlobalOptions& global, const ExplainOptions& options);
 
