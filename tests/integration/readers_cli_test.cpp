@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <radpipe/mura_tree.hpp>
 #include <radpipe/testing.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -208,3 +209,20 @@ TEST(ReadersCli, BrokenImagesAreSkippedAndCountedOrStopTheRun) {
 }
 
 } // namespace
+
+// The MURA recipes in pipelines/mura/ name a MURA-v1.1 folder that only users have: pointed at a
+// generated tree, each must pass `radpipe check` as shipped.
+TEST(ReadersCli, TheShippedMuraRecipesCheckAgainstAMuraTree) {
+  TempFolder scratch;
+  const auto root = scratch.path() / "MURA-v1.1";
+  radpipe::testing::write_mura_tree(root, radpipe::testing::generated_mura_studies(6, 4));
+  for (const std::string name : {"densenet169.toml", "per-part.toml"}) {
+    std::string text = read_text(fs::path(RADPIPE_SOURCE_DIR) / "pipelines" / "mura" / name);
+    ASSERT_FALSE(text.empty()) << name;
+    text = std::regex_replace(text, std::regex(R"(root = "[^"]*")"), "root = \"" + root.string() + "\"");
+    const auto pipeline = scratch.path() / name;
+    std::ofstream(pipeline) << text;
+    auto run = radpipe_run("check " + pipeline.string());
+    EXPECT_EQ(run.exit_code, 0) << name << "\n" << run.err;
+  }
+}
