@@ -35,6 +35,18 @@ void keep_freed_memory_for_reuse() {
   if (std::getenv("MALLOC_TOP_PAD_") == nullptr) mallopt(M_TOP_PAD, 64 * 1024 * 1024);
 }
 
+// The arguments of the commands that run a pipeline's models over its images (predict, explain).
+void add_scoring_options(CLI::App& command, PredictOptions& options, const std::string& pipeline_doc) {
+  command.add_option("pipeline", options.pipeline, pipeline_doc)->required();
+  command.add_option("--out", options.out_dir, "Output folder")->required()->type_name("DIR");
+  command.add_option("--split", options.split, "Only samples of this split (as the reader reports it)");
+  command.add_option("--limit", options.limit, "At most this many images");
+  command.add_option("--device", options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+  command.add_option("--checkpoint", options.checkpoint,
+                     "Checkpoint folder of `radpipe train` (e.g. RUN/checkpoints/last): its weights replace the pipeline's")
+      ->check(CLI::ExistingDirectory);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -68,14 +80,7 @@ int main(int argc, char** argv) {
 
   PredictOptions predict_options;
   auto* predict = app.add_subcommand("predict", "Score images with a pipeline: predictions.csv, studies.csv, run.json");
-  predict->add_option("pipeline", predict_options.pipeline, "Pipeline TOML file")->required();
-  predict->add_option("--out", predict_options.out_dir, "Output folder")->required()->type_name("DIR");
-  predict->add_option("--split", predict_options.split, "Only samples of this split (as the reader reports it)");
-  predict->add_option("--limit", predict_options.limit, "At most this many images");
-  predict->add_option("--device", predict_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
-  predict->add_option("--checkpoint", predict_options.checkpoint,
-                      "Checkpoint folder of `radpipe train` (e.g. RUN/checkpoints/last): its weights replace the pipeline's")
-      ->check(CLI::ExistingDirectory);
+  add_scoring_options(*predict, predict_options, "Pipeline TOML file");
 
   TrainOptions train_options;
   auto* train = app.add_subcommand("train", "Train a pipeline's models ([train] table): checkpoints, history.csv, curves.png");
@@ -87,13 +92,7 @@ int main(int argc, char** argv) {
 
   ExplainOptions explain_options;
   auto* explain = app.add_subcommand("explain", "Heatmaps of where the model looked ([explain] table): heatmaps/*.png, index.html");
-  explain->add_option("pipeline", explain_options.pipeline, "Pipeline TOML file with an [explain] table")->required();
-  explain->add_option("--out", explain_options.out_dir, "Output folder")->required()->type_name("DIR");
-  explain->add_option("--split", explain_options.split, "Only samples of this split (as the reader reports it)");
-  explain->add_option("--limit", explain_options.limit, "At most this many images");
-  explain->add_option("--device", explain_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
-  explain->add_option("--checkpoint", explain_options.checkpoint, "Checkpoint folder of `radpipe train`: its weights replace the pipeline's")
-      ->check(CLI::ExistingDirectory);
+  add_scoring_options(*explain, explain_options, "Pipeline TOML file with an [explain] table");
 
   PreviewOptions preview_options;
   auto* preview = app.add_subcommand("preview", "Contact sheets of the first images after each preprocessing step, and index.html");
