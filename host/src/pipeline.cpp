@@ -78,14 +78,14 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
   if (!options.build_models) return;
 
   auto build_chain = [&](const ModelChainConfig& chain) {
-    Params params = chain.model.params;
-    if ((!options.load_model_weights || !options.checkpoint.empty()) && params.has("weights")) params = [&] {
+    StageConfig model = chain.model;
+    if ((!options.load_model_weights || !options.checkpoint.empty()) && model.params.has("weights")) model.params = [&] {
       Params without;
       for (const auto& [key, value] : chain.model.params.values())
         if (key != "weights") without.set(key, value);
       return without;
     }();
-    ModelChain built{chain.name, {chain.model.entry, plugins.create<Model>(chain.model.entry, params, context_for(chain.model))},
+    ModelChain built{chain.name, {chain.model.entry, create_configured<Model>(plugins, model, context_for(chain.model))},
                      resolve_device(options.device_override.empty() ? chain.device : options.device_override)};
     if (!options.checkpoint.empty()) {
       const auto file = options.checkpoint / (chain.name == "default" ? std::string("model.pt") : "model-" + chain.name + ".pt");
@@ -102,10 +102,10 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
   default_chain_ = build_chain(config.model);
   for (const auto& route : config.routes) routed_.push_back(build_chain(route));
   aggregator_ = {config.aggregate.entry,
-                 plugins.create<Aggregator>(config.aggregate.entry, config.aggregate.params, context_for(config.aggregate))};
+                 create_configured<Aggregator>(plugins, config.aggregate, context_for(config.aggregate))};
   if (config.explain)
     explainer_ = Built<Explainer>{config.explain->entry,
-                                  plugins.create<Explainer>(config.explain->entry, config.explain->params, context_for(*config.explain))};
+                                  create_configured<Explainer>(plugins, *config.explain, context_for(*config.explain))};
 }
 
 ModelChain& Pipeline::chain_for(const Sample& sample) {

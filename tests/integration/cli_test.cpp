@@ -343,3 +343,27 @@ TEST(Cli, PreviewFitsAFittedStageOnTheShownImages) {
   EXPECT_NE(read_text(folder.path() / "out" / "index.html").find("fitted on these 3 images"), std::string::npos);
   EXPECT_EQ(radpipe("preview " + pipeline.string() + " --n 0 --out " + folder.path().string() + "/zero").exit_code, 2);
 }
+
+// A model factory's error about one key points at the line where the pipeline sets that key,
+// as the readers' and transforms' errors do.
+TEST(Cli, AModelErrorAboutAKeyPointsAtItsLine) {
+  TempFolder folder;
+  std::string text = read_text(demo);
+  text = std::regex_replace(text, std::regex(R"(\.\./samples)"), (source_dir / "samples").string());
+  text = std::regex_replace(text, std::regex("dropout = 0.3\n"), "dropout = 0.3\nfreeze = [\"nope\"]\n");
+  const fs::path pipeline = folder.path() / "p.toml";
+  std::ofstream(pipeline) << text;
+  int line = 0;
+  {
+    std::istringstream lines(text);
+    std::string each;
+    for (int number = 1; std::getline(lines, each); ++number)
+      if (each.rfind("freeze = ", 0) == 0) line = number;
+  }
+  ASSERT_GT(line, 0);
+  CommandResult run = radpipe("predict " + pipeline.string() + " --out " + (folder.path() / "out").string());
+  EXPECT_EQ(run.exit_code, 3) << run.err;
+  EXPECT_NE(run.err.find(pipeline.string() + ":" + std::to_string(line) + ":10: error: plugin torch_models, stage model cnn, key freeze"),
+            std::string::npos)
+      << run.err;
+}
