@@ -14,3 +14,7 @@ cmake --build "$build_dir" -j"$(nproc)" --target radpipe_runtime
 echo
 echo "out/demo/predictions.csv (first rows):"
 head -n 8 out/demo/predictions.csv | cut -d, -f1,5,8-10 | column -t -s,
+echo
+# Where the model looked: Grad-CAM heatmaps of the same images, browsable offline.
+"$build_dir/bin/radpipe" explain pipelines/demo.toml --out out/demo-explain
+echo "Grad-CAM heatmaps: out/demo-explain/index.html"
