@@ -1,12 +1,12 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
-#include "commands.hpp"
-#include "evaluate.hpp"
-#include "explain.hpp"
-#include "plugin_host.hpp"
-#include "preview.hpp"
-#include "show.hpp"
-#include "split_command.hpp"
-#include "train.hpp"
+#include "commands/commands.hpp"
+#include "commands/evaluate.hpp"
+#include "commands/explain.hpp"
+#include "loader/plugin_host.hpp"
+#include "commands/preview.hpp"
+#include "commands/show.hpp"
+#include "commands/split_command.hpp"
+#include "commands/train.hpp"
 
 #include <radpipe/error.hpp>
 #include <radpipe/fingerprint.hpp>

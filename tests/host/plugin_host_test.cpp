@@ -1,4 +1,4 @@
-#include "plugin_host.hpp"
+#include "loader/plugin_host.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>

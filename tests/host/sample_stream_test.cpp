@@ -1,4 +1,4 @@
-#include "sample_stream.hpp"
+#include "runtime/sample_stream.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>

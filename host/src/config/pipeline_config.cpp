@@ -1,0 +1,467 @@
+#include "config/pipeline_config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace radpipe::host {
+namespace fs = std::filesystem;
+
+const Schema& pipeline_table_schema() {
+  static const Schema schema{
+      ParamSpec::string("name", "Name of the pipeline, used in logs and reports"),
+      ParamSpec::string("description", "What the pipeline is for").with_default(""),
+      ParamSpec::integer("seed", "Seed for every random choice (augmentation, shuffling, initialisation)").with_default(0).at_least(0),
+      ParamSpec::integer("threads", "Intra-op threads for LibTorch and OpenCV; 0 uses every core").with_default(0).in_range(0, 1024),
+      ParamSpec::integer("workers", "Threads that decode and preprocess images ahead of the model").with_default(2).in_range(1, 256),
+      ParamSpec::integer("batch_size", "Images per model call at prediction and evaluation").with_default(16).in_range(1, 65536),
+      ParamSpec::string("on_error", "What an unreadable image does: skip it (logged and counted) or stop the run")
+          .with_default("skip")
+          .one_of({"skip", "fail"}),
+  };
+  return schema;
+}
+
+const Schema& train_table_schema() {
+  static const Schema schema{
+      ParamSpec::integer("epochs", "Passes over the training split").with_default(10).in_range(1, 100000),
+      ParamSpec::integer("batch_size", "Images per optimisation step").with_default(16).in_range(1, 65536),
+      ParamSpec::string("optimizer", "Optimiser").with_default("adam").one_of({"adam", "adamw", "sgd"}),
+      ParamSpec::real("learning_rate", "Initial learning rate").with_default(ParamValue{1e-4}).in_range(1e-12, 10),
+      ParamSpec::real("weight_decay", "L2 penalty (decoupled for adamw)").with_default(ParamValue{0.0}).in_range(0, 1),
+      ParamSpec::real("momentum", "SGD momentum").with_default(ParamValue{0.9}).in_range(0, 1),
+      ParamSpec::string("class_weights",
+                        "Positive/negative loss weights: per_part (from each body part's counts, as MURA), global (from all "
+                        "counts), standardization (w_pos = 1 + (N+b)/P, w_neg = 1 + P/N), explicit, or none")
+          .with_default("per_part")
+          .one_of({"per_part", "global", "standardization", "explicit", "none"}),
+      ParamSpec::real("positive_weight", "Loss weight of positive images when class_weights = \"explicit\"").with_default(ParamValue{1.0}).at_least(0),
+      ParamSpec::real("negative_weight", "Loss weight of negative images when class_weights = \"explicit\"").with_default(ParamValue{1.0}).at_least(0),
+      ParamSpec::real("standardization_bias", "The b of the standardization report's weight formula").with_default(ParamValue{0.0}).at_least(0),
+      ParamSpec::string("scheduler", "Learning-rate schedule").with_default("plateau").one_of({"plateau", "step", "cosine", "none"}),
+      ParamSpec::real("plateau_factor", "Factor applied to the rate when the monitored value stalls").with_default(ParamValue{0.1}).in_range(1e-6, 1),
+      ParamSpec::integer("plateau_patience", "Epochs without improvement before the rate drops").with_default(1).at_least(0),
+      ParamSpec::integer("step_size", "Epochs between drops for the step schedule").with_default(10).at_least(1),
+      ParamSpec::real("step_gamma", "Factor of each step-schedule drop").with_default(ParamValue{0.1}).in_range(1e-6, 1),
+      ParamSpec::string("monitor", "Validation value that picks the best checkpoint and drives plateau and early stopping")
+          .with_default("val_loss")
+          .one_of({"val_loss", "kappa", "auroc"}),
+      ParamSpec::integer("early_stopping", "Stop after this many epochs without improvement; 0 never stops early").with_default(0).at_least(0),
+      ParamSpec::string("train_split", "Samples whose split is this train").with_default("train"),
+      ParamSpec::string("valid_split", "Samples whose split is this validate").with_default("valid"),
+      ParamSpec::integer("limit", "Use at most this many training images (0: all); for quick trials and tests").with_default(0).at_least(0),
+      ParamSpec::path("output", "Folder for checkpoints, history.csv and curves").with_default("runs"),
+      ParamSpec::integer("keep_best", "Best checkpoints kept besides the last one").with_default(3).in_range(1, 100),
+      ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
+  };
+  return schema;
+}
+
+const Schema& evaluate_table_schema() {
+  static const Schema schema{
+      ParamSpec::string("split", "Split that `radpipe evaluate` scores when --split is not given").with_default("valid"),
+      ParamSpec::string("threshold_method",
+                        "Operating point: fixed (the [aggregate] threshold), youden (maximises sensitivity + "
+                        "specificity - 1), or sensitivity (the most specific threshold reaching target_sensitivity)")
+          .with_default("fixed")
+          .one_of({"fixed", "youden", "sensitivity"}),
+      ParamSpec::real("target_sensitivity", "Sensitivity the threshold must reach when threshold_method = \"sensitivity\"")
+          .with_default(ParamValue{0.9})
+          .in_range(0.01, 1.0),
+      ParamSpec::string("threshold_split", "Split whose predictions choose the threshold (image and study level apart)")
+          .with_default("valid"),
+      ParamSpec::integer("bootstrap_resamples", "Bootstrap resamples for the confidence intervals; 0 skips them")
+          .with_default(2000)
+          .in_range(0, 1000000),
+      ParamSpec::real("confidence_level", "Coverage of the confidence intervals").with_default(ParamValue{0.95}).in_range(0.5, 0.999),
+      ParamSpec::integer("seed", "Seed of the bootstrap resampling (absent: the [pipeline] seed)").optional().at_least(0),
+      ParamSpec::integer("explain_per_group",
+                         "With an [explain] stage: Grad-CAM figures in the report of the most confident true positives, "
+                         "false positives and false negatives, this many of each; 0 draws none")
+          .with_default(4)
+          .in_range(0, 64),
+      ParamSpec::path("reference",
+                      "Published kappas per study type (CSV study_type,reader,kappa,ci_low,ci_high, e.g. "
+                      "shared/reference/mura-kappa.csv) shown beside ours; --reference overrides")
+          .optional()
+          .existing(),
+  };
+  return schema;
+}
+
+namespace {
+
+const std::set<std::string> device_words{"auto", "cpu", "cuda"};
+
+std::string with_article(std::string_view noun) {
+  return (std::string_view("aeiou").find(noun.front()) != std::string_view::npos ? "an " : "a ") + std::string(noun);
+}
+
+bool valid_device(const std::string& text) {
+  static const std::regex cuda_index("cuda:[0-9]+");
+  return device_words.count(text) || std::regex_match(text, cuda_index);
+}
+
+SourceLocation location_of(const toml::source_region& region, const fs::path& file) {
+  return {file.string(), static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+}
+
+// Converts one TOML value to a ParamValue, or explains why it cannot be one.
+std::optional<ParamValue> to_param_value(const toml::node& node, ParamType wanted, std::string& problem) {
+  if (auto value = node.as_boolean()) return ParamValue{value->get()};
+  if (auto value = node.as_integer()) return ParamValue{std::int64_t{value->get()}};
+  if (auto value = node.as_floating_point()) return ParamValue{value->get()};
+  if (auto value = node.as_string()) return ParamValue{value->get()};
+  if (const auto* array = node.as_array()) {
+    if (array->empty()) {
+      switch (wanted) {
+      case ParamType::IntList: return ParamValue{std::vector<std::int64_t>{}};
+      case ParamType::FloatList: return ParamValue{std::vector<double>{}};
+      default: return ParamValue{std::vector<std::string>{}};
+      }
+    }
+    bool all_integers = true, all_numbers = true, all_strings = true;
+    for (const auto& item : *array) {
+      all_integers &= item.is_integer();
+      all_numbers &= item.is_number();
+      all_strings &= item.is_string();
+    }
+    if (all_integers) {
+      std::vector<std::int64_t> items;
+      for (const auto& item : *array) items.push_back(item.as_integer()->get());
+      return ParamValue{std::move(items)};
+    }
+    if (all_numbers) {
+      std::vector<double> items;
+      for (const auto& item : *array) items.push_back(item.value<double>().value_or(0.0));
+      return ParamValue{std::move(items)};
+    }
+    if (all_strings) {
+      std::vector<std::string> items;
+      for (const auto& item : *array) items.push_back(item.as_string()->get());
+      return ParamValue{std::move(items)};
+    }
+    problem = "expected a " + std::string(to_string(wanted)) + " list, got a list mixing types or holding tables";
+    return std::nullopt;
+  }
+  if (node.is_table()) problem = "expected " + std::string(to_string(wanted)) + ", got a table";
+  else problem = "expected " + std::string(to_string(wanted)) + ", got a date or time";
+  return std::nullopt;
+}
+
+class Validator {
+public:
+  Validator(const fs::path& file, const PluginHost& plugins) : file_(file), plugins_(plugins) {
+    folder_ = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  }
+
+  ValidationResult run(const toml::table& document) {
+    PipelineConfig config;
+    config.file = file_;
+    config.folder = folder_;
+
+    check_top_level(document);
+    config.settings = read_table(document, "pipeline", pipeline_table_schema(), {});
+
+    if (auto stage = read_stage(document, "reader", StageKind::Reader)) config.reader = std::move(*stage);
+    read_preprocess(document, config);
+    if (auto chain = read_chain(document, "model", "default")) config.model = std::move(*chain);
+    read_routes(document, config);
+    read_aggregate(document, config);
+    if (const auto* train = document.get_as<toml::table>("train"))
+      config.train = read_params(*train, "[train]", train_table_schema(), {});
+    else if (document.contains("train"))
+      error(document.get("train")->source(), "[train] must be a table");
+    if (document.contains("explain")) config.explain = read_stage(document, "explain", StageKind::Explainer);
+    if (const auto* evaluate = document.get_as<toml::table>("evaluate")) {
+      config.evaluate = read_params(*evaluate, "[evaluate]", evaluate_table_schema(), {});
+    } else {
+      if (document.contains("evaluate")) error(document.get("evaluate")->source(), "[evaluate] must be a table");
+      config.evaluate = read_params(toml::table{}, "[evaluate]", evaluate_table_schema(), {});
+    }
+
+    ValidationResult result;
+    result.diagnostics = std::move(diagnostics_);
+    if (result.diagnostics.empty()) result.config = std::move(config);
+    return result;
+  }
+
+private:
+  void error(const toml::source_region& region, std::string message) {
+    diagnostics_.push_back({location_of(region, file_), std::move(message)});
+  }
+
+  void check_top_level(const toml::table& document) {
+    static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train",
+                                                "evaluate", "explain"};
+    for (const auto& [key, node] : document) {
+      const std::string name(key.str());
+      if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+      std::string message = "unknown table [" + name + "]";
+      if (auto close = closest_match(name, known); !close.empty()) message += "; did you mean [" + close + "]?";
+      else message += "; the pipeline tables are " + join(known);
+      error(key.source(), message);
+    }
+  }
+
+  // Validates every key of `table` against `schema`; `host_keys` are consumed by the host itself.
+  Params read_params(const toml::table& table, const std::string& where, const Schema& schema,
+                     const std::set<std::string>& host_keys) {
+    Params params;
+    std::set<std::string> present; // written in the file, valid or not: never reported as missing
+    std::vector<std::string> valid_names(host_keys.begin(), host_keys.end());
+    for (const auto& spec : schema.specs()) valid_names.push_back(spec.name);
+
+    for (const auto& [key, node] : table) {
+      const std::string name(key.str());
+      if (host_keys.count(name)) continue;
+      const ParamSpec* spec = schema.find(name);
+      if (spec == nullptr) {
+        std::string message = "unknown key '" + name + "' in " + where;
+        if (auto close = closest_match(name, valid_names); !close.empty()) message += "; did you mean '" + close + "'?";
+        else if (!valid_names.empty()) message += "; valid keys: " + join(valid_names);
+        error(key.source(), message);
+        continue;
+      }
+      present.insert(name);
+      std::string problem;
+      auto value = to_param_value(node, spec->type, problem);
+      if (value && spec->type == ParamType::Path) {
+        if (auto* text = std::get_if<std::string>(&*value); text && !text->empty()) {
+          fs::path path(*text);
+          if (path.is_relative()) path = folder_ / path;
+          *text = path.lexically_normal().string();
+        }
+      }
+      if (value) problem = spec->check(*value);
+      if (!problem.empty()) {
+        error(node.source(), "key '" + name + "' in " + where + ": " + problem);
+        continue;
+      }
+      params.set(name, std::move(*value));
+    }
+
+    std::vector<std::string> missing;
+    for (const auto& spec : schema.specs()) {
+      if (present.count(spec.name)) continue;
+      if (spec.default_value) {
+        ParamValue value = *spec.default_value;
+        if (spec.type == ParamType::Path) {
+          auto& text = std::get<std::string>(value);
+          if (!text.empty() && fs::path(text).is_relative()) text = (folder_ / text).lexically_normal().string();
+        }
+        params.set(spec.name, std::move(value));
+      } else if (spec.required()) {
+        missing.push_back(spec.name);
+      }
+    }
+    for (const auto& name : missing) {
+      const ParamSpec* spec = schema.find(name);
+      error(table.source(), "missing required key '" + name + "' in " + where + " (" + std::string(to_string(spec->type)) +
+                                "): " + spec->doc);
+    }
+    return params;
+  }
+
+  Params read_table(const toml::table& document, const std::string& name, const Schema& schema,
+                    const std::set<std::string>& host_keys) {
+    const auto* table = document.get_as<toml::table>(name);
+    if (table == nullptr) {
+      if (const auto* node = document.get(name)) error(node->source(), "[" + name + "] must be a table");
+      else diagnostics_.push_back({{file_.string(), 1, 1}, "missing table [" + name + "]"});
+      return {};
+    }
+    return read_params(*table, "[" + name + "]", schema, host_keys);
+  }
+
+  std::optional<StageEntry> resolve_stage(const toml::table& table, const std::string& where, StageKind kind) {
+    const auto* stage_node = table.get("stage");
+    if (stage_node == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& entry : plugins_.stages_of(kind)) names.push_back(entry.stage->name);
+      error(table.source(), "missing required key 'stage' in " + where + ": the " + std::string(to_string(kind)) +
+                                " to use (available: " + (names.empty() ? std::string("none") : join(names)) + ")");
+      return std::nullopt;
+    }
+    const auto* stage_name = stage_node->as_string();
+    if (stage_name == nullptr) {
+      error(stage_node->source(), "key 'stage' in " + where + ": expected a string naming a " + std::string(to_string(kind)));
+      return std::nullopt;
+    }
+    const std::string name = stage_name->get();
+    if (auto entry = plugins_.find(kind, name)) return entry;
+
+    std::vector<std::string> names;
+    for (const auto& entry : plugins_.stages_of(kind)) names.push_back(entry.stage->name);
+    std::string message = "unknown " + std::string(to_string(kind)) + " stage '" + name + "' in " + where;
+    if (auto elsewhere = plugins_.stages_named(name); !elsewhere.empty())
+      message += " ('" + name + "' is " + with_article(to_string(elsewhere.front().stage->kind)) + " stage of plugin " +
+                 elsewhere.front().plugin->name + ")";
+    if (auto close = closest_match(name, names); !close.empty()) message += "; did you mean '" + close + "'?";
+    message += "; available " + std::string(to_string(kind)) + " stages: " + (names.empty() ? std::string("none") : join(names));
+    if (!plugins_.broken().empty())
+      message += "; " + std::to_string(plugins_.broken().size()) + " plugin librar" +
+                 (plugins_.broken().size() == 1 ? "y" : "ies") + " failed to load (see `radpipe plugins`)";
+    error(stage_node->source(), message);
+    return std::nullopt;
+  }
+
+  std::optional<StageConfig> read_stage_table(const toml::table& table, const std::string& label,
+                                              const std::string& where, StageKind kind,
+                                              const std::set<std::string>& host_keys) {
+    auto entry = resolve_stage(table, where, kind);
+    if (!entry) {
+      return std::nullopt;
+    }
+    std::set<std::string> keys = host_keys;
+    keys.insert("stage");
+    const std::string described = where + " (" + std::string(to_string(kind)) + " '" + entry->stage->name + "')";
+    StageConfig stage{label, *entry, read_params(table, described, entry->stage->schema, keys), location_of(table.source(), file_), {}};
+    for (const auto& [key, node] : table) stage.key_locations.emplace(std::string(key.str()), location_of(node.source(), file_));
+    return stage;
+  }
+
+  std::optional<StageConfig> read_stage(const toml::table& document, const std::string& name, StageKind kind,
+                                        const std::set<std::string>& host_keys = {}) {
+    const auto* table = document.get_as<toml::table>(name);
+    if (table == nullptr) {
+      if (const auto* node = document.get(name)) error(node->source(), "[" + name + "] must be a table");
+      else diagnostics_.push_back({{file_.string(), 1, 1}, "missing table [" + name + "] (the " + std::string(to_string(kind)) + ")"});
+      return std::nullopt;
+    }
+    return read_stage_table(*table, name, "[" + name + "]", kind, host_keys);
+  }
+
+  void read_preprocess(const toml::table& document, PipelineConfig& config) {
+    const auto* node = document.get("preprocess");
+    if (node == nullptr) return;
+    const auto* array = node->as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      error(node->source(), "preprocess must be an array of tables: write each step as [[preprocess]]");
+      return;
+    }
+    std::size_t index = 0;
+    for (const auto& item : *array) {
+      ++index;
+      const std::string label = "preprocess[" + std::to_string(index) + "]";
+      if (auto stage = read_stage_table(*item.as_table(), label, "[[preprocess]] #" + std::to_string(index), StageKind::Transform, {}))
+        config.preprocess.push_back(std::move(*stage));
+    }
+  }
+
+  std::optional<ModelChainConfig> read_chain_table(const toml::table& table, const std::string& label,
+                                                   const std::string& chain_name) {
+    auto stage = read_stage_table(table, label, "[" + label + "]", StageKind::Model, {"device"});
+    std::string device = "auto";
+    if (const auto* node = table.get("device")) {
+      const auto* text = node->as_string();
+      if (text == nullptr || !valid_device(text->get()))
+        error(node->source(), "key 'device' in [" + label + "]: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"");
+      else device = text->get();
+    }
+    if (!stage) return std::nullopt;
+    return ModelChainConfig{chain_name, std::move(*stage), device};
+  }
+
+  std::optional<ModelChainConfig> read_chain(const toml::table& document, const std::string& name, const std::string& chain_name) {
+    const auto* table = document.get_as<toml::table>(name);
+    if (table == nullptr) {
+      if (const auto* node = document.get(name)) error(node->source(), "[" + name + "] must be a table");
+      else diagnostics_.push_back({{file_.string(), 1, 1}, "missing table [" + name + "] (the model)"});
+      return std::nullopt;
+    }
+    return read_chain_table(*table, name, chain_name);
+  }
+
+  void read_routes(const toml::table& document, PipelineConfig& config) {
+    const auto* node = document.get("route");
+    if (node == nullptr) return;
+    const auto* route = node->as_table();
+    if (route == nullptr) {
+      error(node->source(), "[route] must be a table");
+      return;
+    }
+    static const std::vector<std::string> fields{"body_part", "view", "split"};
+    const auto* by = route->get("by");
+    if (by == nullptr || !by->is_string()) {
+      error(by ? by->source() : route->source(),
+            "key 'by' in [route]: expected a string naming the metadata field to route on (" + join(fields) + ")");
+    } else if (std::find(fields.begin(), fields.end(), by->as_string()->get()) == fields.end()) {
+      error(by->source(), "key 'by' in [route]: '" + by->as_string()->get() + "' is not a routable field; use one of " + join(fields));
+    } else {
+      config.route_by = by->as_string()->get();
+    }
+    for (const auto& [key, value] : *route) {
+      const std::string name(key.str());
+      if (name == "by") continue;
+      const auto* chain = value.as_table();
+      if (chain == nullptr) {
+        error(key.source(), "unknown key '" + name + "' in [route]; routes are tables such as [route." + name + ".model]");
+        continue;
+      }
+      for (const auto& [inner_key, inner] : *chain) {
+        if (inner_key.str() == "model") continue;
+        error(inner_key.source(), "unknown key '" + std::string(inner_key.str()) + "' in [route." + name + "]; a route holds a [route." +
+                                      name + ".model] table");
+      }
+      const auto* model = chain->get_as<toml::table>("model");
+      if (model == nullptr) {
+        error(value.source(), "route '" + name + "' has no [route." + name + ".model] table");
+        continue;
+      }
+      if (auto parsed = read_chain_table(*model, "route." + name + ".model", name)) config.routes.push_back(std::move(*parsed));
+    }
+  }
+
+  void read_aggregate(const toml::table& document, PipelineConfig& config) {
+    if (auto stage = read_stage(document, "aggregate", StageKind::Aggregator, {"threshold"})) config.aggregate = std::move(*stage);
+    const auto* table = document.get_as<toml::table>("aggregate");
+    if (table == nullptr) return;
+    if (const auto* node = table->get("threshold")) {
+      auto value = node->value<double>();
+      if (!value || *value < 0.0 || *value > 1.0)
+        error(node->source(), "key 'threshold' in [aggregate]: expected a number between 0 and 1");
+      else config.threshold = *value;
+    }
+  }
+
+  fs::path file_;
+  fs::path folder_;
+  const PluginHost& plugins_;
+  std::vector<Diagnostic> diagnostics_;
+};
+
+} // namespace
+
+ValidationResult parse_pipeline(std::string_view text, const fs::path& file, const PluginHost& plugins) {
+  toml::table document;
+  try {
+    document = toml::parse(text, file.string());
+  } catch (const toml::parse_error& error) {
+    ValidationResult result;
+    result.diagnostics.push_back({location_of(error.source(), file), std::string(error.description())});
+    return result;
+  }
+  return Validator(file, plugins).run(document);
+}
+
+ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins) {
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) {
+    ValidationResult result;
+    result.diagnostics.push_back({{file.string(), 0, 0}, "cannot open the pipeline file: " + std::string(std::strerror(errno))});
+    return result;
+  }
+  std::ostringstream buffer;
+  buffer << stream.rdbuf();
+  return parse_pipeline(buffer.str(), file, plugins);
+}
+
+} // namespace radpipe::host
