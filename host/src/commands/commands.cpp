@@ -3,6 +3,7 @@
 #include "runtime/inference.hpp"
 #include "runtime/pipeline.hpp"
 #include "config/pipeline_config.hpp"
+#include "loader/host_keys.hpp"
 #include "loader/plugin_host.hpp"
 
 #include <radpipe/fingerprint.hpp>
@@ -108,10 +109,11 @@ int command_plugins(const GlobalOptions& global, bool as_json) {
 
 int command_inspect(const GlobalOptions& global, const std::string& stage_name, bool as_json) {
   // The host's own tables can be inspected too: "[pipeline]", "[train]", "[evaluate]".
-  if (stage_name == "[pipeline]" || stage_name == "[train]" || stage_name == "[evaluate]") {
-    const Schema& schema = stage_name == "[train]"      ? train_table_schema()
-                           : stage_name == "[evaluate]" ? evaluate_table_schema()
-                                                        : pipeline_table_schema();
+  if (stage_name == "[pipeline]" || stage_name == "[train]" || stage_name == "[evaluate]" || stage_name == "[route.NAME]") {
+    const Schema& schema = stage_name == "[train]"        ? train_table_schema()
+                           : stage_name == "[evaluate]"   ? evaluate_table_schema()
+                           : stage_name == "[route.NAME]" ? chain_table_schema()
+                                                          : pipeline_table_schema();
     if (as_json) std::cout << nlohmann::json{{"table", stage_name}, {"parameters", schema_json(schema)}}.dump(2) << '\n';
     else {
       std::cout << stage_name << " table of pipeline files\n";
@@ -144,13 +146,17 @@ int command_inspect(const GlobalOptions& global, const std::string& stage_name, 
     if (as_json) {
       out.push_back({{"name", entry.stage->name}, {"kind", std::string(to_string(entry.stage->kind))}, {"summary", entry.stage->summary},
                      {"plugin", entry.plugin->name}, {"plugin_version", entry.plugin->version},
-                     {"parameters", schema_json(entry.stage->schema)}});
+                     {"parameters", schema_json(entry.stage->schema)}, {"host_parameters", schema_json(host_keys_for(entry.stage->kind))}});
       continue;
     }
     std::cout << fmt::format("{} {} (plugin {} {})\n  {}\n", to_string(entry.stage->kind), entry.stage->name, entry.plugin->name,
                              entry.plugin->version, entry.stage->summary);
     if (entry.stage->schema.specs().empty()) std::cout << "  (no parameters)\n";
     else print_schema_table(entry.stage->schema);
+    if (const Schema& host = host_keys_for(entry.stage->kind); !host.specs().empty()) {
+      std::cout << fmt::format("  keys radpipe itself reads in every {} table:\n", to_string(entry.stage->kind));
+      print_schema_table(host);
+    }
   }
   if (as_json) std::cout << (out.size() == 1 ? out[0] : out).dump(2) << '\n';
   return exit_ok;
@@ -170,10 +176,14 @@ int command_check(const GlobalOptions& global, const fs::path& pipeline) {
   load_plugins(plugins, global);
   auto config = validate_or_report(pipeline, plugins);
   if (!config) return exit_invalid;
-  std::cout << fmt::format("{}: valid pipeline '{}': reader {}, {} preprocessing step{}, model {}{}, aggregator {}\n",
-                           pipeline.string(), config->settings.string("name"), config->reader.entry.stage->name,
-                           config->preprocess.size(), config->preprocess.size() == 1 ? "" : "s", config->model.model.entry.stage->name,
-                           config->routes.empty() ? "" : fmt::format(" (+{} routed by {})", config->routes.size(), config->route_by),
+  std::vector<std::string> chains;
+  for (const auto& chain : config->chains)
+    chains.push_back(fmt::format("{} ({}{})", chain.name, chain.model.entry.stage->name,
+                                 chain.preprocess.empty() ? "" : fmt::format(", {} own step{}", chain.preprocess.size(), chain.preprocess.size() == 1 ? "" : "s")));
+  std::cout << fmt::format("{}: valid pipeline '{}': reader {}, {} shared preprocessing step{}, {} chain{}: {}{}, aggregator {}\n",
+                           pipeline.string(), config->settings.string("name"), config->reader.entry.stage->name, config->preprocess.size(),
+                           config->preprocess.size() == 1 ? "" : "s", chains.size(), chains.size() == 1 ? "" : "s", join(chains),
+                           config->route ? fmt::format("; routed by {}", config->route->router.entry.stage->name) : "",
                            config->aggregate.entry.stage->name);
   return exit_ok;
 }

@@ -28,8 +28,12 @@ fs::path find_training_history(const fs::path& checkpoint, const PipelineConfig&
     const fs::path folder = fs::absolute(checkpoint).lexically_normal();
     candidates = {folder / "history.csv", folder.parent_path() / "history.csv",
                   folder.parent_path().parent_path() / "history.csv"};
-  } else if (config.model.model.params.has("weights")) {
-    candidates.push_back(config.model.model.params.path("weights").parent_path() / "history.csv");
+  } else if (const ChainConfig* chain = config.default_chain()) {
+    // Beside any file the model stage names (its initial weights, say), without knowing its keys.
+    for (const auto& [key, value] : chain->model.params.values())
+      if (const auto* text = std::get_if<std::string>(&value); text && chain->model.entry.stage->schema.find(key) &&
+                                                                chain->model.entry.stage->schema.find(key)->type == ParamType::Path)
+        candidates.push_back(fs::path(*text).parent_path() / "history.csv");
   }
   for (const auto& candidate : candidates)
     if (fs::is_regular_file(candidate)) return candidate;

@@ -1,7 +1,9 @@
 #include "commands/explain.hpp"
 
 #include "io/atomic_file.hpp"
+#include "runtime/chain_runner.hpp"
 #include "runtime/inference.hpp"
+#include "runtime/routing.hpp"
 #include "runtime/pipeline.hpp"
 #include "io/progress.hpp"
 #include "runtime/sample_stream.hpp"
@@ -101,20 +103,31 @@ std::string file_stem_for(const SampleInfo& info) {
   return stem.substr(0, 96);
 }
 
-void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<Sample>& batch, const fs::path& out_dir,
-                   const std::string& subfolder, std::vector<HeatmapFigure>& out) {
-  if (batch.empty()) return;
+// Heatmap figures of one chain's batch. Explainers need gradients through the model, so this
+// runs outside the no-gradient scoring path.
+std::vector<HeatmapFigure> explain_batch(Chain& chain, Built<Explainer>& explainer, std::vector<Sample>& batch, const fs::path& out_dir,
+                                         const std::string& subfolder) {
   auto input = samples_to_tensor(batch, chain.model.stage->input_channels());
-  torch::Tensor probabilities;
-  {
-    torch::NoGradGuard no_gradients;
-    probabilities = call_plugin(chain.model.entry, [&] { return positive_probability(chain.model.stage->forward(input.to(chain.device)).logits); });
+  torch::Tensor probabilities = chain_probabilities(chain, batch);
+  // Binary chains: the evidence for the positive class; multi-class ones: for each image's predicted class.
+  torch::Tensor heat;
+  if (chain.multiclass()) {
+    auto predicted = probabilities.argmax(1);
+    probabilities = std::get<0>(probabilities.max(1));
+    std::vector<torch::Tensor> maps;
+    for (long n = 0; n < input.size(0); ++n)
+      maps.push_back(call_plugin(explainer.entry, [&] {
+        return explainer.stage->explain(*chain.model.stage, input.narrow(0, n, 1).to(chain.device), static_cast<int>(predicted[n].item<long>()));
+      }));
+    heat = torch::cat(maps, 0);
+  } else {
+    heat = call_plugin(explainer.entry, [&] { return explainer.stage->explain(*chain.model.stage, input.to(chain.device), 0); });
   }
-  torch::Tensor heat = call_plugin(explainer.entry, [&] { return explainer.stage->explain(*chain.model.stage, input.to(chain.device), 0); });
   heat = heat.to(torch::kCPU, torch::kFloat32);
   if (heat.dim() != 3 || heat.size(0) != input.size(0) || heat.size(1) != input.size(2) || heat.size(2) != input.size(3))
     throw PluginError(PluginHost::describe(explainer.entry, "") + "returned heatmaps of shape " + fmt::format("{}", fmt::join(heat.sizes(), "x")) +
                       "; expected [N, H, W] matching the input");
+  std::vector<HeatmapFigure> figures;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto n = static_cast<long>(i);
     HeatmapFigure item{std::move(batch[i].info), chain.name, probabilities[n].item<double>(), {}, 0.0, 0.0};
@@ -123,9 +136,9 @@ void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<S
     const auto flat_peak = heat[n].flatten().argmax().item<long>();
     item.peak_x = (static_cast<double>(flat_peak % heat.size(2)) + 0.5) / static_cast<double>(heat.size(2));
     item.peak_y = (static_cast<double>(flat_peak / heat.size(2)) + 0.5) / static_cast<double>(heat.size(1));
-    out.push_back(std::move(item));
+    figures.push_back(std::move(item));
   }
-  batch.clear();
+  return figures;
 }
 
 } // namespace
@@ -133,32 +146,35 @@ void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<S
 std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stream, const fs::path& out_dir, const std::string& subfolder) {
   Built<Explainer>* explainer = pipeline.explainer();
   if (explainer == nullptr) throw std::logic_error("explain_stream needs a pipeline with an [explain] stage");
-  call_plugin(pipeline.default_chain().model.entry, [&] { pipeline.default_chain().model.stage->set_training(false); });
-  for (auto& chain : pipeline.routed_chains()) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(false); });
+  pipeline.set_training(false);
   fs::create_directories(out_dir / subfolder);
 
-  const auto batch_size = static_cast<std::size_t>(pipeline.config().settings.integer("batch_size"));
   Progress progress("explain", std::nullopt);
   std::vector<HeatmapFigure> explained;
-  std::map<std::string, std::vector<Sample>> pending;
-  auto flush = [&](const std::string& name) {
-    auto& batch = pending[name];
-    const auto count = batch.size();
-    ModelChain* chain = &pipeline.default_chain();
-    for (auto& routed : pipeline.routed_chains())
-      if (routed.name == name) chain = &routed;
-    explain_batch(*chain, *explainer, batch, out_dir, subfolder, explained);
-    progress.advance(count);
-  };
-  while (auto sample = stream.next()) {
-    const std::string chain = pipeline.chain_for(*sample).name;
-    pending[chain].push_back(std::move(*sample));
-    if (pending[chain].size() >= batch_size) flush(chain);
-  }
-  for (auto& [name, batch] : pending)
-    if (!batch.empty()) flush(name);
-  progress.finish(stream.skipped().empty() ? std::string() : fmt::format("{} skipped", stream.skipped().size()));
-  for (const auto& skip : stream.skipped()) spdlog::warn("skipped {}: {}", skip.path, skip.reason);
+  std::vector<SkippedSample> skipped;
+  ChainRunnerOptions options;
+  options.window = window_for(pipeline.chains());
+  options.transform = prediction_stream_options(pipeline.config()).transform;
+  // Gradients flow on the chain threads: one explainer call at a time keeps it simple for plugins.
+  options.concurrent = false;
+  ChainRunner<HeatmapFigure> runner(
+      pipeline.chains(),
+      [&](Chain& chain, std::vector<Sample>& batch) { return explain_batch(chain, *explainer, batch, out_dir, subfolder); },
+      [&](ChainOutcome<HeatmapFigure>&& outcome) {
+        progress.advance(1);
+        if (outcome.skip) skipped.push_back(std::move(*outcome.skip));
+        else explained.push_back(std::move(*outcome.result));
+      },
+      options);
+  StudyRouter router(pipeline, options.transform);
+  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
+  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
+  router.finish(emit);
+  runner.finish();
+  skipped.insert(skipped.end(), router.skipped().begin(), router.skipped().end());
+  const std::size_t skip_count = stream.skipped().size() + skipped.size();
+  progress.finish(skip_count == 0 ? std::string() : fmt::format("{} skipped", skip_count));
+  for (const auto& skip : skipped) spdlog::warn("skipped {}: {}", skip.path, skip.reason);
   std::stable_sort(explained.begin(), explained.end(),
                    [](const HeatmapFigure& a, const HeatmapFigure& b) { return a.info.index < b.info.index; });
   return explained;

@@ -23,18 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// DICOM files are recognised as the dicom reader recognises them: by the DICM marker after the
-// 128-byte preamble, or by extension (files without the preamble exist).
-bool looks_like_dicom(const fs::path& file) {
-  std::string extension = file.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (extension == ".dcm" || extension == ".dicom") return true;
-  std::ifstream in(file, std::ios::binary);
-  std::array<char, 132> head{};
-  return in.read(head.data(), head.size()) && std::string_view(head.data() + 128, 4) == "DICM";
-}
-
 std::string depth_name(int depth) {
   switch (depth) {
     case CV_8U:
@@ -56,21 +44,29 @@ struct Shown {
   double minimum = 0.0, maximum = 0.0;
 };
 
+// The first reader stage that says it reads this file (readers declare it as FileSupport).
 Shown read_one(const PluginHost& plugins, const fs::path& file) {
-  const bool dicom = looks_like_dicom(file);
-  const std::string stage = dicom ? "dicom" : "image_files";
-  const auto entry = plugins.find(StageKind::Reader, stage);
+  std::optional<StageEntry> entry;
+  std::vector<std::string> tried;
+  for (const auto& candidate : plugins.stages_of(StageKind::Reader)) {
+    if (!candidate.stage->files) continue;
+    tried.push_back(candidate.stage->name);
+    if (call_plugin(candidate, [&] { return candidate.stage->files->can_read(file); })) {
+      entry = candidate;
+      break;
+    }
+  }
   if (!entry)
-    throw std::runtime_error(
-        fmt::format("no reader stage '{}' is installed to read it (see `radpipe plugins`)", stage));
+    throw std::runtime_error(tried.empty() ? std::string("no installed reader reads single files (see `radpipe plugins`)")
+                                           : fmt::format("none of the readers that take single files ({}) can read it", join(tried)));
+  const std::string stage = entry->stage->name;
   StageContext context;
   context.pipeline_dir = fs::current_path();
   context.plugin_name = entry->plugin->name;
   context.stage_name = stage;
   context.log = logger_for("show " + stage);
-  const Params params = call_plugin(*entry, [&] {
-    return resolve_params(entry->stage->schema, {{dicom ? "path" : "root", file.string()}});
-  });
+  const Params params =
+      call_plugin(*entry, [&] { return resolve_params(entry->stage->schema, {{entry->stage->files->path_key, file.string()}}); });
   auto reader = plugins.create<Reader>(*entry, params, context);
   Shown shown{stage, entry->plugin->name + " " + entry->plugin->version, {}};
   auto info = call_plugin(*entry, [&] { return reader->next(); });

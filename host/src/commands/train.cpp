@@ -7,6 +7,8 @@
 #include "runtime/pipeline.hpp"
 #include "config/pipeline_config.hpp"
 #include "io/progress.hpp"
+#include "runtime/chain_runner.hpp"
+#include "runtime/routing.hpp"
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
 
@@ -52,31 +54,36 @@ void set_cuda_autocast(bool enabled) {
 struct HistoryRow {
   int epoch = 0;
   double learning_rate = 0, train_loss = 0, val_loss = 0, val_auroc = 0, val_kappa = 0, val_accuracy = 0, seconds = 0,
-         images_per_second = 0;
+         images_per_second = 0, val_macro_f1 = 0;
 };
 
 nlohmann::json to_json(const HistoryRow& row) {
   return {{"epoch", row.epoch},           {"learning_rate", row.learning_rate}, {"train_loss", row.train_loss},
           {"val_loss", row.val_loss},     {"val_auroc", row.val_auroc},         {"val_kappa", row.val_kappa},
-          {"val_accuracy", row.val_accuracy}, {"seconds", row.seconds},        {"images_per_second", row.images_per_second}};
+          {"val_accuracy", row.val_accuracy}, {"seconds", row.seconds},        {"images_per_second", row.images_per_second},
+          {"val_macro_f1", row.val_macro_f1}};
 }
 
 HistoryRow history_from_json(const nlohmann::json& item) {
   auto number = [&](const char* key) { return item.contains(key) && item[key].is_number() ? item[key].get<double>() : std::nan(""); };
   return {item.at("epoch").get<int>(), number("learning_rate"), number("train_loss"), number("val_loss"), number("val_auroc"),
-          number("val_kappa"), number("val_accuracy"), number("seconds"), number("images_per_second")};
+          number("val_kappa"), number("val_accuracy"), number("seconds"), number("images_per_second"), number("val_macro_f1")};
 }
 
-struct ChainTrainer {
-  ModelChain* chain = nullptr;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::string file_stem; // "model" for the default chain, "model-NAME" for routed ones
-};
+// The trainable parameters of `module`: all but those `freeze` names by prefix, which stop
+// receiving gradients.
+std::vector<torch::Tensor> trainable_parameters(torch::nn::Module& module, const std::vector<std::string>& freeze) {
+  std::vector<torch::Tensor> parameters;
+  for (auto& item : module.named_parameters()) {
+    const bool frozen = std::any_of(freeze.begin(), freeze.end(), [&](const std::string& prefix) { return item.key().rfind(prefix, 0) == 0; });
+    if (frozen) item.value().set_requires_grad(false);
+    if (item.value().requires_grad()) parameters.push_back(item.value());
+  }
+  return parameters;
+}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Params& train, torch::nn::Module& module) {
-  std::vector<torch::Tensor> parameters;
-  for (auto& parameter : module.parameters())
-    if (parameter.requires_grad()) parameters.push_back(parameter);
+  std::vector<torch::Tensor> parameters = trainable_parameters(module, train.strings("freeze"));
   if (parameters.empty()) throw std::runtime_error("every parameter of the model is frozen: nothing to train");
   const double rate = train.real("learning_rate"), decay = train.real("weight_decay");
   const std::string& name = train.string("optimizer");
@@ -98,6 +105,8 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double rate) {
 double monitored_score(const std::string& monitor, const HistoryRow& row) {
   if (monitor == "kappa") return row.val_kappa;
   if (monitor == "auroc") return row.val_auroc;
+  if (monitor == "accuracy") return row.val_accuracy;
+  if (monitor == "macro_f1") return row.val_macro_f1;
   return -row.val_loss;
 }
 
@@ -105,6 +114,59 @@ struct Checkpoint {
   int epoch = 0;
   double score = 0;
   fs::path folder;
+};
+
+// One chain in training: its optimizer and schedule, its share of the data, its best score.
+struct ChainTrainer {
+  Chain* chain = nullptr;
+  Params train;                // [train] with the chain's overrides
+  std::string file_stem;       // "model" for the default chain, "model-NAME" for routed ones
+  bool selected = true;        // false: `--route` trains another chain; this one keeps its weights
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<SampleInfo> train_set, valid_set;
+  ClassWeights global_weights;
+  std::map<std::string, ClassWeights> part_weights; // binary chains, per body part
+  std::vector<float> class_weights;                 // multi-class chains, per class
+  std::vector<HistoryRow> history;
+  std::optional<double> best_score;
+  int epochs_without_improvement = 0;
+  std::int64_t plateau_wait = 0;
+  bool stopped = false; // early stopping ended this chain's training
+
+  int epochs() const { return static_cast<int>(train.integer("epochs")); }
+  std::string label() const { return chain->name == "default" ? std::string("model") : "chain '" + chain->name + "'"; }
+  // history.csv and best.pt for the [model] chain, history-NAME.csv and best-NAME.pt for routes.
+  std::string suffix() const { return chain->name == "default" ? std::string() : "-" + chain->name; }
+};
+
+nlohmann::json chain_state_json(const ChainTrainer& trainer) {
+  nlohmann::json state{{"best_score", trainer.best_score ? nlohmann::json(*trainer.best_score) : nlohmann::json()},
+                       {"epochs_without_improvement", trainer.epochs_without_improvement},
+                       {"plateau_wait", trainer.plateau_wait},
+                       {"stopped", trainer.stopped},
+                       {"learning_rate", learning_rate_of(*trainer.optimizer)},
+                       {"history", nlohmann::json::array()}};
+  for (const auto& row : trainer.history) state["history"].push_back(to_json(row));
+  if (trainer.chain->multiclass()) state["classes"] = trainer.chain->classes;
+  return state;
+}
+
+void restore_chain_state(ChainTrainer& trainer, const nlohmann::json& state) {
+  trainer.history.clear();
+  for (const auto& item : state.at("history")) trainer.history.push_back(history_from_json(item));
+  if (!state.at("best_score").is_null()) trainer.best_score = state.at("best_score").get<double>();
+  trainer.epochs_without_improvement = state.at("epochs_without_improvement").get<int>();
+  trainer.plateau_wait = state.at("plateau_wait").get<std::int64_t>();
+  trainer.stopped = state.at("stopped").get<bool>();
+  set_learning_rate(*trainer.optimizer, state.at("learning_rate").get<double>());
+}
+
+struct ValidationScores {
+  std::vector<double> scores; // binary: positive probability; multi-class: the true class's
+  std::vector<int> labels;
+  std::vector<int> predicted;
+  double loss_sum = 0;
+  std::map<std::string, std::pair<std::vector<double>, std::vector<int>>> by_part;
 };
 
 class Trainer {
@@ -116,162 +178,284 @@ public:
     threads_ = resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config.settings.integer("threads")));
     torch::set_num_threads(threads_);
     out_ = options.out_dir.empty() ? train_.path("output") : options.out_dir;
-    epochs_ = options.epochs.value_or(static_cast<int>(train_.integer("epochs")));
     mixed_precision_ = train_.boolean("mixed_precision");
+    if (!options.route.empty() && config.chain(options.route) == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& chain : config.chains) names.push_back(chain.name);
+      throw std::runtime_error("--route " + options.route + ": the pipeline has no chain of that name (chains: " + join(names) + ")");
+    }
+    if (config.route && !config.route->consult().empty() && config.route->train_by().empty())
+      throw std::runtime_error(format(Diagnostic{config.route->router.where,
+                                                 "[route] consults chain '" + config.route->consult() +
+                                                     "', whose predictions cannot route training images before it is trained: "
+                                                     "set train_by = \"FIELD\" (e.g. \"body_part\") to route them by a known field"}));
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;
     pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
-    add_chain(pipeline_->default_chain(), "model");
-    for (auto& chain : pipeline_->routed_chains()) add_chain(chain, "model-" + chain.name);
+    for (auto& chain : pipeline_->chains()) add_chain(chain);
   }
 
   int run() {
     list_samples();
-    compute_class_weights();
+    for (auto& trainer : trainers_) compute_class_weights(trainer);
     fs::create_directories(out_ / "checkpoints");
     int first_epoch = 1;
     if (options_.resume) first_epoch = resume();
+    else if (!options_.route.empty()) carry_other_chains();
     if (first_epoch == 1) fit_transforms();
-    spdlog::info("training '{}' for epochs {}..{} on {} images, validating on {}; {} thread{}; output {}",
-                 config_.settings.string("name"), first_epoch, epochs_, train_set_.size(), valid_set_.size(), threads_,
-                 threads_ == 1 ? "" : "s", out_.string());
-    const std::string monitor = train_.string("monitor");
-    for (int epoch = first_epoch; epoch <= epochs_; ++epoch) {
-      HistoryRow row = run_epoch(epoch);
-      history_.push_back(row);
-      const double score = monitored_score(monitor, row);
-      const bool improved = !best_score_ || score > *best_score_ + 1e-12;
-      if (improved) {
-        best_score_ = score;
-        epochs_without_improvement_ = 0;
-      } else {
-        ++epochs_without_improvement_;
-      }
-      spdlog::info("epoch {}/{}: train loss {:.4f}, val loss {:.4f}, AUROC {:.4f}, kappa {:.4f}, accuracy {:.4f}, lr {:.2g}, {:.1f} img/s{}",
-                   epoch, epochs_, row.train_loss, row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy, row.learning_rate,
-                   row.images_per_second, improved ? " (best)" : "");
-      save_epoch(epoch, score, improved);
-      adjust_learning_rate(epoch, improved);
-      const auto patience = train_.integer("early_stopping");
-      if (patience > 0 && epochs_without_improvement_ >= patience) {
-        spdlog::info("early stopping: {} epochs without improvement of {}", epochs_without_improvement_, monitor);
-        break;
-      }
+    int last_epoch = 0;
+    for (const auto& trainer : trainers_)
+      if (trainer.selected) last_epoch = std::max(last_epoch, options_.epochs.value_or(trainer.epochs()));
+    spdlog::info("training '{}' for epochs {}..{}: {}; {} thread{}; output {}", config_.settings.string("name"), first_epoch, last_epoch,
+                 describe_sets(), threads_, threads_ == 1 ? "" : "s", out_.string());
+    for (int epoch = first_epoch; epoch <= last_epoch; ++epoch) {
+      std::vector<ChainTrainer*> active;
+      for (auto& trainer : trainers_)
+        if (trainer.selected && !trainer.stopped && epoch <= options_.epochs.value_or(trainer.epochs())) active.push_back(&trainer);
+      if (active.empty()) break;
+      run_epoch(epoch, last_epoch, active);
+      save_epoch(epoch, active);
+      for (auto* trainer : active) adjust_learning_rate(*trainer, epoch, last_epoch);
     }
-    spdlog::info("best {} {:.4f}; best weights in {}", monitor, best_score_ ? (monitor == "val_loss" ? -*best_score_ : *best_score_) : 0.0,
-                 (out_ / "best.pt").string());
+    for (const auto& trainer : trainers_) {
+      if (!trainer.selected) continue;
+      const std::string monitor = trainer.train.string("monitor");
+      const double best = trainer.best_score ? (monitor == "val_loss" ? -*trainer.best_score : *trainer.best_score) : 0.0;
+      spdlog::info("{}: best {} {:.4f}; best weights in {}", trainer.label(), monitor, best, (out_ / ("best" + trainer.suffix() + ".pt")).string());
+    }
     return exit_ok;
   }
 
 private:
-  void add_chain(ModelChain& chain, const std::string& stem) {
+  void add_chain(Chain& chain) {
+    ChainTrainer trainer;
+    trainer.chain = &chain;
+    trainer.train = chain.config->train.value_or(train_);
+    trainer.file_stem = chain_weights_file(chain.name).substr(0, chain_weights_file(chain.name).size() - 3);
+    trainer.selected = options_.route.empty() || options_.route == chain.name;
     torch::nn::Module* module = call_plugin(chain.model.entry, [&] { return chain.model.stage->trainable(); });
-    if (module == nullptr)
-      throw std::runtime_error("model chain '" + chain.name + "' (" + chain.model.entry.stage->name +
-                               ") cannot be trained: it is inference-only");
-    if (chain.model.stage->num_outputs() != 1)
-      throw std::runtime_error("model chain '" + chain.name + "' has " + std::to_string(chain.model.stage->num_outputs()) +
-                               " outputs; radpipe train fits binary models (outputs = 1)");
-    trainers_.push_back({&chain, make_optimizer(train_, *module), stem});
+    if (module == nullptr) {
+      if (trainer.selected)
+        throw std::runtime_error("model chain '" + chain.name + "' (" + chain.model.entry.stage->name + ") cannot be trained: it is inference-only" +
+                                 (config_.chains.size() > 1 ? "; train the other chains with --route NAME" : ""));
+      return;
+    }
+    trainer.optimizer = make_optimizer(trainer.train, *module);
+    trainers_.push_back(std::move(trainer));
+  }
+
+  ChainTrainer* trainer_of(const Chain* chain) {
+    for (auto& trainer : trainers_)
+      if (trainer.chain == chain) return &trainer;
+    return nullptr;
+  }
+
+  std::string describe_sets() const {
+    std::vector<std::string> parts;
+    for (const auto& trainer : trainers_)
+      if (trainer.selected)
+        parts.push_back(fmt::format("{} on {} images, validating on {}", trainer.label(), trainer.train_set.size(), trainer.valid_set.size()));
+    return join(parts, "; ");
+  }
+
+  // The chains that learn from a sample: the one its known field routes it to, and a consulted
+  // classifier, which learns from every image whose class it knows.
+  std::vector<Chain*> chains_for(const SampleInfo& info, StudyRouter& router) {
+    std::vector<Chain*> chains;
+    Chain* consulted = config_.route && !config_.route->consult().empty() ? pipeline_->chain(config_.route->consult()) : nullptr;
+    if (consulted != nullptr && consulted->target_of(info)) chains.push_back(consulted);
+    if (Chain* routed = router.assign(info); routed != nullptr && routed != consulted) chains.push_back(routed);
+    return chains;
   }
 
   void list_samples() {
     auto& reader = pipeline_->reader();
     const std::string train_split = train_.string("train_split"), valid_split = train_.string("valid_split");
+    StudyRouter router(*pipeline_, {RunMode::Train, seed_, 0}, config_.route ? config_.route->train_by() : std::string());
+    std::size_t unassigned = 0;
+    std::uint64_t listed = 0;
     while (auto info = call_plugin(reader.entry, [&] { return reader.stage->next(); })) {
       if (info->split != train_split && info->split != valid_split) continue;
-      if (!info->label)
-        throw std::runtime_error("sample " + info->id + " (" + info->path + ") has no label; training needs labelled data");
-      (info->split == train_split ? train_set_ : valid_set_).push_back(std::move(*info));
+      info->index = listed++; // identifies the image across the chains' sets (readers need not number them)
+      const std::vector<Chain*> chains = chains_for(*info, router);
+      if (chains.empty()) ++unassigned;
+      for (Chain* chain : chains) {
+        ChainTrainer* trainer = trainer_of(chain);
+        if (trainer == nullptr || !trainer->selected) continue;
+        if (!chain->target_of(*info))
+          throw std::runtime_error("sample " + info->id + " (" + info->path + ") has no " +
+                                   (chain->multiclass() ? "value of '" + chain->config->target() + "' among the classes of chain '" + chain->name + "'"
+                                                        : std::string("label")) +
+                                   "; training needs labelled data");
+        (info->split == train_split ? trainer->train_set : trainer->valid_set).push_back(*info);
+      }
     }
-    if (train_set_.empty()) throw std::runtime_error("no sample has split '" + train_split + "': nothing to train on");
-    if (valid_set_.empty()) throw std::runtime_error("no sample has split '" + valid_split + "': nothing to validate on");
-    if (auto limit = static_cast<std::size_t>(train_.integer("limit")); limit > 0 && limit < train_set_.size()) {
-      std::mt19937_64 random(seed_);
-      std::shuffle(train_set_.begin(), train_set_.end(), random);
-      train_set_.resize(limit);
-      valid_set_.resize(std::min(valid_set_.size(), std::max<std::size_t>(limit / 2, 8)));
+    if (unassigned > 0) spdlog::info("{} images go to no chain ([route] on_unknown = \"skip\") and are not trained on", unassigned);
+    for (auto& trainer : trainers_) {
+      if (!trainer.selected) continue;
+      if (trainer.train_set.empty())
+        throw std::runtime_error(trainer.label() + ": no sample has split '" + train_split + "': nothing to train on");
+      if (trainer.valid_set.empty())
+        throw std::runtime_error(trainer.label() + ": no sample has split '" + valid_split + "': nothing to validate on");
+      if (auto limit = static_cast<std::size_t>(trainer.train.integer("limit")); limit > 0 && limit < trainer.train_set.size()) {
+        std::mt19937_64 random(seed_);
+        std::shuffle(trainer.train_set.begin(), trainer.train_set.end(), random);
+        trainer.train_set.resize(limit);
+        trainer.valid_set.resize(std::min(trainer.valid_set.size(), std::max<std::size_t>(limit / 2, 8)));
+      }
     }
+  }
+
+  // Every distinct image of the given chains' sets, in listing order, each once.
+  static std::vector<SampleInfo> distinct(const std::vector<const ChainTrainer*>& trainers, std::vector<SampleInfo> ChainTrainer::*set) {
+    std::map<std::uint64_t, const SampleInfo*> by_index;
+    for (const auto* trainer : trainers)
+      for (const auto& info : (*trainer).*set) by_index.emplace(info.index, &info);
+    std::vector<SampleInfo> all;
+    for (const auto& [index, info] : by_index) all.push_back(*info);
+    return all;
+  }
+
+  std::vector<SampleInfo> union_of(std::vector<SampleInfo> ChainTrainer::*set) const {
+    std::vector<const ChainTrainer*> selected;
+    for (const auto& trainer : trainers_)
+      if (trainer.selected) selected.push_back(&trainer);
+    return distinct(selected, set);
   }
 
   // Transforms with learned state (dataset standardisation) fit on the training split, each seeing
-  // samples as the transforms before it leave them, in one streaming pass per such transform.
+  // samples as the transforms before it leave them, in one streaming pass per such transform:
+  // shared steps on every chain's training images, a chain's own steps on that chain's.
   void fit_transforms() {
-    const auto& transforms = pipeline_->transforms();
-    for (std::size_t position = 0; position < transforms.size(); ++position) {
-      const auto& transform = transforms[position];
-      if (!transform.stage->needs_fit()) continue;
-      std::vector<Built<Transform>> before(transforms.begin(), transforms.begin() + static_cast<long>(position));
-      SampleStream stream(vector_source(train_set_), pipeline_->reader(), before, stream_options(RunMode::Evaluate, 0));
-      Progress progress(fmt::format("fit {}", transform.entry.stage->name), train_set_.size());
-      call_plugin(transform.entry, [&] { transform.stage->fit_begin(); });
-      while (auto sample = stream.next()) {
-        call_plugin(transform.entry, [&] { transform.stage->fit_add(*sample); });
-        progress.advance(1);
+    const auto& shared = pipeline_->transforms();
+    const std::vector<SampleInfo> everything = union_of(&ChainTrainer::train_set);
+    for (std::size_t position = 0; position < shared.size(); ++position) {
+      if (!shared[position].stage->needs_fit()) continue;
+      std::vector<Built<Transform>> before(shared.begin(), shared.begin() + static_cast<long>(position));
+      fit_one(shared[position], before, {}, everything);
+    }
+    for (auto& trainer : trainers_) {
+      if (!trainer.selected) continue;
+      const auto& own = trainer.chain->transforms;
+      for (std::size_t position = 0; position < own.size(); ++position) {
+        if (!own[position].stage->needs_fit()) continue;
+        std::vector<Built<Transform>> before(own.begin(), own.begin() + static_cast<long>(position));
+        fit_one(own[position], shared, before, trainer.train_set);
       }
-      call_plugin(transform.entry, [&] { transform.stage->fit_end(); });
-      progress.finish();
     }
   }
 
-  void compute_class_weights() {
-    const std::string mode = train_.string("class_weights");
+  void fit_one(const Built<Transform>& transform, const std::vector<Built<Transform>>& shared_before,
+               const std::vector<Built<Transform>>& own_before, const std::vector<SampleInfo>& samples) {
+    SampleStream stream(vector_source(samples), pipeline_->reader(), shared_before, stream_options(RunMode::Evaluate, 0));
+    Progress progress(fmt::format("fit {}", transform.entry.stage->name), samples.size());
+    const TransformContext context{RunMode::Evaluate, seed_, 0};
+    call_plugin(transform.entry, [&] { transform.stage->fit_begin(); });
+    while (auto sample = stream.next()) {
+      for (const auto& step : own_before) call_plugin(step.entry, [&] { step.stage->apply(*sample, context); });
+      call_plugin(transform.entry, [&] { transform.stage->fit_add(*sample); });
+      progress.advance(1);
+    }
+    call_plugin(transform.entry, [&] { transform.stage->fit_end(); });
+    progress.finish();
+  }
+
+  void compute_class_weights(ChainTrainer& trainer) {
+    if (!trainer.selected) return;
+    const std::string mode = trainer.train.string("class_weights");
+    Chain& chain = *trainer.chain;
+    if (chain.multiclass()) {
+      // Softmax cross-entropy weights each class by N / (k * N_class), so that rare classes count.
+      std::vector<std::size_t> counts(chain.classes.size(), 0);
+      for (const auto& info : trainer.train_set) ++counts[static_cast<std::size_t>(*chain.target_of(info))];
+      for (std::size_t k = 0; k < counts.size(); ++k) {
+        const double weight = mode == "none" || counts[k] == 0
+                                  ? 1.0
+                                  : static_cast<double>(trainer.train_set.size()) / (static_cast<double>(counts.size()) * static_cast<double>(counts[k]));
+        trainer.class_weights.push_back(static_cast<float>(weight));
+        spdlog::info("{}: class '{}': {} images, loss weight {:.3f}", trainer.label(), chain.classes[k], counts[k], weight);
+      }
+      return;
+    }
     std::map<std::string, std::pair<std::size_t, std::size_t>> counts; // part -> positives, negatives
     std::size_t positives = 0, negatives = 0;
-    for (const auto& info : train_set_) {
+    for (const auto& info : trainer.train_set) {
       auto& [part_positives, part_negatives] = counts[info.body_part];
       (*info.label == 1 ? part_positives : part_negatives)++;
       (*info.label == 1 ? positives : negatives)++;
     }
     auto weights_of = [&](std::size_t p, std::size_t n) {
-      return class_weights_for(mode, p, n, train_.real("positive_weight"), train_.real("negative_weight"),
-                               train_.real("standardization_bias"));
+      return class_weights_for(mode, p, n, trainer.train.real("positive_weight"), trainer.train.real("negative_weight"),
+                               trainer.train.real("standardization_bias"));
     };
-    global_weights_ = weights_of(positives, negatives);
+    trainer.global_weights = weights_of(positives, negatives);
     for (const auto& [part, pair] : counts) {
-      part_weights_[part] = mode == "per_part" ? weights_of(pair.first, pair.second) : global_weights_;
-      spdlog::info("body part '{}': {} positive, {} negative; loss weights positive {:.3f}, negative {:.3f}", part.empty() ? "(none)" : part,
-                   pair.first, pair.second, part_weights_[part].positive, part_weights_[part].negative);
+      trainer.part_weights[part] = mode == "per_part" ? weights_of(pair.first, pair.second) : trainer.global_weights;
+      spdlog::info("{}: body part '{}': {} positive, {} negative; loss weights positive {:.3f}, negative {:.3f}", trainer.label(),
+                   part.empty() ? "(none)" : part, pair.first, pair.second, trainer.part_weights[part].positive,
+                   trainer.part_weights[part].negative);
     }
   }
 
-  double weight_of(const SampleInfo& info) const {
-    auto found = part_weights_.find(info.body_part);
-    const ClassWeights& weights = found == part_weights_.end() ? global_weights_ : found->second;
+  double weight_of(const ChainTrainer& trainer, const SampleInfo& info) const {
+    auto found = trainer.part_weights.find(info.body_part);
+    const ClassWeights& weights = found == trainer.part_weights.end() ? trainer.global_weights : found->second;
     return *info.label == 1 ? weights.positive : weights.negative;
   }
 
-  ChainTrainer& trainer_for(const Sample& sample) {
-    ModelChain& chain = pipeline_->chain_for(sample);
-    for (auto& trainer : trainers_)
-      if (trainer.chain == &chain) return trainer;
-    return trainers_.front();
-  }
-
-  // Loss of a batch: weighted binary cross-entropy averaged over the batch.
-  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, torch::Tensor* probabilities) {
-    auto& model = *trainer.chain->model.stage;
-    auto input = samples_to_tensor(batch, model.input_channels()).to(trainer.chain->device);
-    std::vector<float> labels, weights;
-    for (const auto& sample : batch) {
-      labels.push_back(static_cast<float>(*sample.info.label));
-      weights.push_back(static_cast<float>(weight_of(sample.info)));
-    }
-    auto target = torch::tensor(labels).to(trainer.chain->device);
-    auto weight = torch::tensor(weights).to(trainer.chain->device);
+  // Loss of a batch: weighted binary cross-entropy, or weighted softmax cross-entropy for a
+  // multi-class chain, averaged over the batch. `scores` receives what validation needs.
+  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, ValidationScores* scores) {
+    Chain& chain = *trainer.chain;
+    auto& model = *chain.model.stage;
+    auto input = samples_to_tensor(batch, model.input_channels()).to(chain.device);
     torch::Tensor logits;
-    if (mixed_precision_ && trainer.chain->device.is_cuda()) {
+    if (mixed_precision_ && chain.device.is_cuda()) {
       // bfloat16 keeps float32's range, so no gradient scaler is needed (LibTorch has none).
       set_cuda_autocast(true);
       struct AutocastOff {
         ~AutocastOff() { set_cuda_autocast(false); }
       } autocast_off;
-      logits = model.forward(input).logits.reshape({-1}).to(torch::kFloat32);
+      logits = model.forward(input).logits.to(torch::kFloat32);
     } else {
-      logits = model.forward(input).logits.reshape({-1});
+      logits = model.forward(input).logits;
     }
-    if (probabilities) *probabilities = torch::sigmoid(logits.detach()).to(torch::kCPU);
+    std::vector<int> targets;
+    for (const auto& sample : batch) targets.push_back(*chain.target_of(sample.info));
+    if (chain.multiclass()) {
+      auto target = torch::tensor(std::vector<std::int64_t>(targets.begin(), targets.end())).to(chain.device);
+      auto weight = torch::tensor(trainer.class_weights).to(chain.device);
+      if (scores != nullptr) {
+        auto probabilities = torch::softmax(logits.detach().to(torch::kCPU, torch::kFloat32), 1);
+        auto predicted = probabilities.argmax(1);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          scores->scores.push_back(probabilities[static_cast<long>(i)][targets[i]].item<double>());
+          scores->predicted.push_back(static_cast<int>(predicted[static_cast<long>(i)].item<long>()));
+          scores->labels.push_back(targets[i]);
+        }
+      }
+      return torch::nn::functional::cross_entropy(logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
+    }
+    logits = logits.reshape({-1});
+    std::vector<float> labels, weights;
+    for (const auto& sample : batch) {
+      labels.push_back(static_cast<float>(*sample.info.label));
+      weights.push_back(static_cast<float>(weight_of(trainer, sample.info)));
+    }
+    auto target = torch::tensor(labels).to(chain.device);
+    auto weight = torch::tensor(weights).to(chain.device);
+    if (scores != nullptr) {
+      auto probabilities = torch::sigmoid(logits.detach()).to(torch::kCPU);
+      auto values = probabilities.accessor<float, 1>();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        scores->scores.push_back(values[static_cast<long>(i)]);
+        scores->labels.push_back(targets[i]);
+        auto& part = scores->by_part[batch[i].info.body_part];
+        part.first.push_back(values[static_cast<long>(i)]);
+        part.second.push_back(targets[i]);
+      }
+    }
     return torch::binary_cross_entropy_with_logits(logits, target, weight);
   }
 
@@ -284,97 +468,155 @@ private:
     return options;
   }
 
-  HistoryRow run_epoch(int epoch) {
-    const auto start = std::chrono::steady_clock::now();
-    HistoryRow row;
-    row.epoch = epoch;
-    row.learning_rate = learning_rate_of(*trainers_.front().optimizer);
-
-    std::vector<SampleInfo> order = train_set_;
-    std::mt19937_64 random(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
-    std::shuffle(order.begin(), order.end(), random);
-
-    for (auto& trainer : trainers_) call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->set_training(true); });
-    const auto batch_size = static_cast<std::size_t>(train_.integer("batch_size"));
-    double loss_sum = 0;
-    std::size_t seen = 0;
-    {
-      SampleStream stream(vector_source(order), pipeline_->reader(), pipeline_->transforms(), stream_options(RunMode::Train, epoch));
-      Progress progress(fmt::format("epoch {}/{} train", epoch, epochs_), order.size());
-      std::map<ChainTrainer*, std::vector<Sample>> pending;
-      auto step = [&](ChainTrainer& trainer, std::vector<Sample>& batch) {
-        call_plugin(trainer.chain->model.entry, [&] {
-          trainer.optimizer->zero_grad();
-          auto loss = batch_loss(trainer, batch, nullptr);
-          loss.backward();
-          trainer.optimizer->step();
-          loss_sum += loss.item<double>() * static_cast<double>(batch.size());
-        });
-        seen += batch.size();
-        progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
-        batch.clear();
-      };
-      while (auto sample = stream.next()) {
-        ChainTrainer& trainer = trainer_for(*sample);
-        auto& batch = pending[&trainer];
-        batch.push_back(std::move(*sample));
-        if (batch.size() >= batch_size) step(trainer, batch);
+  // Streams `infos` once and hands each sample to every active chain it belongs to, through the
+  // one batching helper (inline, so that a seeded run repeats exactly).
+  template <class Result>
+  void run_pass(const std::vector<SampleInfo>& infos, RunMode mode, int epoch, const std::vector<ChainTrainer*>& active,
+                std::vector<SampleInfo> ChainTrainer::*set, const typename ChainRunner<Result>::Work& work,
+                const typename ChainRunner<Result>::Sink& sink) {
+    // The stream numbers samples by their position in `infos`; each position's chains, in advance.
+    std::map<std::uint64_t, std::vector<Chain*>> by_listing; // listing index -> the active chains that take it
+    for (auto* trainer : active)
+      for (const auto& info : (*trainer).*set) by_listing[info.index].push_back(trainer->chain);
+    std::vector<std::vector<Chain*>> members;
+    for (const auto& info : infos) members.push_back(by_listing[info.index]);
+    ChainRunnerOptions options;
+    options.concurrent = false;
+    options.transform = {mode, seed_, static_cast<std::uint64_t>(epoch)};
+    ChainRunner<Result> runner(pipeline_->chains(), work, sink, options);
+    SampleStream stream(vector_source(infos), pipeline_->reader(), pipeline_->transforms(), stream_options(mode, epoch));
+    while (auto sample = stream.next()) {
+      const auto& chains = members.at(sample->info.index);
+      for (std::size_t i = 0; i < chains.size(); ++i) {
+        if (i + 1 == chains.size()) runner.push(std::move(*sample), *chains[i]);
+        else runner.push(Sample{sample->info, sample->image.clone()}, *chains[i]);
       }
-      for (auto& [trainer, batch] : pending)
-        if (!batch.empty()) step(*trainer, batch);
-      progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
     }
-    row.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
-    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    row.images_per_second = static_cast<double>(seen) / std::max(train_seconds, 1e-9);
-    validate(row);
-    row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return row;
+    runner.finish();
   }
 
-  void validate(HistoryRow& row) {
-    for (auto& trainer : trainers_) call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->set_training(false); });
-    torch::NoGradGuard no_gradients;
-    SampleStream stream(vector_source(valid_set_), pipeline_->reader(), pipeline_->transforms(), stream_options(RunMode::Evaluate, 0));
-    std::vector<double> scores;
-    std::vector<int> labels;
-    std::map<std::string, std::pair<std::vector<double>, std::vector<int>>> by_part;
+  void run_epoch(int epoch, int last_epoch, const std::vector<ChainTrainer*>& active) {
+    const auto start = std::chrono::steady_clock::now();
+    std::map<const Chain*, std::pair<double, std::size_t>> losses; // loss sum, images
+    std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::train_set);
+    std::mt19937_64 random(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
+    std::shuffle(order.begin(), order.end(), random);
+    for (auto* trainer : active) call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_training(true); });
+    std::size_t seen = 0;
     double loss_sum = 0;
-    const auto batch_size = static_cast<std::size_t>(config_.settings.integer("batch_size"));
-    std::map<ChainTrainer*, std::vector<Sample>> pending;
-    auto score = [&](ChainTrainer& trainer, std::vector<Sample>& batch) {
-      torch::Tensor probabilities;
-      auto loss = call_plugin(trainer.chain->model.entry, [&] { return batch_loss(trainer, batch, &probabilities); });
-      loss_sum += loss.item<double>() * static_cast<double>(batch.size());
-      auto values = probabilities.accessor<float, 1>();
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        scores.push_back(values[static_cast<long>(i)]);
-        labels.push_back(*batch[i].info.label);
-        by_part[batch[i].info.body_part].first.push_back(values[static_cast<long>(i)]);
-        by_part[batch[i].info.body_part].second.push_back(*batch[i].info.label);
-      }
-      batch.clear();
-    };
-    while (auto sample = stream.next()) {
-      ChainTrainer& trainer = trainer_for(*sample);
-      auto& batch = pending[&trainer];
-      batch.push_back(std::move(*sample));
-      if (batch.size() >= batch_size) score(trainer, batch);
+    {
+      Progress progress(fmt::format("epoch {}/{} train", epoch, last_epoch), order.size());
+      run_pass<double>(
+          order, RunMode::Train, epoch, active, &ChainTrainer::train_set,
+          [&](Chain& chain, std::vector<Sample>& batch) {
+            ChainTrainer& trainer = *trainer_of(&chain);
+            double loss_value = 0;
+            call_plugin(chain.model.entry, [&] {
+              trainer.optimizer->zero_grad();
+              auto loss = batch_loss(trainer, batch, nullptr);
+              loss.backward();
+              trainer.optimizer->step();
+              loss_value = loss.item<double>();
+            });
+            auto& [sum, count] = losses[&chain];
+            sum += loss_value * static_cast<double>(batch.size());
+            count += batch.size();
+            loss_sum += loss_value * static_cast<double>(batch.size());
+            seen += batch.size();
+            progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
+            return std::vector<double>(batch.size(), loss_value);
+          },
+          [](ChainOutcome<double>&&) {});
+      progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
     }
-    for (auto& [trainer, batch] : pending)
-      if (!batch.empty()) score(*trainer, batch);
-    if (scores.empty()) throw std::runtime_error("every validation image was skipped");
-    const double threshold = config_.threshold;
-    row.val_loss = loss_sum / static_cast<double>(scores.size());
-    row.val_auroc = auroc(scores, labels);
-    auto predicted = threshold_at(scores, threshold);
-    row.val_kappa = cohen_kappa(predicted, labels);
-    row.val_accuracy = count_outcomes(predicted, labels).accuracy();
-    for (const auto& [part, pair] : by_part) {
+    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::map<const Chain*, ValidationScores> validation = validate(active);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (auto* trainer : active) {
+      HistoryRow row;
+      row.epoch = epoch;
+      row.learning_rate = learning_rate_of(*trainer->optimizer);
+      const auto& [sum, count] = losses[trainer->chain];
+      row.train_loss = count ? sum / static_cast<double>(count) : std::nan("");
+      row.images_per_second = static_cast<double>(seen) / std::max(train_seconds, 1e-9);
+      row.seconds = seconds;
+      score_validation(*trainer, validation[trainer->chain], row);
+      trainer->history.push_back(row);
+      const double score = monitored_score(trainer->train.string("monitor"), row);
+      const bool improved = !trainer->best_score || score > *trainer->best_score + 1e-12;
+      if (improved) {
+        trainer->best_score = score;
+        trainer->epochs_without_improvement = 0;
+      } else {
+        ++trainer->epochs_without_improvement;
+      }
+      improved_[trainer->chain] = improved;
+      if (trainer->chain->multiclass())
+        spdlog::info("epoch {}/{} {}: train loss {:.4f}, val loss {:.4f}, accuracy {:.4f}, macro F1 {:.4f}, lr {:.2g}, {:.1f} img/s{}", epoch,
+                     last_epoch, trainer->label(), row.train_loss, row.val_loss, row.val_accuracy, row.val_macro_f1, row.learning_rate,
+                     row.images_per_second, improved ? " (best)" : "");
+      else
+        spdlog::info("epoch {}/{} {}: train loss {:.4f}, val loss {:.4f}, AUROC {:.4f}, kappa {:.4f}, accuracy {:.4f}, lr {:.2g}, {:.1f} img/s{}",
+                     epoch, last_epoch, trainer->label(), row.train_loss, row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy,
+                     row.learning_rate, row.images_per_second, improved ? " (best)" : "");
+      const auto patience = trainer->train.integer("early_stopping");
+      if (patience > 0 && trainer->epochs_without_improvement >= patience) {
+        trainer->stopped = true;
+        spdlog::info("{}: early stopping after {} epochs without improvement of {}", trainer->label(), trainer->epochs_without_improvement,
+                     trainer->train.string("monitor"));
+      }
+    }
+  }
+
+  std::map<const Chain*, ValidationScores> validate(const std::vector<ChainTrainer*>& active) {
+    for (auto* trainer : active) call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_training(false); });
+    torch::NoGradGuard no_gradients;
+    std::map<const Chain*, ValidationScores> scores;
+    const std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::valid_set);
+    run_pass<double>(
+        order, RunMode::Evaluate, 0, active, &ChainTrainer::valid_set,
+        [&](Chain& chain, std::vector<Sample>& batch) {
+          auto& target = scores[&chain];
+          auto loss = call_plugin(chain.model.entry, [&] { return batch_loss(*trainer_of(&chain), batch, &target); });
+          target.loss_sum += loss.item<double>() * static_cast<double>(batch.size());
+          return std::vector<double>(batch.size(), 0.0);
+        },
+        [](ChainOutcome<double>&&) {});
+    return scores;
+  }
+
+  void score_validation(const ChainTrainer& trainer, const ValidationScores& scores, HistoryRow& row) const {
+    if (scores.labels.empty()) throw std::runtime_error(trainer.label() + ": every validation image was skipped");
+    row.val_loss = scores.loss_sum / static_cast<double>(scores.labels.size());
+    if (trainer.chain->multiclass()) {
+      const auto counts = count_classes(scores.predicted, scores.labels, trainer.chain->classes.size());
+      row.val_accuracy = counts.accuracy();
+      row.val_macro_f1 = counts.macro_f1();
+      row.val_auroc = row.val_kappa = std::nan("");
+      for (std::size_t k = 0; k < trainer.chain->classes.size(); ++k)
+        spdlog::info("  valid {:<10} recall {:.4f}  precision {:.4f}  F1 {:.4f}", trainer.chain->classes[k], counts.recall(k), counts.precision(k),
+                     counts.f1(k));
+      return;
+    }
+    const double threshold = trainer.chain->config->threshold;
+    row.val_auroc = auroc(scores.scores, scores.labels);
+    auto predicted = threshold_at(scores.scores, threshold);
+    row.val_kappa = cohen_kappa(predicted, scores.labels);
+    const auto counts = count_outcomes(predicted, scores.labels);
+    row.val_accuracy = counts.accuracy();
+    row.val_macro_f1 = counts.macro_f1();
+    for (const auto& [part, pair] : scores.by_part) {
       auto part_predicted = threshold_at(pair.first, threshold);
       spdlog::info("  valid {:<10} n={:<4} AUROC {:.4f}  kappa {:.4f}  accuracy {:.4f}", part, pair.first.size(), auroc(pair.first, pair.second),
                    cohen_kappa(part_predicted, pair.second), count_outcomes(part_predicted, pair.second).accuracy());
     }
+  }
+
+  // The score that ranks epoch checkpoints: the mean monitored score of the chains trained.
+  double epoch_score(const std::vector<ChainTrainer*>& active) const {
+    double sum = 0;
+    for (const auto* trainer : active) sum += monitored_score(trainer->train.string("monitor"), trainer->history.back());
+    return active.empty() ? 0.0 : sum / static_cast<double>(active.size());
   }
 
   void write_checkpoint(const fs::path& folder, int epoch, double score) {
@@ -388,22 +630,22 @@ private:
       trainer.optimizer->save(archive);
       archive.save_to((temporary / (trainer.file_stem + ".optimizer.pt")).string());
     }
-    const auto& transforms = pipeline_->transforms();
-    for (std::size_t position = 0; position < transforms.size(); ++position)
-      if (transforms[position].stage->needs_fit())
-        call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(temporary / transform_state_file(position)); });
+    auto save_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
+      for (std::size_t position = 0; position < transforms.size(); ++position)
+        if (transforms[position].stage->needs_fit())
+          call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(temporary / transform_state_file(position, chain)); });
+    };
+    save_states(pipeline_->transforms(), "");
+    for (auto& chain : pipeline_->chains()) save_states(chain.transforms, chain.name);
     fs::copy_file(config_.file, temporary / "pipeline.toml", fs::copy_options::overwrite_existing);
     nlohmann::json meta{{"epoch", epoch},
                         {"score", score},
-                        {"monitor", train_.string("monitor")},
                         {"seed", seed_},
                         {"threshold", config_.threshold},
                         {"class_map", {{"0", "normal"}, {"1", "abnormal"}}},
-                        {"best_score", best_score_ ? *best_score_ : score},
-                        {"epochs_without_improvement", epochs_without_improvement_},
-                        {"history", nlohmann::json::array()},
+                        {"chains", nlohmann::json::object()},
                         {"best", nlohmann::json::array()}};
-    for (const auto& row : history_) meta["history"].push_back(to_json(row));
+    for (const auto& trainer : trainers_) meta["chains"][trainer.chain->name] = chain_state_json(trainer);
     for (const auto& kept : best_)
       meta["best"].push_back({{"epoch", kept.epoch}, {"score", kept.score}, {"folder", kept.folder.filename().string()}});
     write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << meta.dump(2) << '\n'; });
@@ -416,8 +658,9 @@ private:
     fs::remove_all(previous);
   }
 
-  void save_epoch(int epoch, double score, bool improved) {
+  void save_epoch(int epoch, const std::vector<ChainTrainer*>& active) {
     const fs::path checkpoints = out_ / "checkpoints";
+    const double score = epoch_score(active);
     const auto keep = static_cast<std::size_t>(train_.integer("keep_best"));
     bool kept = best_.size() < keep || score > best_.back().score;
     if (kept) {
@@ -431,51 +674,66 @@ private:
       write_checkpoint(folder, epoch, score);
     }
     write_checkpoint(checkpoints / "last", epoch, score);
-    if (improved) {
-      for (auto& trainer : trainers_) {
-        const fs::path source = checkpoints / "last" / (trainer.file_stem + ".pt");
-        const fs::path target = out_ / ((trainer.file_stem == "model" ? std::string("best") : "best-" + trainer.chain->name) + ".pt");
-        write_file_atomically(target, [&](std::ostream& out) { out << std::ifstream(source, std::ios::binary).rdbuf(); });
+    for (auto* trainer : active) {
+      if (improved_[trainer->chain]) {
+        const fs::path source = checkpoints / "last" / (trainer->file_stem + ".pt");
+        write_file_atomically(out_ / ("best" + trainer->suffix() + ".pt"),
+                              [&](std::ostream& out) { out << std::ifstream(source, std::ios::binary).rdbuf(); });
       }
+      write_history(*trainer);
     }
-    write_history();
   }
 
-  void write_history() {
-    write_file_atomically(out_ / "history.csv", [&](std::ostream& out) {
-      out << "epoch,learning_rate,train_loss,val_loss,val_auroc,val_kappa,val_accuracy,seconds,images_per_second\n";
-      for (const auto& row : history_)
-        out << fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.2f},{:.2f}\n", row.epoch, row.learning_rate, row.train_loss,
-                           row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy, row.seconds, row.images_per_second);
+  void write_history(const ChainTrainer& trainer) {
+    const fs::path history = out_ / ("history" + trainer.suffix() + ".csv");
+    write_file_atomically(history, [&](std::ostream& out) {
+      out << "epoch,learning_rate,train_loss,val_loss,val_auroc,val_kappa,val_accuracy,seconds,images_per_second,val_macro_f1\n";
+      for (const auto& row : trainer.history)
+        out << fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.2f},{:.2f},{:.6f}\n", row.epoch, row.learning_rate, row.train_loss,
+                           row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy, row.seconds, row.images_per_second, row.val_macro_f1);
     });
-    plot_history();
+    const std::string title = config_.settings.string("name") + (trainer.chain->name == "default" ? "" : " / " + trainer.chain->name);
+    plot_training_curves(history, out_ / ("curves" + trainer.suffix() + ".png"), title);
   }
 
-  // curves.png: the loss and the validation metrics per epoch.
-  void plot_history() { plot_training_curves(out_ / "history.csv", out_ / "curves.png", config_.settings.string("name")); }
+  void adjust_learning_rate(ChainTrainer& trainer, int epoch, int last_epoch) {
+    const Params& train = trainer.train;
+    const std::string scheduler = train.string("scheduler");
+    auto& optimizer = *trainer.optimizer;
+    const double rate = learning_rate_of(optimizer);
+    double next = rate;
+    if (scheduler == "plateau") {
+      if (improved_[trainer.chain]) trainer.plateau_wait = 0;
+      else if (++trainer.plateau_wait > train.integer("plateau_patience")) {
+        next = rate * train.real("plateau_factor");
+        trainer.plateau_wait = 0;
+      }
+    } else if (scheduler == "step" && epoch % train.integer("step_size") == 0) {
+      next = rate * train.real("step_gamma");
+    } else if (scheduler == "cosine") {
+      const double initial = train.real("learning_rate");
+      const int epochs = std::min(last_epoch, options_.epochs.value_or(trainer.epochs()));
+      next = 0.5 * initial * (1.0 + std::cos(M_PI * epoch / static_cast<double>(epochs)));
+    }
+    if (next != rate) {
+      set_learning_rate(optimizer, next);
+      if (scheduler != "cosine") spdlog::info("learning rate of {} {:.3g} -> {:.3g}", trainer.label(), rate, next);
+    }
+  }
 
-  void adjust_learning_rate(int epoch, bool improved) {
-    const std::string scheduler = train_.string("scheduler");
+  // `--route NAME` without --resume: the other chains keep the weights an earlier run in this
+  // output folder gave them, so that the checkpoint goes on holding every chain.
+  void carry_other_chains() {
+    const fs::path last = out_ / "checkpoints" / "last";
+    if (!fs::exists(last / "meta.json")) return;
+    nlohmann::json meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
     for (auto& trainer : trainers_) {
-      auto& optimizer = *trainer.optimizer;
-      const double rate = learning_rate_of(optimizer);
-      double next = rate;
-      if (scheduler == "plateau") {
-        if (improved) plateau_wait_ = 0;
-        else if (++plateau_wait_ > train_.integer("plateau_patience")) {
-          next = rate * train_.real("plateau_factor");
-          plateau_wait_ = 0;
-        }
-      } else if (scheduler == "step" && epoch % train_.integer("step_size") == 0) {
-        next = rate * train_.real("step_gamma");
-      } else if (scheduler == "cosine") {
-        const double initial = train_.real("learning_rate");
-        next = 0.5 * initial * (1.0 + std::cos(M_PI * epoch / static_cast<double>(epochs_)));
-      }
-      if (next != rate) {
-        set_learning_rate(optimizer, next);
-        if (scheduler != "cosine") spdlog::info("learning rate of chain '{}' {:.3g} -> {:.3g}", trainer.chain->name, rate, next);
-      }
+      if (trainer.selected) continue;
+      const fs::path weights = last / (trainer.file_stem + ".pt");
+      if (!fs::exists(weights)) continue;
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(weights); });
+      if (meta.contains("chains") && meta["chains"].contains(trainer.chain->name)) restore_chain_state(trainer, meta["chains"][trainer.chain->name]);
+      spdlog::info("{}: keeps its trained weights from {}", trainer.label(), weights.string());
     }
   }
 
@@ -491,16 +749,17 @@ private:
       torch::serialize::InputArchive archive;
       archive.load_from((last / (trainer.file_stem + ".optimizer.pt")).string());
       trainer.optimizer->load(archive);
+      if (meta.contains("chains") && meta["chains"].contains(trainer.chain->name)) restore_chain_state(trainer, meta["chains"][trainer.chain->name]);
     }
-    const auto& transforms = pipeline_->transforms();
-    for (std::size_t position = 0; position < transforms.size(); ++position)
-      if (transforms[position].stage->needs_fit())
-        call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(last / transform_state_file(position)); });
-    for (const auto& item : meta["history"]) history_.push_back(history_from_json(item));
+    auto load_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
+      for (std::size_t position = 0; position < transforms.size(); ++position)
+        if (transforms[position].stage->needs_fit())
+          call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(last / transform_state_file(position, chain)); });
+    };
+    load_states(pipeline_->transforms(), "");
+    for (auto& chain : pipeline_->chains()) load_states(chain.transforms, chain.name);
     for (const auto& item : meta["best"])
       best_.push_back({item["epoch"].get<int>(), item["score"].get<double>(), out_ / "checkpoints" / item["folder"].get<std::string>()});
-    best_score_ = meta["best_score"].get<double>();
-    epochs_without_improvement_ = meta["epochs_without_improvement"].get<int>();
     const int epoch = meta["epoch"].get<int>();
     spdlog::info("resuming after epoch {} from {}", epoch, last.string());
     return epoch + 1;
@@ -511,19 +770,12 @@ private:
   const TrainOptions& options_;
   std::uint64_t seed_ = 0;
   int threads_ = 1;
-  int epochs_ = 1;
   bool mixed_precision_ = false;
   fs::path out_;
   std::unique_ptr<Pipeline> pipeline_;
   std::vector<ChainTrainer> trainers_;
-  std::vector<SampleInfo> train_set_, valid_set_;
-  ClassWeights global_weights_;
-  std::map<std::string, ClassWeights> part_weights_;
-  std::vector<HistoryRow> history_;
+  std::map<const Chain*, bool> improved_; // by the last validation
   std::vector<Checkpoint> best_;
-  std::optional<double> best_score_;
-  int epochs_without_improvement_ = 0;
-  std::int64_t plateau_wait_ = 0;
 };
 
 } // namespace

@@ -16,6 +16,7 @@ struct TrainOptions {
   bool resume = false;
   std::string device;
   std::optional<int> epochs;     // replaces [train] epochs when set
+  std::string route;             // trains only this chain ("default" for [model]); empty: all
 };
 
 int command_train(const GlobalOptions& global, const TrainOptions& options);

@@ -1,8 +1,11 @@
 #include "config/pipeline_config.hpp"
 
+#include "loader/host_keys.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -52,13 +55,16 @@ const Schema& train_table_schema() {
       ParamSpec::real("step_gamma", "Factor of each step-schedule drop").with_default(ParamValue{0.1}).in_range(1e-6, 1),
       ParamSpec::string("monitor", "Validation value that picks the best checkpoint and drives plateau and early stopping")
           .with_default("val_loss")
-          .one_of({"val_loss", "kappa", "auroc"}),
+          .one_of({"val_loss", "kappa", "auroc", "accuracy", "macro_f1"}),
       ParamSpec::integer("early_stopping", "Stop after this many epochs without improvement; 0 never stops early").with_default(0).at_least(0),
       ParamSpec::string("train_split", "Samples whose split is this train").with_default("train"),
       ParamSpec::string("valid_split", "Samples whose split is this validate").with_default("valid"),
       ParamSpec::integer("limit", "Use at most this many training images (0: all); for quick trials and tests").with_default(0).at_least(0),
       ParamSpec::path("output", "Folder for checkpoints, history.csv and curves").with_default("runs"),
       ParamSpec::integer("keep_best", "Best checkpoints kept besides the last one").with_default(3).in_range(1, 100),
+      ParamSpec::strings("freeze", "Parameters kept fixed: every model parameter whose name starts with one of these "
+                                   "prefixes (e.g. [\"features\"] trains only a DenseNet's classifier)")
+          .with_default(ParamValue{std::vector<std::string>{}}),
       ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
   };
   return schema;
@@ -94,6 +100,30 @@ const Schema& evaluate_table_schema() {
           .existing(),
   };
   return schema;
+}
+
+const std::vector<std::string>& chain_train_keys() {
+  static const std::vector<std::string> keys{"epochs",         "batch_size",      "optimizer",        "learning_rate",
+                                             "weight_decay",   "momentum",        "class_weights",    "positive_weight",
+                                             "negative_weight", "standardization_bias", "scheduler",  "plateau_factor",
+                                             "plateau_patience", "step_size",     "step_gamma",       "monitor",
+                                             "early_stopping", "freeze",          "mixed_precision"};
+  return keys;
+}
+
+bool ChainConfig::matches(std::string_view value) const {
+  auto same = [&](std::string_view other) {
+    return value.size() == other.size() &&
+           std::equal(value.begin(), value.end(), other.begin(), [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); });
+  };
+  if (same(name)) return true;
+  return std::any_of(match.begin(), match.end(), same);
+}
+
+const ChainConfig* PipelineConfig::chain(std::string_view name) const {
+  for (const auto& each : chains)
+    if (each.name == name) return &each;
+  return nullptr;
 }
 
 namespace {
@@ -171,14 +201,14 @@ public:
     config.settings = read_table(document, "pipeline", pipeline_table_schema(), {});
 
     if (auto stage = read_stage(document, "reader", StageKind::Reader)) config.reader = std::move(*stage);
-    read_preprocess(document, config);
-    if (auto chain = read_chain(document, "model", "default")) config.model = std::move(*chain);
-    read_routes(document, config);
-    read_aggregate(document, config);
+    config.preprocess = read_steps(document, "preprocess", "preprocess");
     if (const auto* train = document.get_as<toml::table>("train"))
       config.train = read_params(*train, "[train]", train_table_schema(), {});
     else if (document.contains("train"))
       error(document.get("train")->source(), "[train] must be a table");
+    read_aggregate(document, config);
+    read_default_chain(document, config);
+    read_routes(document, config);
     if (document.contains("explain")) config.explain = read_stage(document, "explain", StageKind::Explainer);
     if (const auto* evaluate = document.get_as<toml::table>("evaluate")) {
       config.evaluate = read_params(*evaluate, "[evaluate]", evaluate_table_schema(), {});
@@ -213,7 +243,7 @@ private:
 
   // Validates every key of `table` against `schema`; `host_keys` are consumed by the host itself.
   Params read_params(const toml::table& table, const std::string& where, const Schema& schema,
-                     const std::set<std::string>& host_keys) {
+                     const std::set<std::string>& host_keys, bool ignore_unknown = false) {
     Params params;
     std::set<std::string> present; // written in the file, valid or not: never reported as missing
     std::vector<std::string> valid_names(host_keys.begin(), host_keys.end());
@@ -223,6 +253,7 @@ private:
       const std::string name(key.str());
       if (host_keys.count(name)) continue;
       const ParamSpec* spec = schema.find(name);
+      if (spec == nullptr && ignore_unknown) continue;
       if (spec == nullptr) {
         std::string message = "unknown key '" + name + "' in " + where;
         if (auto close = closest_match(name, valid_names); !close.empty()) message += "; did you mean '" + close + "'?";
@@ -313,122 +344,233 @@ private:
     return std::nullopt;
   }
 
-  std::optional<StageConfig> read_stage_table(const toml::table& table, const std::string& label,
-                                              const std::string& where, StageKind kind,
-                                              const std::set<std::string>& host_keys) {
+  // A stage table: `stage` names the stage, the host's keys for its kind (host_keys_for) go to
+  // `host`, every other key except those in `skip` is checked against the stage's schema.
+  std::optional<StageConfig> read_stage_table(const toml::table& table, const std::string& label, const std::string& where,
+                                              StageKind kind, Params* host = nullptr, const std::set<std::string>& skip = {}) {
+    const Schema& host_schema = host_keys_for(kind);
+    if (host != nullptr) *host = read_params(table, where, host_schema, {}, true);
     auto entry = resolve_stage(table, where, kind);
-    if (!entry) {
-      return std::nullopt;
-    }
-    std::set<std::string> keys = host_keys;
+    if (!entry) return std::nullopt;
+    std::set<std::string> keys = skip;
     keys.insert("stage");
+    for (const auto& spec : host_schema.specs()) keys.insert(spec.name);
     const std::string described = where + " (" + std::string(to_string(kind)) + " '" + entry->stage->name + "')";
     StageConfig stage{label, *entry, read_params(table, described, entry->stage->schema, keys), location_of(table.source(), file_), {}};
     for (const auto& [key, node] : table) stage.key_locations.emplace(std::string(key.str()), location_of(node.source(), file_));
     return stage;
   }
 
-  std::optional<StageConfig> read_stage(const toml::table& document, const std::string& name, StageKind kind,
-                                        const std::set<std::string>& host_keys = {}) {
+  std::optional<StageConfig> read_stage(const toml::table& document, const std::string& name, StageKind kind, Params* host = nullptr) {
     const auto* table = document.get_as<toml::table>(name);
     if (table == nullptr) {
       if (const auto* node = document.get(name)) error(node->source(), "[" + name + "] must be a table");
       else diagnostics_.push_back({{file_.string(), 1, 1}, "missing table [" + name + "] (the " + std::string(to_string(kind)) + ")"});
       return std::nullopt;
     }
-    return read_stage_table(*table, name, "[" + name + "]", kind, host_keys);
+    return read_stage_table(*table, name, "[" + name + "]", kind, host);
   }
 
-  void read_preprocess(const toml::table& document, PipelineConfig& config) {
-    const auto* node = document.get("preprocess");
-    if (node == nullptr) return;
+  // An array of transform tables: [[preprocess]] or [[route.NAME.preprocess]].
+  std::vector<StageConfig> read_steps(const toml::table& parent, const std::string& key, const std::string& label_stem) {
+    std::vector<StageConfig> steps;
+    const std::string shown = "[[" + label_stem + "]]";
+    const auto* node = parent.get(key);
+    if (node == nullptr) return steps;
     const auto* array = node->as_array();
     if (array == nullptr || !array->is_array_of_tables()) {
-      error(node->source(), "preprocess must be an array of tables: write each step as [[preprocess]]");
-      return;
+      error(node->source(), label_stem + " must be an array of tables: write each step as " + shown);
+      return steps;
     }
     std::size_t index = 0;
     for (const auto& item : *array) {
       ++index;
-      const std::string label = "preprocess[" + std::to_string(index) + "]";
-      if (auto stage = read_stage_table(*item.as_table(), label, "[[preprocess]] #" + std::to_string(index), StageKind::Transform, {}))
-        config.preprocess.push_back(std::move(*stage));
+      const std::string label = label_stem + "[" + std::to_string(index) + "]";
+      if (auto stage = read_stage_table(*item.as_table(), label, shown + " #" + std::to_string(index), StageKind::Transform))
+        steps.push_back(std::move(*stage));
     }
+    return steps;
   }
 
-  std::optional<ModelChainConfig> read_chain_table(const toml::table& table, const std::string& label,
-                                                   const std::string& chain_name) {
-    auto stage = read_stage_table(table, label, "[" + label + "]", StageKind::Model, {"device"});
-    std::string device = "auto";
-    if (const auto* node = table.get("device")) {
-      const auto* text = node->as_string();
-      if (text == nullptr || !valid_device(text->get()))
-        error(node->source(), "key 'device' in [" + label + "]: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"");
-      else device = text->get();
-    }
-    if (!stage) return std::nullopt;
-    return ModelChainConfig{chain_name, std::move(*stage), device};
+  // The device key of a model table: the schema only knows it is a string.
+  void check_device(const toml::table& model, const std::string& label) {
+    const auto* node = model.get("device");
+    if (node == nullptr) return;
+    const auto* text = node->as_string();
+    if (text != nullptr && !valid_device(text->get()))
+      error(node->source(), "key 'device' in [" + label + "]: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got \"" + text->get() + "\"");
   }
 
-  std::optional<ModelChainConfig> read_chain(const toml::table& document, const std::string& name, const std::string& chain_name) {
-    const auto* table = document.get_as<toml::table>(name);
-    if (table == nullptr) {
-      if (const auto* node = document.get(name)) error(node->source(), "[" + name + "] must be a table");
-      else diagnostics_.push_back({{file_.string(), 1, 1}, "missing table [" + name + "] (the model)"});
+  // The model table of a chain; false when it is invalid.
+  bool read_chain_model(const toml::table& model, const std::string& label, ChainConfig& chain) {
+    check_device(model, label);
+    auto stage = read_stage_table(model, label, "[" + label + "]", StageKind::Model, &chain.model_host);
+    if (!stage) return false;
+    chain.model = std::move(*stage);
+    if (chain.model_host.has("classes")) {
+      const auto& classes = chain.model_host.strings("classes");
+      std::set<std::string> unique(classes.begin(), classes.end());
+      if (classes.size() < 2 || unique.size() != classes.size()) {
+        error(model.get("classes")->source(), "key 'classes' in [" + label + "]: expected two or more distinct class names");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::size_t pipeline_batch_size(const PipelineConfig& config) const {
+    return static_cast<std::size_t>(config.settings.has("batch_size") ? config.settings.integer("batch_size") : 16);
+  }
+
+  void read_default_chain(const toml::table& document, PipelineConfig& config) {
+    const auto* node = document.get("model");
+    if (node == nullptr) return; // then the routes must cover every case: read_routes checks that
+    const auto* model = node->as_table();
+    if (model == nullptr) {
+      error(node->source(), "[model] must be a table");
+      return;
+    }
+    ChainConfig chain;
+    chain.name = "default";
+    chain.table = "model";
+    chain.where = location_of(model->source(), file_);
+    chain.batch_size = pipeline_batch_size(config);
+    chain.aggregate = config.aggregate;
+    chain.threshold = config.threshold;
+    chain.train = config.train;
+    if (read_chain_model(*model, "model", chain)) config.chains.push_back(std::move(chain));
+  }
+
+  // [route.NAME.train]: the overridable [train] keys, on top of the pipeline's [train].
+  std::optional<Params> read_chain_train(const toml::table& table, const std::string& label, const PipelineConfig& config) {
+    const auto* node = table.get("train");
+    if (node == nullptr) return config.train;
+    const auto* train = node->as_table();
+    if (train == nullptr) {
+      error(node->source(), "[" + label + ".train] must be a table");
+      return config.train;
+    }
+    if (!config.train) {
+      error(node->source(), "[" + label + ".train] overrides [train], but the pipeline has no [train] table");
       return std::nullopt;
     }
-    return read_chain_table(*table, name, chain_name);
+    Schema overridable;
+    for (const auto& key : chain_train_keys()) overridable.add(*train_table_schema().find(key));
+    Params merged = *config.train;
+    Params overrides = read_params(*train, "[" + label + ".train]", overridable, {});
+    for (const auto& [key, node_value] : *train) {
+      (void)node_value;
+      const std::string name(key.str());
+      if (auto found = overrides.values().find(name); found != overrides.values().end()) merged.set(name, found->second);
+    }
+    return merged;
+  }
+
+  // [route.NAME]: a whole chain, with its own steps, model, batch size, aggregator and training.
+  void read_route_chain(const toml::table& table, const std::string& name, const toml::key& key, PipelineConfig& config) {
+    const std::string label = "route." + name;
+    static const std::regex valid_name("[A-Za-z0-9_-]+");
+    if (name == "default") {
+      error(key.source(), "route name 'default' is reserved for the [model] chain; name the route after what it serves");
+      return;
+    }
+    if (!std::regex_match(name, valid_name)) {
+      error(key.source(), "route name '" + name + "': use letters, digits, '_' and '-' only (it names checkpoint files)");
+      return;
+    }
+    ChainConfig chain;
+    chain.name = name;
+    chain.table = label;
+    chain.where = location_of(table.source(), file_);
+    static const std::set<std::string> sub_tables{"preprocess", "model", "aggregate", "train"};
+    Params own = read_params(table, "[" + label + "]", chain_table_schema(), sub_tables);
+    chain.batch_size = own.has("batch_size") ? static_cast<std::size_t>(own.integer("batch_size")) : pipeline_batch_size(config);
+    if (own.has("match")) chain.match = own.strings("match");
+    chain.preprocess = read_steps(table, "preprocess", label + ".preprocess");
+    chain.aggregate = config.aggregate;
+    chain.threshold = config.threshold;
+    if (const auto* node = table.get("aggregate")) {
+      if (const auto* aggregate = node->as_table()) {
+        Params host;
+        if (auto stage = read_stage_table(*aggregate, label + ".aggregate", "[" + label + ".aggregate]", StageKind::Aggregator, &host)) {
+          chain.aggregate = std::move(*stage);
+          chain.threshold = host.real("threshold");
+        }
+      } else {
+        error(node->source(), "[" + label + ".aggregate] must be a table");
+      }
+    }
+    chain.train = read_chain_train(table, label, config);
+    const auto* model = table.get_as<toml::table>("model");
+    if (model == nullptr) {
+      error(table.source(), "route '" + name + "' has no [" + label + ".model] table");
+      return;
+    }
+    if (read_chain_model(*model, label + ".model", chain)) config.chains.push_back(std::move(chain));
+  }
+
+  std::vector<std::string> chain_names(const PipelineConfig& config) const {
+    std::vector<std::string> names;
+    for (const auto& chain : config.chains) names.push_back(chain.name);
+    return names;
   }
 
   void read_routes(const toml::table& document, PipelineConfig& config) {
     const auto* node = document.get("route");
-    if (node == nullptr) return;
+    if (node == nullptr) {
+      if (!document.contains("model"))
+        diagnostics_.push_back({{file_.string(), 1, 1}, "missing table [model] (the model); without it, a [route] table's chains "
+                                                        "must cover every case"});
+      return;
+    }
     const auto* route = node->as_table();
     if (route == nullptr) {
       error(node->source(), "[route] must be a table");
       return;
     }
-    static const std::vector<std::string> fields{"body_part", "view", "split"};
-    const auto* by = route->get("by");
-    if (by == nullptr || !by->is_string()) {
-      error(by ? by->source() : route->source(),
-            "key 'by' in [route]: expected a string naming the metadata field to route on (" + join(fields) + ")");
-    } else if (std::find(fields.begin(), fields.end(), by->as_string()->get()) == fields.end()) {
-      error(by->source(), "key 'by' in [route]: '" + by->as_string()->get() + "' is not a routable field; use one of " + join(fields));
-    } else {
-      config.route_by = by->as_string()->get();
+    // Tables in [route] are chains; its other keys belong to the router and the host's policy.
+    std::set<std::string> route_tables;
+    for (const auto& [key, value] : *route)
+      if (value.is_table()) route_tables.insert(std::string(key.str()));
+    RouteConfig routing;
+    auto router = read_stage_table(*route, "route", "[route]", StageKind::Router, &routing.policy, route_tables);
+    for (const auto& [key, value] : *route)
+      if (value.is_table()) read_route_chain(*value.as_table(), std::string(key.str()), key, config);
+    if (config.chains.empty()) {
+      error(route->source(), "[route] has no chain: add [route.NAME.model] tables, or a [model] table");
+      return;
     }
-    for (const auto& [key, value] : *route) {
-      const std::string name(key.str());
-      if (name == "by") continue;
-      const auto* chain = value.as_table();
-      if (chain == nullptr) {
-        error(key.source(), "unknown key '" + name + "' in [route]; routes are tables such as [route." + name + ".model]");
-        continue;
-      }
-      for (const auto& [inner_key, inner] : *chain) {
-        if (inner_key.str() == "model") continue;
-        error(inner_key.source(), "unknown key '" + std::string(inner_key.str()) + "' in [route." + name + "]; a route holds a [route." +
-                                      name + ".model] table");
-      }
-      const auto* model = chain->get_as<toml::table>("model");
-      if (model == nullptr) {
-        error(value.source(), "route '" + name + "' has no [route." + name + ".model] table");
-        continue;
-      }
-      if (auto parsed = read_chain_table(*model, "route." + name + ".model", name)) config.routes.push_back(std::move(*parsed));
+    if (!router) return;
+    routing.router = std::move(*router);
+
+    auto source_of = [&](const char* key) { return route->get(key) ? route->get(key)->source() : route->source(); };
+    for (const char* key : {"fallback", "consult"}) {
+      if (!routing.policy.has(key)) continue;
+      const std::string& name = routing.policy.string(key);
+      if (config.chain(name) != nullptr) continue;
+      std::string message = "key '" + std::string(key) + "' in [route]: no chain named '" + name + "'";
+      if (auto close = closest_match(name, chain_names(config)); !close.empty()) message += "; did you mean '" + close + "'?";
+      error(source_of(key), message + "; chains: " + join(chain_names(config)));
     }
+    if (routing.policy.has("fallback")) routing.fallback = routing.policy.string("fallback");
+    else if (config.chain("default") != nullptr) routing.fallback = "default";
+    if (routing.policy.string("on_unknown") == "fallback" && routing.fallback.empty())
+      error(source_of("on_unknown"), "[route] sends studies without a chain to the fallback chain (on_unknown = \"fallback\"), but there "
+                                     "is none: add a [model] chain, name one with fallback = \"CHAIN\", or set on_unknown = \"skip\" or \"fail\"");
+    if (routing.policy.has("consult")) {
+      const ChainConfig* consulted = config.chain(routing.policy.string("consult"));
+      if (consulted != nullptr && consulted->classes().empty())
+        error(source_of("consult"), "key 'consult' in [route]: chain '" + consulted->name +
+                                        "' has no classes; a consulted chain classifies: give its model table classes = [...]");
+    }
+    config.route = std::move(routing);
   }
 
   void read_aggregate(const toml::table& document, PipelineConfig& config) {
-    if (auto stage = read_stage(document, "aggregate", StageKind::Aggregator, {"threshold"})) config.aggregate = std::move(*stage);
-    const auto* table = document.get_as<toml::table>("aggregate");
-    if (table == nullptr) return;
-    if (const auto* node = table->get("threshold")) {
-      auto value = node->value<double>();
-      if (!value || *value < 0.0 || *value > 1.0)
-        error(node->source(), "key 'threshold' in [aggregate]: expected a number between 0 and 1");
-      else config.threshold = *value;
+    Params host;
+    if (auto stage = read_stage(document, "aggregate", StageKind::Aggregator, &host)) {
+      config.aggregate = std::move(*stage);
+      config.threshold = host.real("threshold");
     }
   }
 

@@ -1,5 +1,7 @@
 #include "loader/plugin_host.hpp"
 
+#include "loader/host_keys.hpp"
+
 #include <boost/dll/shared_library.hpp>
 
 #include <dlfcn.h>
@@ -148,6 +150,12 @@ bool PluginHost::load_file(const fs::path& file) {
 
   for (const auto& stage : registrar.stages()) {
     if (!stage.factory) return fail("plugin " + plugin->name + ": stage '" + stage.name + "' has no factory");
+    // A key radpipe reads itself in every table of this kind would mean two things at once.
+    for (const auto& spec : stage.schema.specs())
+      if (spec.name == "stage" || host_keys_for(stage.kind).find(spec.name) != nullptr)
+        return fail("plugin " + plugin->name + ": " + std::string(to_string(stage.kind)) + " stage '" + stage.name + "' declares key '" +
+                    spec.name + "', which radpipe reads itself in every " + std::string(to_string(stage.kind)) +
+                    " table (`radpipe inspect " + stage.name + "` lists those keys); rename it");
     if (auto earlier = find(stage.kind, stage.name)) {
       shadowed_.push_back(std::string(to_string(stage.kind)) + " '" + stage.name + "' of plugin " + plugin->name + " (" +
                           file.string() + ") is hidden by plugin " + earlier->plugin->name + " (" +

@@ -181,4 +181,59 @@ std::vector<Interval> bootstrap_intervals(std::size_t case_count,
   return intervals;
 }
 
+int MulticlassCounts::total() const {
+  int sum = 0;
+  for (const auto& row : confusion)
+    for (int count : row) sum += count;
+  return sum;
+}
+
+double MulticlassCounts::accuracy() const {
+  int correct = 0;
+  for (std::size_t k = 0; k < confusion.size(); ++k) correct += confusion[k][k];
+  const int all = total();
+  return all == 0 ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(correct) / all;
+}
+
+double MulticlassCounts::precision(std::size_t k) const {
+  int predicted = 0;
+  for (const auto& row : confusion) predicted += row[k];
+  return predicted == 0 ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(confusion[k][k]) / predicted;
+}
+
+double MulticlassCounts::recall(std::size_t k) const {
+  int actual = 0;
+  for (int count : confusion[k]) actual += count;
+  return actual == 0 ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(confusion[k][k]) / actual;
+}
+
+double MulticlassCounts::f1(std::size_t k) const {
+  const double p = precision(k), r = recall(k);
+  if (std::isnan(p) && std::isnan(r)) return std::numeric_limits<double>::quiet_NaN();
+  if (std::isnan(p) || std::isnan(r) || p + r == 0.0) return 0.0;
+  return 2.0 * p * r / (p + r);
+}
+
+double MulticlassCounts::macro_f1() const {
+  double sum = 0.0;
+  int classes = 0;
+  for (std::size_t k = 0; k < confusion.size(); ++k)
+    if (const double value = f1(k); !std::isnan(value)) {
+      sum += value;
+      ++classes;
+    }
+  return classes == 0 ? std::numeric_limits<double>::quiet_NaN() : sum / classes;
+}
+
+MulticlassCounts count_classes(std::span<const int> predicted, std::span<const int> labels, std::size_t classes) {
+  MulticlassCounts counts;
+  counts.confusion.assign(classes, std::vector<int>(classes, 0));
+  for (std::size_t i = 0; i < predicted.size() && i < labels.size(); ++i) {
+    if (labels[i] < 0 || predicted[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes || static_cast<std::size_t>(predicted[i]) >= classes)
+      continue;
+    ++counts.confusion[static_cast<std::size_t>(labels[i])][static_cast<std::size_t>(predicted[i])];
+  }
+  return counts;
+}
+
 } // namespace radpipe::host

@@ -36,6 +36,21 @@ struct BinaryCounts {
 
 BinaryCounts count_outcomes(std::span<const int> predicted, std::span<const int> labels);
 
+// A k x k confusion matrix (rows: true class, columns: predicted class) and what follows from it.
+struct MulticlassCounts {
+  std::vector<std::vector<int>> confusion;
+  int total() const;
+  double accuracy() const;
+  double precision(std::size_t k) const; // NaN when class k was never predicted
+  double recall(std::size_t k) const;    // NaN when class k never occurs
+  double f1(std::size_t k) const;        // NaN when both are NaN; 0 when either is 0
+  // Unweighted mean of the per-class F1 over the classes that occur or are predicted.
+  double macro_f1() const;
+};
+
+// Labels outside [0, classes) are left out.
+MulticlassCounts count_classes(std::span<const int> predicted, std::span<const int> labels, std::size_t classes);
+
 // 1 where score >= threshold, else 0.
 std::vector<int> threshold_at(std::span<const double> scores, double threshold);
 

@@ -1,8 +1,11 @@
 #include "runtime/pipeline.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cctype>
 #include <thread>
 
 namespace radpipe::host {
@@ -20,7 +23,11 @@ torch::Device resolve_device(const std::string& name) {
   return device;
 }
 
-std::string transform_state_file(std::size_t position) { return "preprocess-" + std::to_string(position + 1) + ".state"; }
+std::string transform_state_file(std::size_t position, const std::string& chain) {
+  return (chain.empty() || chain == "default" ? std::string() : "route-" + chain + "-") + "preprocess-" + std::to_string(position + 1) + ".state";
+}
+
+std::string chain_weights_file(const std::string& chain) { return chain == "default" ? std::string("model.pt") : "model-" + chain + ".pt"; }
 
 int resolve_threads(int requested) {
   if (requested > 0) return requested;
@@ -57,65 +64,96 @@ StageContext Pipeline::context_for(const StageConfig& stage) const { return stag
 
 Built<Reader> Pipeline::make_reader() const { return build_reader(config_, plugins_, threads_); }
 
+std::optional<int> Chain::target_of(const SampleInfo& info) const {
+  if (!multiclass()) return info.label;
+  auto value = field_value(info, config->target());
+  if (!value) return std::nullopt;
+  for (std::size_t i = 0; i < classes.size(); ++i)
+    if (classes[i].size() == value->size() &&
+        std::equal(value->begin(), value->end(), classes[i].begin(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); }))
+      return static_cast<int>(i);
+  return std::nullopt;
+}
+
+Chain* Pipeline::chain(std::string_view name) {
+  for (auto& each : chains_)
+    if (each.name == name) return &each;
+  return nullptr;
+}
+
+void Pipeline::set_training(bool on) {
+  for (auto& chain : chains_) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(on); });
+}
+
+namespace {
+
+// Restores the fitted state of `transforms` from a checkpoint folder.
+void load_transform_states(std::vector<Built<Transform>>& transforms, const std::filesystem::path& checkpoint, const std::string& chain) {
+  for (std::size_t position = 0; position < transforms.size(); ++position) {
+    auto& transform = transforms[position];
+    if (!transform.stage->needs_fit()) continue;
+    const auto file = checkpoint / transform_state_file(position, chain);
+    if (!std::filesystem::exists(file))
+      throw std::runtime_error("checkpoint " + checkpoint.string() + " has no " + file.filename().string() + " for " +
+                               (chain.empty() ? std::string("[[preprocess]]") : "[[route." + chain + ".preprocess]]") + " #" +
+                               std::to_string(position + 1) + " (" + transform.entry.stage->name + ")");
+    call_plugin(transform.entry, [&] { transform.stage->load_state(file); });
+  }
+}
+
+} // namespace
+
 Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
     : config_(config), plugins_(plugins) {
   threads_ = resolve_threads(options.threads > 0 ? options.threads : static_cast<int>(config.settings.integer("threads")));
   reader_ = make_reader();
   for (const auto& stage : config.preprocess)
     transforms_.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
-  if (!options.checkpoint.empty()) {
-    for (std::size_t position = 0; position < transforms_.size(); ++position) {
-      auto& transform = transforms_[position];
-      if (!transform.stage->needs_fit()) continue;
-      const auto file = options.checkpoint / transform_state_file(position);
-      if (!std::filesystem::exists(file))
-        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() + " for [[preprocess]] #" +
-                                 std::to_string(position + 1) + " (" + transform.entry.stage->name + ")");
-      call_plugin(transform.entry, [&] { transform.stage->load_state(file); });
-    }
-  }
-
+  if (!options.checkpoint.empty()) load_transform_states(transforms_, options.checkpoint, "");
   if (!options.build_models) return;
 
-  auto build_chain = [&](const ModelChainConfig& chain) {
-    StageConfig model = chain.model;
-    if ((!options.load_model_weights || !options.checkpoint.empty()) && model.params.has("weights")) model.params = [&] {
-      Params without;
-      for (const auto& [key, value] : chain.model.params.values())
-        if (key != "weights") without.set(key, value);
-      return without;
-    }();
-    ModelChain built{chain.name, {chain.model.entry, create_configured<Model>(plugins, model, context_for(chain.model))},
-                     resolve_device(options.device_override.empty() ? chain.device : options.device_override)};
+  const bool checkpoint_follows = !options.load_model_weights || !options.checkpoint.empty();
+  for (const auto& chain_config : config.chains) {
+    Chain chain;
+    chain.config = &chain_config;
+    chain.name = chain_config.name;
+    chain.batch_size = chain_config.batch_size;
+    chain.classes = chain_config.classes();
+    for (const auto& stage : chain_config.preprocess)
+      chain.transforms.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
+    if (!options.checkpoint.empty()) load_transform_states(chain.transforms, options.checkpoint, chain.name);
+    StageContext model_context = context_for(chain_config.model);
+    model_context.checkpoint_follows = checkpoint_follows;
+    chain.model = {chain_config.model.entry, create_configured<Model>(plugins, chain_config.model, model_context)};
+    chain.device = resolve_device(options.device_override.empty() ? chain_config.device() : options.device_override);
+    const int outputs = call_plugin(chain.model.entry, [&] { return chain.model.stage->num_outputs(); });
+    if (chain.multiclass() && outputs != static_cast<int>(chain.classes.size()))
+      throw std::runtime_error(format(Diagnostic{chain_config.model.where, "[" + chain_config.model.table + "] names " +
+                                                                                std::to_string(chain.classes.size()) + " classes, but its model has " +
+                                                                                std::to_string(outputs) + " outputs; make them equal"}));
+    if (!chain.multiclass() && outputs > 2)
+      throw std::runtime_error(format(Diagnostic{chain_config.model.where, "[" + chain_config.model.table + "]: the model has " +
+                                                                                std::to_string(outputs) +
+                                                                                " outputs; name them with classes = [...] (binary chains have 1 or 2)"}));
     if (!options.checkpoint.empty()) {
-      const auto file = options.checkpoint / (chain.name == "default" ? std::string("model.pt") : "model-" + chain.name + ".pt");
+      const auto file = options.checkpoint / chain_weights_file(chain.name);
       if (!std::filesystem::exists(file))
-        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() +
-                                 " for model chain '" + chain.name + "'");
-      call_plugin(built.model.entry, [&] { built.model.stage->load_weights(file); });
+        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() + " for model chain '" +
+                                 chain.name + "'");
+      call_plugin(chain.model.entry, [&] { chain.model.stage->load_weights(file); });
       spdlog::info("model chain '{}': weights from {}", chain.name, file.string());
     }
-    call_plugin(built.model.entry, [&] { built.model.stage->to(built.device); });
-    spdlog::info("model chain '{}': {} on {}", chain.name, chain.model.entry.stage->name, built.device.str());
-    return built;
-  };
-  default_chain_ = build_chain(config.model);
-  for (const auto& route : config.routes) routed_.push_back(build_chain(route));
-  aggregator_ = {config.aggregate.entry,
-                 create_configured<Aggregator>(plugins, config.aggregate, context_for(config.aggregate))};
+    call_plugin(chain.model.entry, [&] { chain.model.stage->to(chain.device); });
+    chain.aggregator = {chain_config.aggregate.entry, create_configured<Aggregator>(plugins, chain_config.aggregate, context_for(chain_config.aggregate))};
+    spdlog::info("model chain '{}': {} on {}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
+                 chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"));
+    chains_.push_back(std::move(chain));
+  }
+  if (config.route)
+    router_ = Built<Router>{config.route->router.entry, create_configured<Router>(plugins, config.route->router, context_for(config.route->router))};
   if (config.explain)
-    explainer_ = Built<Explainer>{config.explain->entry,
-                                  create_configured<Explainer>(plugins, *config.explain, context_for(*config.explain))};
-}
-
-ModelChain& Pipeline::chain_for(const Sample& sample) {
-  if (config_.route_by.empty() || routed_.empty()) return default_chain_;
-  const std::string& value = config_.route_by == "body_part" ? sample.info.body_part
-                             : config_.route_by == "view"    ? sample.info.view
-                                                             : sample.info.split;
-  for (auto& chain : routed_)
-    if (chain.name == value) return chain;
-  return default_chain_;
+    explainer_ = Built<Explainer>{config.explain->entry, create_configured<Explainer>(plugins, *config.explain, context_for(*config.explain))};
 }
 
 } // namespace radpipe::host
