@@ -15,7 +15,7 @@ packages=(
   gnuplot-nox
   libdcmtk-dev dcmtk dicom3tools
   libcurl4-openssl-dev libssl-dev openssl
-  orthanc orthanc-dicomweb
+  orthanc orthanc-dicomweb nginx
   libtesseract-dev tesseract-ocr-eng
   chromium
 )

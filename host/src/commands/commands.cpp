@@ -185,6 +185,11 @@ int command_check(const GlobalOptions& global, const fs::path& pipeline) {
                            config->preprocess.size() == 1 ? "" : "s", chains.size(), chains.size() == 1 ? "" : "s", join(chains),
                            config->route ? fmt::format("; routed by {}", config->route->router.entry.stage->name) : "",
                            config->aggregate.entry.stage->name);
+  if (!config->outputs.empty()) {
+    std::vector<std::string> outputs;
+    for (const auto& output : config->outputs) outputs.push_back(output.entry.stage->name);
+    std::cout << fmt::format("  output{}: {}\n", outputs.size() == 1 ? "" : "s", join(outputs));
+  }
   return exit_ok;
 }
 
@@ -204,12 +209,21 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
   spdlog::info("pipeline '{}': {} intra-op thread{}, {} decode worker{}", config->settings.string("name"), threads,
                threads == 1 ? "" : "s", config->settings.integer("workers"), config->settings.integer("workers") == 1 ? "" : "s");
 
+  // Built before scoring: a writer that cannot start (a record another run holds, say) stops the
+  // run before any work.
+  std::vector<Built<Writer>> writers = pipeline.make_writers();
+
   InferenceResult result = run_inference(pipeline, {options.split, options.limit});
-  if (result.images.empty()) {
+  if (result.images.empty() && !result.skipped.empty()) {
     spdlog::error("no image could be scored ({} skipped); nothing written", result.skipped.size());
     return exit_invalid;
   }
+  // A reader that lists nothing (a nightly run with no new study) is a run with nothing to do.
+  if (result.images.empty()) spdlog::info("the reader listed no image: nothing to score");
   write_inference_outputs(result, *config, config->threshold, options.out_dir);
+  // The writers see the whole run at its end until they stream (the batch-runs issue).
+  for (auto& writer : writers)
+    call_plugin(writer.entry, [&] { writer.stage->write(result.images, result.studies, options.out_dir); });
   spdlog::info("{} images, {} studies in {:.1f} s ({:.1f} img/s){}; wrote {}", result.images.size(), result.studies.size(),
                result.seconds, static_cast<double>(result.images.size()) / std::max(result.seconds, 1e-9),
                result.skipped.empty() ? "" : fmt::format(", {} skipped", result.skipped.size()),

@@ -72,6 +72,7 @@ struct PipelineConfig {
   double threshold = 0.5;
   std::optional<Params> train;          // the [train] table, when present
   std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
+  std::vector<StageConfig> outputs;     // the [[output]] tables (Writer stages), in file order
   Params evaluate;                      // the [evaluate] table; its defaults when absent
 
   const ChainConfig* chain(std::string_view name) const;

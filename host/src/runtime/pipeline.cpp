@@ -64,6 +64,13 @@ StageContext Pipeline::context_for(const StageConfig& stage) const { return stag
 
 Built<Reader> Pipeline::make_reader() const { return build_reader(config_, plugins_, threads_); }
 
+std::vector<Built<Writer>> Pipeline::make_writers() const {
+  std::vector<Built<Writer>> writers;
+  for (const auto& output : config_.outputs)
+    writers.push_back({output.entry, create_configured<Writer>(plugins_, output, context_for(output))});
+  return writers;
+}
+
 std::optional<int> Chain::target_of(const SampleInfo& info) const {
   if (!multiclass()) return info.label;
   auto value = field_value(info, config->target());

@@ -66,6 +66,9 @@ public:
   Built<Explainer>* explainer() { return explainer_ ? &*explainer_ : nullptr; }
   // A new reader from the same configuration (each pass over the data needs its own).
   Built<Reader> make_reader() const;
+  // The [[output]] writers, built when a command is about to write (predict builds them before it
+  // scores anything, so that a writer that cannot start stops the run before any work).
+  std::vector<Built<Writer>> make_writers() const;
 
   StageContext context_for(const StageConfig& stage) const;
 

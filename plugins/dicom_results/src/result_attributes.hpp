@@ -4,6 +4,7 @@
 
 #include <dcmtk/config/osconfig.h> // first, as DCMTK requires
 
+#include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/ofstd/ofcond.h>
 

@@ -122,7 +122,7 @@ std::vector<DicomObject> ResultBuilder::build(const StudyImages& study, SourceAc
   findings.probability = prediction.probability;
   findings.threshold = settings_.threshold;
   findings.body_part = prediction.body_part;
-  findings.chain = study.images.front()->chain;
+  findings.chain = prediction.chain.empty() ? study.images.front()->chain : prediction.chain;
   findings.model = settings_.model;
   for (const ImagePrediction* image : study.images)
     findings.images.push_back(ImageFinding{sources.header(image->info), image->probability});

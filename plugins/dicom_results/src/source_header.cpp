@@ -5,9 +5,19 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <mutex>
 
 namespace radpipe::dicom_results {
 namespace {
+
+// DCMTK logs its own view of every problem to stderr ("W: DcmItem: Element PixelData encountered,
+// skipping rest of dataset" for each header read); radpipe reports the problems that matter itself.
+void quiet_dcmtk() {
+  static std::once_flag once;
+  std::call_once(once, [] { OFLog::getLogger("dcmtk").setLogLevel(OFLogger::FATAL_LOG_LEVEL); });
+}
 
 std::shared_ptr<DcmDataset> take_dataset(DcmFileFormat& file) {
   return std::shared_ptr<DcmDataset>(file.getAndRemoveDataset());
@@ -26,6 +36,7 @@ SourceHeader::SourceHeader(std::shared_ptr<DcmDataset> dataset, const std::strin
 }
 
 SourceHeader SourceHeader::read_file(const std::filesystem::path& file) {
+  quiet_dcmtk();
   DcmFileFormat format;
   const OFCondition status = format.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
                                                      ERM_autoDetect, DCM_PixelData);
@@ -35,6 +46,7 @@ SourceHeader SourceHeader::read_file(const std::filesystem::path& file) {
 }
 
 SourceHeader SourceHeader::read_bytes(std::string_view bytes, const std::string& what) {
+  quiet_dcmtk();
   DcmInputBufferStream stream;
   stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
   stream.setEos();

@@ -88,6 +88,7 @@ DicomObject make_findings_report(const StudyFindings& findings, const ResultSeri
   check(report.addProcedureReported(radiography_procedure, OFFalse), "the procedure reported");
 
   TID1600_ImageLibrary& library = report.getImageLibrary();
+  check(library.createNewImageLibrary(), "the image library");
   check(library.addImageGroup(), "the image library group");
   for (const auto& image : findings.images) {
     // The descriptors (modality, region, view) need a modality DCMTK can code; without one the
@@ -136,10 +137,9 @@ DicomObject make_findings_report(const StudyFindings& findings, const ResultSeri
 
   DSRDocument document(DSRTypes::DT_ComprehensiveSR);
   check(document.setTreeFromRootTemplate(report, OFTrue /*expandTree*/), "the TID 1500 content tree");
-  if (document.getDocumentType() != DSRTypes::DT_ComprehensiveSR)
-    throw DicomResultError("DCMTK made the report a " +
-                           std::string(DSRTypes::documentTypeToReadableName(document.getDocumentType())) +
-                           " instead of a Comprehensive SR");
+  // DCMTK picks the smallest IOD the tree fits (Enhanced SR); Comprehensive SR holds it too, and is
+  // what PACS and viewers expect of a report with image references and measurements.
+  check(document.changeDocumentType(DSRTypes::DT_ComprehensiveSR), "the document type Comprehensive SR");
   for (const auto& image : findings.images)
     check(document.getCurrentRequestedProcedureEvidence().addItem(image.source.dataset()),
           "the evidence reference to " + image.source.sop_instance_uid());

@@ -95,6 +95,6 @@ std::vector<std::string> dciodvfy_errors(const std::filesystem::path& file) {
 }
 
 std::string dcmdump(const std::filesystem::path& file) { return run("dcmdump " + quoted(file)); }
-std::string dsrdump(const std::filesystem::path& file) { return run("dsrdump " + quoted(file)); }
+std::string dsrdump(const std::filesystem::path& file) { return run("dsrdump +Pl " + quoted(file)); }
 
 } // namespace radpipe::dicom_results::testing

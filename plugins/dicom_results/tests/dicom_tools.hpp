@@ -36,6 +36,8 @@ std::vector<std::string> dciodvfy_errors(const std::filesystem::path& file);
 // What dciodvfy said about `file` (for a test's failure message).
 std::string dciodvfy_report(const std::filesystem::path& file);
 std::string dcmdump(const std::filesystem::path& file);
+// dsrdump's rendering of an SR's content tree, long values in full: `<contains CODE:(,,"Finding")=
+// (17621005,SCT,"Normal")>`.
 std::string dsrdump(const std::filesystem::path& file);
 
 } // namespace radpipe::dicom_results::testing

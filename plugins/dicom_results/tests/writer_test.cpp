@@ -96,9 +96,9 @@ TEST(DicomResultsWriterTest, WritesAReportAndACapturePerImageIntoEachStudysFolde
   const fs::path report = run.folder.path() / "out/dicom/1.2.826.0.1.3680043.10.543.32" / (uids.report_instance + ".dcm");
   ASSERT_TRUE(fs::exists(report));
   const std::string content = dsrdump(report);
-  EXPECT_NE(content.find("Finding = \"Abnormal\""), std::string::npos) << content;
-  EXPECT_NE(content.find("Finding Site = \"Hand\""), std::string::npos) << content;
-  EXPECT_NE(content.find("\"0.9100\""), std::string::npos) << content;
+  EXPECT_NE(content.find("\"Finding\")=(263654008,SCT,\"Abnormal\")"), std::string::npos) << content;
+  EXPECT_NE(content.find("\"Finding Site\")=(85562004,SCT,\"Hand\")"), std::string::npos) << content;
+  EXPECT_NE(content.find("\"Probability\")=\"0.9100\""), std::string::npos) << content;
 }
 
 TEST(DicomResultsWriterTest, ARerunWritesTheSameObjectsUnderTheSameUids) {

@@ -28,7 +28,9 @@ std::string utc_now() {
   return text;
 }
 
-DoneRecord parse(const std::string& content, const std::filesystem::path& file) {
+} // namespace
+
+DoneRecord DoneRecord::parse(const std::string& content, const std::filesystem::path& file) {
   DoneRecord record;
   std::size_t start = 0;
   std::size_t line_number = 0;
@@ -56,8 +58,6 @@ DoneRecord parse(const std::string& content, const std::filesystem::path& file) 
   record.valid_bytes_ = valid;
   return record;
 }
-
-} // namespace
 
 DoneRecord DoneRecord::read(const std::filesystem::path& file) {
   std::error_code error;

@@ -32,6 +32,7 @@ class DoneRecord {
 
  private:
   friend class DoneRecordWriter;
+  static DoneRecord parse(const std::string& content, const std::filesystem::path& file);
   std::set<std::string> studies_;
   std::set<std::string> checkpoints_;
   std::size_t valid_bytes_ = 0; // up to the end of the last complete line

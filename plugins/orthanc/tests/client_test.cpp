@@ -35,13 +35,7 @@ class DicomWebAgainstOrthanc : public ::testing::Test {
     folder_.reset();
   }
 
-  static HttpOptions options() {
-    HttpOptions http;
-    http.base_url = server_->url();
-    http.user = server_->options().user;
-    http.password = server_->options().password;
-    return http;
-  }
+  static HttpOptions options() { return server_->client_options(); }
 
   static inline std::unique_ptr<radpipe::testing::TempFolder> folder_;
   static inline std::unique_ptr<OrthancServer> server_;
@@ -157,21 +151,17 @@ TEST(DicomWebUrls, RefuseCredentialsInTheUrlAndOtherSchemes) {
   EXPECT_FALSE(is_loopback_http("https://127.0.0.1"));
 }
 
-// https: Orthanc with a certificate signed by a CA the test made. Trusting that CA works; the
-// system's CAs, or another CA, refuse the certificate; switching verification off is possible.
+// https: Orthanc behind nginx with a certificate signed by a CA the test made. Trusting that CA
+// works; the system's CAs, or another CA, refuse the certificate; verification can be switched off.
 TEST(DicomWebOverTls, TrustsTheGivenCaAndRefusesAnUntrustedCertificate) {
   radpipe::testing::TempFolder folder;
   const auto certificates = testing::make_test_certificates(folder.path() / "pki");
-  testing::OrthancOptions options;
-  options.tls_certificate = certificates.server_pem;
-  options.tls_ca = certificates.ca;
-  const OrthancServer server(folder.path() / "orthanc", options);
-  ASSERT_TRUE(server.url().starts_with("https://127.0.0.1:"));
+  const OrthancServer server(folder.path() / "orthanc");
+  const testing::TlsProxy proxy(folder.path() / "nginx", certificates, server.port());
+  ASSERT_TRUE(proxy.url().starts_with("https://127.0.0.1:"));
 
-  HttpOptions http;
-  http.base_url = server.url();
-  http.user = options.user;
-  http.password = options.password;
+  HttpOptions http = server.client_options();
+  http.base_url = proxy.url();
   http.ca_file = certificates.ca;
   EXPECT_NO_THROW(HttpClient(http).get("/dicom-web/studies", "application/dicom+json"));
 

@@ -7,7 +7,7 @@ namespace radpipe::orthanc::testing {
 namespace fs = std::filesystem;
 using dicom_results::testing::RadiographSpec;
 
-PacsData::PacsData(const fs::path& folder) {
+PacsData::PacsData(const fs::path& folder, bool with_shared) {
   struct Generated {
     const char* image;
     const char* study;
@@ -40,6 +40,7 @@ PacsData::PacsData(const fs::path& folder) {
     files.push_back(folder / (std::to_string(number) + ".dcm"));
     dicom_results::testing::write_radiograph(files.back(), spec);
   }
+  if (!with_shared) return;
   const fs::path shared = fs::path(RADPIPE_SHARED_DIR) / "data/dicom";
   for (const char* name : {"RG3_J2KR.dcm", "RG3_J2KI.dcm", "RG1_J2KI.dcm"}) files.push_back(shared / name);
 }

@@ -20,8 +20,9 @@ struct PacsData {
 
   std::vector<std::filesystem::path> files;
 
-  // Writes the generated files under `folder` and lists them with the shared ones.
-  explicit PacsData(const std::filesystem::path& folder);
+  // Writes the generated files under `folder` and lists them, with the shared ones unless
+  // `with_shared` is false (their JPEG 2000 decoding costs a second per image).
+  explicit PacsData(const std::filesystem::path& folder, bool with_shared = true);
   void upload_to(const OrthancServer& server) const;
 };
 
