@@ -1,7 +1,6 @@
 #include "dicom_object.hpp"
 
 #include <dcmtk/config/osconfig.h> // first, as DCMTK requires
-
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
@@ -21,7 +20,9 @@ DicomObject::~DicomObject() = default;
 DicomObject::DicomObject(DicomObject&&) noexcept = default;
 DicomObject& DicomObject::operator=(DicomObject&&) noexcept = default;
 
-DcmDataset& DicomObject::dataset() const { return *file_->getDataset(); }
+DcmDataset& DicomObject::dataset() const {
+  return *file_->getDataset();
+}
 
 std::string DicomObject::attribute(unsigned short group, unsigned short element) const {
   OFString value;
@@ -29,15 +30,24 @@ std::string DicomObject::attribute(unsigned short group, unsigned short element)
   return value.c_str();
 }
 
-std::string DicomObject::sop_class_uid() const { return attribute(0x0008, 0x0016); }
-std::string DicomObject::sop_instance_uid() const { return attribute(0x0008, 0x0018); }
-std::string DicomObject::series_instance_uid() const { return attribute(0x0020, 0x000e); }
-std::string DicomObject::study_instance_uid() const { return attribute(0x0020, 0x000d); }
+std::string DicomObject::sop_class_uid() const {
+  return attribute(0x0008, 0x0016);
+}
+std::string DicomObject::sop_instance_uid() const {
+  return attribute(0x0008, 0x0018);
+}
+std::string DicomObject::series_instance_uid() const {
+  return attribute(0x0020, 0x000e);
+}
+std::string DicomObject::study_instance_uid() const {
+  return attribute(0x0020, 0x000d);
+}
 
 std::string DicomObject::bytes() const {
   const E_TransferSyntax syntax = EXS_LittleEndianExplicit;
   OFCondition status = file_->validateMetaInfo(syntax);
-  if (status.bad()) throw DicomResultError(std::string("DCMTK cannot make the meta header: ") + status.text());
+  if (status.bad())
+    throw DicomResultError(std::string("DCMTK cannot make the meta header: ") + status.text());
   const Uint32 length = file_->calcElementLength(syntax, EET_ExplicitLength);
   std::string buffer(length + 1024, '\0'); // the length may leave out padding DCMTK adds
   DcmOutputBufferStream stream(buffer.data(), buffer.size());

@@ -12,7 +12,8 @@ std::string StudyFindings::study_uid() const {
   return images.front().source.study_uid();
 }
 
-ResultUids ResultUids::of(const std::string& root, const std::string& study_uid, const std::string& checkpoint_sha256) {
+ResultUids ResultUids::of(const std::string& root, const std::string& study_uid,
+                          const std::string& checkpoint_sha256) {
   const auto uid = [&](std::string_view kind) {
     return derive_uid(root, {"radpipe", kind, study_uid, checkpoint_sha256});
   };
@@ -21,12 +22,14 @@ ResultUids ResultUids::of(const std::string& root, const std::string& study_uid,
 }
 
 std::string ResultUids::capture_instance(const std::string& root, const std::string& study_uid,
-                                         const std::string& checkpoint_sha256, const std::string& source_sop_uid) {
+                                         const std::string& checkpoint_sha256,
+                                         const std::string& source_sop_uid) {
   return derive_uid(root, {"radpipe", "capture", study_uid, checkpoint_sha256, source_sop_uid});
 }
 
 std::string ResultUids::image_tracking(const std::string& root, const std::string& study_uid,
-                                       const std::string& checkpoint_sha256, const std::string& source_sop_uid) {
+                                       const std::string& checkpoint_sha256,
+                                       const std::string& source_sop_uid) {
   return derive_uid(root, {"radpipe", "image verdict", study_uid, checkpoint_sha256, source_sop_uid});
 }
 
@@ -37,8 +40,8 @@ std::string decimal_text(double value, int decimals) {
 }
 
 std::string verdict_text(double probability, double threshold) {
-  return std::string(probability >= threshold ? "ABNORMAL" : "normal") + " (p = " + decimal_text(probability, 2) +
-         ", threshold " + decimal_text(threshold, 2) + ")";
+  return std::string(probability >= threshold ? "ABNORMAL" : "normal") +
+         " (p = " + decimal_text(probability, 2) + ", threshold " + decimal_text(threshold, 2) + ")";
 }
 
 std::string printable_ascii(const std::string& text) {

@@ -48,13 +48,15 @@ struct ResultUids {
   std::string report_series;
   std::string report_instance;
   std::string capture_series;
-  std::string study_tracking; // the study verdict's measurement group
+  std::string study_tracking;  // the study verdict's measurement group
   std::string device_observer; // the model, as an SR observer
 
-  static ResultUids of(const std::string& root, const std::string& study_uid, const std::string& checkpoint_sha256);
+  static ResultUids of(const std::string& root, const std::string& study_uid,
+                       const std::string& checkpoint_sha256);
   // The secondary capture of one source image, and the tracking UID of its measurement group.
   static std::string capture_instance(const std::string& root, const std::string& study_uid,
-                                      const std::string& checkpoint_sha256, const std::string& source_sop_uid);
+                                      const std::string& checkpoint_sha256,
+                                      const std::string& source_sop_uid);
   static std::string image_tracking(const std::string& root, const std::string& study_uid,
                                     const std::string& checkpoint_sha256, const std::string& source_sop_uid);
 };

@@ -27,7 +27,8 @@ std::string last_line(const std::string& text) {
 class MemoryFile {
  public:
   explicit MemoryFile(std::string_view bytes) : fd_(::memfd_create("radpipe-dicom", MFD_CLOEXEC)) {
-    if (fd_ < 0) throw DecodeFailure(std::string("cannot make a memory file for the decoder: ") + std::strerror(errno));
+    if (fd_ < 0)
+      throw DecodeFailure(std::string("cannot make a memory file for the decoder: ") + std::strerror(errno));
     std::size_t done = 0;
     while (done < bytes.size()) {
       const ssize_t count = ::write(fd_, bytes.data() + done, bytes.size() - done);
@@ -35,7 +36,8 @@ class MemoryFile {
       if (count <= 0) {
         const int error = errno;
         ::close(fd_);
-        throw DecodeFailure(std::string("cannot fill a memory file for the decoder: ") + std::strerror(error));
+        throw DecodeFailure(std::string("cannot fill a memory file for the decoder: ") +
+                            std::strerror(error));
       }
       done += static_cast<std::size_t>(count);
     }
@@ -66,7 +68,8 @@ std::filesystem::path IsolatedDecoder::installed_program() {
   Dl_info library{};
   if (::dladdr(reinterpret_cast<const void*>(&IsolatedDecoder::installed_program), &library) == 0 ||
       library.dli_fname == nullptr)
-    throw DecodeFailure("cannot tell which file this plugin was loaded from, so the DICOM decoder cannot be found");
+    throw DecodeFailure(
+        "cannot tell which file this plugin was loaded from, so the DICOM decoder cannot be found");
   return std::filesystem::absolute(library.dli_fname).parent_path() / "radpipe-dicom-decoder";
 }
 
@@ -82,7 +85,8 @@ dicom::DecodedDicom IsolatedDecoder::decode_file(const std::string& path) const 
   if (!run.succeeded()) {
     const std::string said = last_line(run.err_tail);
     throw DecodeFailure("the decoder " + dicom::describe_ending(run, time_limit_) +
-                        (said.empty() ? "" : " (it said: " + said + ")") + "; the image is probably malformed");
+                        (said.empty() ? "" : " (it said: " + said + ")") +
+                        "; the image is probably malformed");
   }
   dicom::DecoderReply reply;
   try {

@@ -16,5 +16,5 @@ void register_stages(radpipe::PluginRegistrar& registrar) {
 
 } // namespace
 
-RADPIPE_PLUGIN("dicom_results", "0.1.0", "Findings as DICOM objects: Comprehensive SR and Secondary Capture (DCMTK)",
-               register_stages)
+RADPIPE_PLUGIN("dicom_results", "0.1.0",
+               "Findings as DICOM objects: Comprehensive SR and Secondary Capture (DCMTK)", register_stages)

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <dcmtk/config/osconfig.h> // first, as DCMTK requires
-
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/ofstd/ofcond.h>

@@ -11,15 +11,18 @@
 namespace radpipe::dicom_results {
 namespace {
 
-bool printable(const std::string& text) { return printable_ascii(text) == text; }
+bool printable(const std::string& text) {
+  return printable_ascii(text) == text;
+}
 
 } // namespace
 
 std::vector<ParamSpec> ResultSettings::schema_specs() {
   return {
-      ParamSpec::string("uid_root",
-                        "UID root of the result series and objects, each UID derived from it, the source study and "
-                        "the checkpoint's hash (the site's registered root; \"2.25\" makes UUID-derived UIDs)")
+      ParamSpec::string(
+          "uid_root",
+          "UID root of the result series and objects, each UID derived from it, the source study and "
+          "the checkpoint's hash (the site's registered root; \"2.25\" makes UUID-derived UIDs)")
           .with_default("2.25"),
       ParamSpec::string("model_name", "The model's name as the results show it (printable ASCII)"),
       ParamSpec::string("model_version", "The model's version as the results show it (printable ASCII)"),
@@ -31,11 +34,14 @@ std::vector<ParamSpec> ResultSettings::schema_specs() {
           .with_default(0.5)
           .in_range(0.0, 1.0),
       ParamSpec::boolean("report", "Write a Comprehensive SR (TID 1500) per study").with_default(true),
-      ParamSpec::boolean("captures", "Write a Secondary Capture per image, the verdict burned in").with_default(true),
+      ParamSpec::boolean("captures", "Write a Secondary Capture per image, the verdict burned in")
+          .with_default(true),
       ParamSpec::integer("capture_max_side", "Secondary captures are scaled down to fit this many pixels")
           .with_default(1024)
           .in_range(256, 4096),
-      ParamSpec::integer("report_series_number", "SeriesNumber of the reports").with_default(9901).in_range(1, 99999),
+      ParamSpec::integer("report_series_number", "SeriesNumber of the reports")
+          .with_default(9901)
+          .in_range(1, 99999),
       ParamSpec::integer("capture_series_number", "SeriesNumber of the secondary captures")
           .with_default(9902)
           .in_range(1, 99999),
@@ -55,11 +61,12 @@ ResultSettings ResultSettings::from(const Params& params) {
     throw StageError("uid_root", "\"" + settings.series.uid_root + "\" is not a UID root: " + problem);
   settings.model.name = params.string("model_name");
   settings.model.version = params.string("model_version");
-  for (const auto& [key, value] : {std::pair{"model_name", settings.model.name},
-                                   std::pair{"model_version", settings.model.version}})
+  for (const auto& [key, value] :
+       {std::pair{"model_name", settings.model.name}, std::pair{"model_version", settings.model.version}})
     if (value.empty() || !printable(value) || value.size() > 60)
-      throw StageError(key, "write 1 to 60 printable ASCII characters: DICOM result texts must read the same in "
-                            "every character set a source may use");
+      throw StageError(key,
+                       "write 1 to 60 printable ASCII characters: DICOM result texts must read the same in "
+                       "every character set a source may use");
   try {
     settings.model.checkpoint_sha256 = sha256_of_file(params.path("checkpoint"));
   } catch (const std::exception& error) {
@@ -85,7 +92,9 @@ cv::Mat to_mat(dicom::DecodedDicom&& decoded) {
   return cv::Mat(decoded.rows, decoded.columns, CV_16UC1, decoded.pixels.data()).clone();
 }
 
-SourceHeader FileSources::header(const SampleInfo& info) { return SourceHeader::read_file(info.path); }
+SourceHeader FileSources::header(const SampleInfo& info) {
+  return SourceHeader::read_file(info.path);
+}
 
 cv::Mat FileSources::display_pixels(const SampleInfo& info) {
   try {
@@ -133,11 +142,11 @@ std::vector<DicomObject> ResultBuilder::build(const StudyImages& study, SourceAc
     for (std::size_t index = 0; index < study.images.size(); ++index) {
       const ImagePrediction& image = *study.images[index];
       const CaptureFacts facts{image.probability, settings_.threshold, image.chain, settings_.model, false};
-      const cv::Mat picture = render_capture(sources.display_pixels(image.info), cv::Mat(), capture_lines(facts),
-                                             image.probability >= settings_.threshold,
-                                             settings_.series.capture_max_side);
-      objects.push_back(make_secondary_capture(findings.images[index].source, picture, facts, settings_.series,
-                                               static_cast<int>(index + 1)));
+      const cv::Mat picture =
+          render_capture(sources.display_pixels(image.info), cv::Mat(), capture_lines(facts),
+                         image.probability >= settings_.threshold, settings_.series.capture_max_side);
+      objects.push_back(make_secondary_capture(findings.images[index].source, picture, facts,
+                                               settings_.series, static_cast<int>(index + 1)));
     }
   }
   return objects;

@@ -28,7 +28,8 @@ DicomResultsWriter::DicomResultsWriter(const Params& params, const StageContext&
   }
 }
 
-void DicomResultsWriter::write(std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
+void DicomResultsWriter::write(std::span<const ImagePrediction> images,
+                               std::span<const StudyPrediction> studies,
                                const std::filesystem::path& out_dir) {
   std::size_t written = 0;
   std::vector<std::string> failures;
@@ -49,8 +50,8 @@ void DicomResultsWriter::write(std::span<const ImagePrediction> images, std::spa
   context_.info("dicom_results: " + std::to_string(written) + " DICOM objects under " +
                 (out_dir / folder_).string());
   if (!failures.empty())
-    throw StageError(std::to_string(failures.size()) + " studies have no DICOM results; the first: " +
-                     failures.front());
+    throw StageError(std::to_string(failures.size()) +
+                     " studies have no DICOM results; the first: " + failures.front());
 }
 
 } // namespace radpipe::dicom_results

@@ -1,7 +1,6 @@
 #include "secondary_capture.hpp"
 
-#include "result_attributes.hpp" // before the other DCMTK headers: it includes osconfig.h
-
+#include <dcmtk/config/osconfig.h> // first, as DCMTK requires
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -9,6 +8,8 @@
 #include <algorithm>
 #include <opencv2/imgproc.hpp>
 #include <radpipe/version.hpp>
+
+#include "result_attributes.hpp"
 
 namespace radpipe::dicom_results {
 namespace {
@@ -48,8 +49,9 @@ void blend_heatmap(cv::Mat& bgr, const cv::Mat& heatmap) {
     for (int column = 0; column < bgr.cols; ++column) {
       const float alpha = 0.5f * weight[column];
       for (int channel = 0; channel < 3; ++channel)
-        pixel[column][channel] = cv::saturate_cast<uchar>((1.0f - alpha) * static_cast<float>(pixel[column][channel]) +
-                                                          alpha * static_cast<float>(colour[column][channel]));
+        pixel[column][channel] =
+            cv::saturate_cast<uchar>((1.0f - alpha) * static_cast<float>(pixel[column][channel]) +
+                                     alpha * static_cast<float>(colour[column][channel]));
     }
   }
 }
@@ -66,8 +68,8 @@ std::vector<std::string> capture_lines(const CaptureFacts& facts) {
   };
 }
 
-cv::Mat render_capture(const cv::Mat& radiograph, const cv::Mat& heatmap, const std::vector<std::string>& lines,
-                       bool abnormal, int max_side) {
+cv::Mat render_capture(const cv::Mat& radiograph, const cv::Mat& heatmap,
+                       const std::vector<std::string>& lines, bool abnormal, int max_side) {
   const cv::Mat gray = to_gray8(radiograph);
   const double scale = std::min(1.0, static_cast<double>(max_side) / std::max(gray.cols, gray.rows));
   cv::Mat scaled;
@@ -94,17 +96,20 @@ cv::Mat render_capture(const cv::Mat& radiograph, const cv::Mat& heatmap, const 
   image.copyTo(picture(cv::Rect(0, banner_height, image.cols, image.rows)));
   const cv::Scalar white(255, 255, 255), red(60, 60, 255), green(90, 220, 90), yellow(0, 230, 255);
   for (std::size_t index = 0; index < lines.size(); ++index) {
-    const cv::Scalar colour = index == 0 ? (abnormal ? red : green) : index + 1 == lines.size() ? yellow : white;
-    cv::putText(picture, lines[index], cv::Point(line_height / 4, line_height * static_cast<int>(index + 1)), font,
-                font_scale, colour, thickness, cv::LINE_AA);
+    const cv::Scalar colour = index == 0                  ? (abnormal ? red : green)
+                              : index + 1 == lines.size() ? yellow
+                                                          : white;
+    cv::putText(picture, lines[index], cv::Point(line_height / 4, line_height * static_cast<int>(index + 1)),
+                font, font_scale, colour, thickness, cv::LINE_AA);
   }
   cv::Mat rgb;
   cv::cvtColor(picture, rgb, cv::COLOR_BGR2RGB);
   return rgb;
 }
 
-DicomObject make_secondary_capture(const SourceHeader& source, const cv::Mat& picture, const CaptureFacts& facts,
-                                   const ResultSeriesOptions& options, int instance_number) {
+DicomObject make_secondary_capture(const SourceHeader& source, const cv::Mat& picture,
+                                   const CaptureFacts& facts, const ResultSeriesOptions& options,
+                                   int instance_number) {
   if (picture.type() != CV_8UC3 || !picture.isContinuous())
     throw DicomResultError("a secondary capture is made from a continuous 8-bit RGB picture");
   const std::string study_uid = source.study_uid();
@@ -145,8 +150,9 @@ DicomObject make_secondary_capture(const SourceHeader& source, const cv::Mat& pi
   put(d, DCM_BurnedInAnnotation, "YES");
   put(d, DCM_ImageComments, "NOT FOR DIAGNOSTIC USE. radpipe " + verdict);
   put(d, DCM_DerivationDescription,
-      std::string("NOT FOR DIAGNOSTIC USE: the source image scaled to ") + std::to_string(picture.cols) + " columns" +
-          (facts.has_heatmap ? ", the Grad-CAM heatmap blended in," : ",") + " and radpipe's verdict burned in");
+      std::string("NOT FOR DIAGNOSTIC USE: the source image scaled to ") + std::to_string(picture.cols) +
+          " columns" + (facts.has_heatmap ? ", the Grad-CAM heatmap blended in," : ",") +
+          " and radpipe's verdict burned in");
   if (source.text(DCM_LossyImageCompression) == "01") {
     // Once lossy, always flagged (PS3.3 C.7.6.1.1.5).
     put(d, DCM_LossyImageCompression, "01");
@@ -167,7 +173,8 @@ DicomObject make_secondary_capture(const SourceHeader& source, const cv::Mat& pi
   check(d.putAndInsertUint16(DCM_BitsStored, 8), "BitsStored");
   check(d.putAndInsertUint16(DCM_HighBit, 7), "HighBit");
   check(d.putAndInsertUint16(DCM_PixelRepresentation, 0), "PixelRepresentation");
-  check(d.putAndInsertUint8Array(DCM_PixelData, picture.ptr<Uint8>(0), static_cast<unsigned long>(picture.total() * 3)),
+  check(d.putAndInsertUint8Array(DCM_PixelData, picture.ptr<Uint8>(0),
+                                 static_cast<unsigned long>(picture.total() * 3)),
         "the pixel data");
   return DicomObject(std::move(file));
 }

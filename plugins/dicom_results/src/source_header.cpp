@@ -1,7 +1,6 @@
 #include "source_header.hpp"
 
 #include <dcmtk/config/osconfig.h> // first, as DCMTK requires
-
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
@@ -28,9 +27,9 @@ std::shared_ptr<DcmDataset> take_dataset(DcmFileFormat& file) {
 SourceHeader::SourceHeader(std::shared_ptr<DcmDataset> dataset, const std::string& what)
     : dataset_(std::move(dataset)) {
   if (!dataset_) throw DicomResultError(what + " holds no DICOM dataset");
-  for (const auto& [tag, name] : {std::pair{DCM_StudyInstanceUID, "StudyInstanceUID"},
-                                  std::pair{DCM_SOPInstanceUID, "SOPInstanceUID"},
-                                  std::pair{DCM_SOPClassUID, "SOPClassUID"}})
+  for (const auto& [tag, name] :
+       {std::pair{DCM_StudyInstanceUID, "StudyInstanceUID"}, std::pair{DCM_SOPInstanceUID, "SOPInstanceUID"},
+        std::pair{DCM_SOPClassUID, "SOPClassUID"}})
     if (text(tag).empty())
       throw DicomResultError(what + " has no " + name + ", so results cannot refer to it");
 }
@@ -38,8 +37,8 @@ SourceHeader::SourceHeader(std::shared_ptr<DcmDataset> dataset, const std::strin
 SourceHeader SourceHeader::read_file(const std::filesystem::path& file) {
   quiet_dcmtk();
   DcmFileFormat format;
-  const OFCondition status = format.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
-                                                     ERM_autoDetect, DCM_PixelData);
+  const OFCondition status = format.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange,
+                                                     DCM_MaxReadLength, ERM_autoDetect, DCM_PixelData);
   if (status.bad())
     throw DicomResultError("cannot read the DICOM header of " + file.string() + ": " + status.text());
   return SourceHeader(take_dataset(format), file.string());
@@ -67,7 +66,11 @@ std::string SourceHeader::text(const DcmTagKey& tag) const {
   return result;
 }
 
-std::string SourceHeader::study_uid() const { return text(DCM_StudyInstanceUID); }
-std::string SourceHeader::sop_instance_uid() const { return text(DCM_SOPInstanceUID); }
+std::string SourceHeader::study_uid() const {
+  return text(DCM_StudyInstanceUID);
+}
+std::string SourceHeader::sop_instance_uid() const {
+  return text(DCM_SOPInstanceUID);
+}
 
 } // namespace radpipe::dicom_results

@@ -1,7 +1,6 @@
 #include "structured_report.hpp"
 
-#include "result_attributes.hpp" // first: it includes DCMTK's osconfig.h
-
+#include <dcmtk/config/osconfig.h> // first, as DCMTK requires
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmsr/cmr/cid4031e.h>
@@ -16,6 +15,8 @@
 #include <optional>
 #include <radpipe/version.hpp>
 
+#include "result_attributes.hpp"
+
 namespace radpipe::dicom_results {
 namespace {
 
@@ -27,7 +28,9 @@ const DSRCodedEntryValue normal_code("17621005", "SCT", "Normal");
 const DSRCodedEntryValue finding_site_code("363698007", "SCT", "Finding Site");
 const DSRCodedEntryValue no_units("1", "UCUM", "no units");
 
-const DSRCodedEntryValue& verdict_code(bool abnormal) { return abnormal ? abnormal_code : normal_code; }
+const DSRCodedEntryValue& verdict_code(bool abnormal) {
+  return abnormal ? abnormal_code : normal_code;
+}
 
 std::string upper(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -47,7 +50,9 @@ std::optional<DSRCodedEntryValue> coded_site(const StudyFindings& findings) {
   return std::nullopt;
 }
 
-MeasurementValue unitless(double value) { return MeasurementValue(decimal_text(value, 4).c_str(), no_units, OFFalse); }
+MeasurementValue unitless(double value) {
+  return MeasurementValue(decimal_text(value, 4).c_str(), no_units, OFFalse);
+}
 
 template <class Group>
 void add_verdict(Group& group, bool abnormal, const std::optional<DSRCodedEntryValue>& site,
@@ -102,13 +107,16 @@ DicomObject make_findings_report(const StudyFindings& findings, const ResultSeri
   check(study.setTrackingIdentifier("radpipe study verdict"), "the tracking identifier");
   check(study.setTrackingUniqueIdentifier(uids.study_tracking.c_str()), "the tracking UID");
   add_verdict(study, findings.abnormal(), site, findings.body_part);
-  check(study.addMeasurement(DSRCodedEntryValue(CODE_DCM_Probability), unitless(findings.probability), OFTrue, OFFalse),
+  check(study.addMeasurement(DSRCodedEntryValue(CODE_DCM_Probability), unitless(findings.probability), OFTrue,
+                             OFFalse),
         "the study probability");
-  check(study.addMeasurement(DSRCodedEntryValue(CODE_DCM_CADOperatingPoint), unitless(findings.threshold), OFTrue, OFFalse),
+  check(study.addMeasurement(DSRCodedEntryValue(CODE_DCM_CADOperatingPoint), unitless(findings.threshold),
+                             OFTrue, OFFalse),
         "the operating point");
   check(study.addQualitativeEvaluation(CODE_DCM_AlgorithmName, printable_ascii(model.name).c_str(), OFFalse),
         "the algorithm name");
-  check(study.addQualitativeEvaluation(CODE_DCM_AlgorithmVersion, printable_ascii(model.version).c_str(), OFFalse),
+  check(study.addQualitativeEvaluation(CODE_DCM_AlgorithmVersion, printable_ascii(model.version).c_str(),
+                                       OFFalse),
         "the algorithm version");
   check(study.addQualitativeEvaluation(CODE_DCM_AlgorithmParameters,
                                        ("chain: " + printable_ascii(findings.chain)).c_str(), OFFalse),
@@ -129,7 +137,8 @@ DicomObject make_findings_report(const StudyFindings& findings, const ResultSeri
                                                 .c_str()),
           "the tracking UID");
     add_verdict(group, image.probability >= findings.threshold, site, findings.body_part);
-    check(group.addMeasurement(DSRCodedEntryValue(CODE_DCM_Probability), unitless(image.probability), OFTrue, OFFalse),
+    check(group.addMeasurement(DSRCodedEntryValue(CODE_DCM_Probability), unitless(image.probability), OFTrue,
+                               OFFalse),
           "the image probability");
     check(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement, image.source.dataset()),
           "the reference to " + image.source.sop_instance_uid());

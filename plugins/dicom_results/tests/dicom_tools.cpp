@@ -1,7 +1,6 @@
 #include "dicom_tools.hpp"
 
 #include <dcmtk/config/osconfig.h> // first, as DCMTK requires
-
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -24,7 +23,9 @@ std::string run(const std::string& command) {
   return radpipe::testing::run_command(command + " 2>&1").out;
 }
 
-std::string quoted(const std::filesystem::path& file) { return "'" + file.string() + "'"; }
+std::string quoted(const std::filesystem::path& file) {
+  return "'" + file.string() + "'";
+}
 
 } // namespace
 
@@ -38,7 +39,8 @@ void write_radiograph(const std::filesystem::path& file, const RadiographSpec& s
   DcmDataset& d = *format.getDataset();
   put(d, DCM_SpecificCharacterSet, "ISO_IR 100");
   put(d, DCM_SOPClassUID,
-      spec.modality == "DX" ? UID_DigitalXRayImageStorageForPresentation : UID_ComputedRadiographyImageStorage);
+      spec.modality == "DX" ? UID_DigitalXRayImageStorageForPresentation
+                            : UID_ComputedRadiographyImageStorage);
   put(d, DCM_SOPInstanceUID, spec.sop_uid);
   put(d, DCM_StudyInstanceUID, spec.study_uid);
   put(d, DCM_SeriesInstanceUID, spec.series_uid);
@@ -84,7 +86,9 @@ cv::Mat fracatlas_pixels(const std::string& name, int width) {
   return scaled;
 }
 
-std::string dciodvfy_report(const std::filesystem::path& file) { return run("dciodvfy " + quoted(file)); }
+std::string dciodvfy_report(const std::filesystem::path& file) {
+  return run("dciodvfy " + quoted(file));
+}
 
 std::vector<std::string> dciodvfy_errors(const std::filesystem::path& file) {
   std::istringstream report(dciodvfy_report(file));
@@ -94,7 +98,11 @@ std::vector<std::string> dciodvfy_errors(const std::filesystem::path& file) {
   return errors;
 }
 
-std::string dcmdump(const std::filesystem::path& file) { return run("dcmdump " + quoted(file)); }
-std::string dsrdump(const std::filesystem::path& file) { return run("dsrdump +Pl " + quoted(file)); }
+std::string dcmdump(const std::filesystem::path& file) {
+  return run("dcmdump " + quoted(file));
+}
+std::string dsrdump(const std::filesystem::path& file) {
+  return run("dsrdump +Pl " + quoted(file));
+}
 
 } // namespace radpipe::dicom_results::testing

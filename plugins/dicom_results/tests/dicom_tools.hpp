@@ -20,7 +20,7 @@ struct RadiographSpec {
   std::string study_date = "20240105";
   std::string accession = "ACC0001";
   std::string body_part = "HAND"; // BodyPartExamined
-  std::string modality = "CR"; // or DX
+  std::string modality = "CR";    // or DX
   int instance_number = 1;
 };
 

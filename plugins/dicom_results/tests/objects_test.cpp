@@ -1,7 +1,6 @@
 // The result objects themselves: made from real sources, validated by dciodvfy, read back by
 // dcmdump and dsrdump.
 #include <dcmtk/config/osconfig.h> // first, as DCMTK requires
-
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <gtest/gtest.h>
 
@@ -23,7 +22,8 @@ const fs::path shared_dicom = fs::path(RADPIPE_SHARED_DIR) / "data/dicom";
 const std::string rg3_study = "1.3.6.1.4.1.5962.1.2.11.20040826185059.5457";
 
 ModelIdentity demo_model() {
-  return {"fracatlas-cnn5", "2024.1", sha256_of_file(fs::path(RADPIPE_SOURCE_DIR) / "samples/models/fracatlas-cnn5.pt")};
+  return {"fracatlas-cnn5", "2024.1",
+          sha256_of_file(fs::path(RADPIPE_SOURCE_DIR) / "samples/models/fracatlas-cnn5.pt")};
 }
 
 StudyFindings rg3_findings() {
@@ -56,8 +56,9 @@ TEST(SourceHeaderTest, RefusesWhatIsNotDicomOrCannotBeReferenced) {
   radpipe::testing::TempFolder folder;
   EXPECT_THROW(SourceHeader::read_file(folder.write("a.dcm", "not dicom at all")), DicomResultError);
   EXPECT_THROW(SourceHeader::read_bytes("", "nothing"), DicomResultError);
-  EXPECT_THROW(SourceHeader::read_file(fs::path(RADPIPE_SOURCE_DIR) / "samples/fracatlas/images/IMG0000015.jpg"),
-               DicomResultError);
+  EXPECT_THROW(
+      SourceHeader::read_file(fs::path(RADPIPE_SOURCE_DIR) / "samples/fracatlas/images/IMG0000015.jpg"),
+      DicomResultError);
 }
 
 TEST(FindingsReport, IsAValidComprehensiveSrFollowingTid1500) {
@@ -78,8 +79,8 @@ TEST(FindingsReport, IsAValidComprehensiveSrFollowingTid1500) {
   for (const std::string expected :
        {"CompressedSamples^RG3", "[11RG3]", "[FUJI95706]", "[19790408]",
         "CurrentRequestedProcedureEvidenceSequence", "1.3.6.1.4.1.5962.1.1.11.1.2.20040826185059.5457",
-        "1.3.6.1.4.1.5962.1.1.11.1.3.20040826185059.5457", "[UNVERIFIED]", "[COMPLETE]", "[1500]", "[DCMR]", "[126000]",
-        "NOT FOR DIAGNOSTIC USE"})
+        "1.3.6.1.4.1.5962.1.1.11.1.3.20040826185059.5457", "[UNVERIFIED]", "[COMPLETE]", "[1500]", "[DCMR]",
+        "[126000]", "NOT FOR DIAGNOSTIC USE"})
     EXPECT_NE(dump.find(expected), std::string::npos) << "dcmdump lacks " << expected << ":\n" << dump;
 
   const std::string content = dsrdump(file);
@@ -93,7 +94,8 @@ TEST(FindingsReport, IsAValidComprehensiveSrFollowingTid1500) {
            "\"Algorithm Name\")=\"fracatlas-cnn5\"", "\"Algorithm Version\")=\"2024.1\"",
            "\"Algorithm Parameters\")=\"chain: default\"",
            "\"Algorithm Parameters\")=\"checkpoint SHA-256: " + findings.model.checkpoint_sha256 + "\"",
-           "\"Source of Measurement\")=(CR image,)", "\"Device Observer UID\")=\"" + uids.device_observer + "\"",
+           "\"Source of Measurement\")=(CR image,)",
+           "\"Device Observer UID\")=\"" + uids.device_observer + "\"",
            "\"Device Observer Serial Number\")=\"" + findings.model.checkpoint_sha256 + "\""})
     EXPECT_NE(content.find(expected), std::string::npos) << "dsrdump lacks " << expected << ":\n" << content;
 }
@@ -153,8 +155,8 @@ TEST(Capture, IsAValidSecondaryCaptureMarkedNotForDiagnosis) {
   radpipe::testing::TempFolder folder;
   const auto source = SourceHeader::read_file(shared_dicom / "RG3_J2KI.dcm");
   CaptureFacts facts{0.42, 0.5, "default", demo_model(), false};
-  const cv::Mat picture =
-      render_capture(cv::Mat(176, 176, CV_16UC1, cv::Scalar(30000)), cv::Mat(), capture_lines(facts), false, 1024);
+  const cv::Mat picture = render_capture(cv::Mat(176, 176, CV_16UC1, cv::Scalar(30000)), cv::Mat(),
+                                         capture_lines(facts), false, 1024);
   const DicomObject capture = make_secondary_capture(source, picture, facts, ResultSeriesOptions{}, 2);
   const fs::path file = folder.path() / "capture.dcm";
   capture.save(file);
@@ -162,15 +164,17 @@ TEST(Capture, IsAValidSecondaryCaptureMarkedNotForDiagnosis) {
 
   EXPECT_EQ(capture.sop_class_uid(), "1.2.840.10008.5.1.4.1.1.7");
   EXPECT_EQ(capture.study_instance_uid(), rg3_study);
-  EXPECT_EQ(capture.series_instance_uid(), ResultUids::of("2.25", rg3_study, facts.model.checkpoint_sha256).capture_series);
-  EXPECT_EQ(capture.sop_instance_uid(), ResultUids::capture_instance("2.25", rg3_study, facts.model.checkpoint_sha256,
-                                                                     source.sop_instance_uid()));
+  EXPECT_EQ(capture.series_instance_uid(),
+            ResultUids::of("2.25", rg3_study, facts.model.checkpoint_sha256).capture_series);
+  EXPECT_EQ(capture.sop_instance_uid(),
+            ResultUids::capture_instance("2.25", rg3_study, facts.model.checkpoint_sha256,
+                                         source.sop_instance_uid()));
   const std::string dump = dcmdump(file);
   for (const std::string expected :
        {"(0028,0301) CS [YES]", "NOT FOR DIAGNOSTIC USE. radpipe normal (p = 0.42, threshold 0.50)",
-        "DerivationDescription", "[DERIVED\\SECONDARY]", "[RGB]", "[WSD]", "CompressedSamples^RG3", "[FUJI95706]",
-        "SourceImageSequence", "1.3.6.1.4.1.5962.1.1.11.1.3.20040826185059.5457", "[EXTREMITY]",
-        "(0028,2110) CS [01]", "(0028,2112) DS [30]"})
+        "DerivationDescription", "[DERIVED\\SECONDARY]", "[RGB]", "[WSD]", "CompressedSamples^RG3",
+        "[FUJI95706]", "SourceImageSequence", "1.3.6.1.4.1.5962.1.1.11.1.3.20040826185059.5457",
+        "[EXTREMITY]", "(0028,2110) CS [01]", "(0028,2112) DS [30]"})
     EXPECT_NE(dump.find(expected), std::string::npos) << "dcmdump lacks " << expected << ":\n" << dump;
 }
 
@@ -182,7 +186,8 @@ TEST(Capture, FlagsLossyOnlyWhatCameFromALossySource) {
   const auto source = SourceHeader::read_file(folder.path() / "source.dcm");
   CaptureFacts facts{0.1, 0.5, "default", demo_model(), false};
   const cv::Mat picture = render_capture(spec.pixels, cv::Mat(), capture_lines(facts), false, 1024);
-  make_secondary_capture(source, picture, facts, ResultSeriesOptions{}, 1).save(folder.path() / "capture.dcm");
+  make_secondary_capture(source, picture, facts, ResultSeriesOptions{}, 1)
+      .save(folder.path() / "capture.dcm");
   expect_valid(folder.path() / "capture.dcm");
   EXPECT_EQ(dcmdump(folder.path() / "capture.dcm").find("LossyImageCompression"), std::string::npos)
       << "a lossless source gives no lossy flag";

@@ -1,10 +1,11 @@
+#include "uids.hpp"
+
 #include <gtest/gtest.h>
 
 #include <radpipe/testing.hpp>
 #include <regex>
 
 #include "findings.hpp"
-#include "uids.hpp"
 
 namespace radpipe::dicom_results {
 namespace {
@@ -12,7 +13,8 @@ namespace {
 const std::regex uid_syntax("(0|[1-9][0-9]*)(\\.(0|[1-9][0-9]*))*");
 
 TEST(DerivedUids, AreValidUidsOfAtMost64Characters) {
-  for (const std::string root : {"2.25", "1.2.826.0.1.3680043.10.543", "1.2.826.0.1.3680043.10.543.1234567.89012345" /* 43, the longest */}) {
+  for (const std::string root : {"2.25", "1.2.826.0.1.3680043.10.543",
+                                 "1.2.826.0.1.3680043.10.543.1234567.89012345" /* 43, the longest */}) {
     const std::string uid = derive_uid(root, {"radpipe", "report", "1.2.3"});
     EXPECT_LE(uid.size(), 64u) << uid;
     EXPECT_TRUE(std::regex_match(uid, uid_syntax)) << uid;
@@ -25,7 +27,8 @@ TEST(DerivedUids, AreTheSameForTheSameInputsAndDifferOtherwise) {
   const std::string root = "1.2.826.0.1.3680043.10.543";
   EXPECT_EQ(derive_uid(root, {"a", "study", "sha"}), derive_uid(root, {"a", "study", "sha"}));
   EXPECT_NE(derive_uid(root, {"a", "study", "sha"}), derive_uid(root, {"a", "study", "sha2"}));
-  EXPECT_NE(derive_uid(root, {"a", "study", "sha"}), derive_uid("1.2.826.0.1.3680043.10.544", {"a", "study", "sha"}));
+  EXPECT_NE(derive_uid(root, {"a", "study", "sha"}),
+            derive_uid("1.2.826.0.1.3680043.10.544", {"a", "study", "sha"}));
   // Parts are length-prefixed: moving a character from one to the next changes the UID.
   EXPECT_NE(derive_uid(root, {"ab", "c"}), derive_uid(root, {"a", "bc"}));
 }

@@ -67,9 +67,11 @@ struct TwoStudies {
       const fs::path file = folder.path() / "in" / (std::to_string(index) + ".dcm");
       fs::create_directories(file.parent_path());
       write_radiograph(file, spec);
-      images.push_back(prediction(file, spec.study_uid, index == 2 ? 0.91 : 0.2 + 0.1 * static_cast<double>(index)));
+      images.push_back(
+          prediction(file, spec.study_uid, index == 2 ? 0.91 : 0.2 + 0.1 * static_cast<double>(index)));
     }
-    studies = {study_of("1.2.826.0.1.3680043.10.543.31", 0.25, 2), study_of("1.2.826.0.1.3680043.10.543.32", 0.91, 1)};
+    studies = {study_of("1.2.826.0.1.3680043.10.543.31", 0.25, 2),
+               study_of("1.2.826.0.1.3680043.10.543.32", 0.91, 1)};
   }
 };
 
@@ -93,7 +95,8 @@ TEST(DicomResultsWriterTest, WritesAReportAndACapturePerImageIntoEachStudysFolde
   }
   const std::string sha = sha256_of_file(model_file);
   const auto uids = ResultUids::of("1.2.826.0.1.3680043.10.543.77", "1.2.826.0.1.3680043.10.543.32", sha);
-  const fs::path report = run.folder.path() / "out/dicom/1.2.826.0.1.3680043.10.543.32" / (uids.report_instance + ".dcm");
+  const fs::path report =
+      run.folder.path() / "out/dicom/1.2.826.0.1.3680043.10.543.32" / (uids.report_instance + ".dcm");
   ASSERT_TRUE(fs::exists(report));
   const std::string content = dsrdump(report);
   EXPECT_NE(content.find("\"Finding\")=(263654008,SCT,\"Abnormal\")"), std::string::npos) << content;
@@ -106,8 +109,10 @@ TEST(DicomResultsWriterTest, ARerunWritesTheSameObjectsUnderTheSameUids) {
   make_writer({}).write(run.images, run.studies, run.folder.path() / "first");
   make_writer({}).write(run.images, run.studies, run.folder.path() / "second");
   std::vector<std::string> first, second;
-  for (const auto& file : objects_under(run.folder.path() / "first")) first.push_back(file.filename().string());
-  for (const auto& file : objects_under(run.folder.path() / "second")) second.push_back(file.filename().string());
+  for (const auto& file : objects_under(run.folder.path() / "first"))
+    first.push_back(file.filename().string());
+  for (const auto& file : objects_under(run.folder.path() / "second"))
+    second.push_back(file.filename().string());
   EXPECT_EQ(first, second);
   make_writer({{"uid_root", std::string("1.2.826.0.1.3680043.10.543.78")}})
       .write(run.images, run.studies, run.folder.path() / "other-root");
@@ -129,13 +134,15 @@ TEST(DicomResultsWriterTest, RefusesAThresholdThatContradictsTheVerdicts) {
     FAIL() << "a study called abnormal at 0.91 contradicts the threshold 0.95";
   } catch (const StageError& error) {
     EXPECT_EQ(error.key(), "threshold");
-    EXPECT_NE(std::string(error.what()).find("1.2.826.0.1.3680043.10.543.32"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("1.2.826.0.1.3680043.10.543.32"), std::string::npos)
+        << error.what();
   }
 }
 
 TEST(DicomResultsWriterTest, SaysWhichStudiesHaveNoResultsWhenTheirSourcesAreNotDicom) {
   TwoStudies run;
-  run.images.push_back(prediction(fs::path(RADPIPE_SOURCE_DIR) / "samples/fracatlas/images/IMG0000351.jpg", "jpeg", 0.3));
+  run.images.push_back(
+      prediction(fs::path(RADPIPE_SOURCE_DIR) / "samples/fracatlas/images/IMG0000351.jpg", "jpeg", 0.3));
   run.studies.push_back(study_of("jpeg", 0.3, 1));
   auto writer = make_writer({});
   try {

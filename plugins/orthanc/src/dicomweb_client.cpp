@@ -45,7 +45,8 @@ std::string json_text(const nlohmann::json& object, const std::string& tag) {
   return "";
 }
 
-DicomWebClient::DicomWebClient(const HttpClient& http, std::string root) : http_(http), root_(std::move(root)) {
+DicomWebClient::DicomWebClient(const HttpClient& http, std::string root)
+    : http_(http), root_(std::move(root)) {
   while (!root_.empty() && root_.back() == '/') root_.pop_back();
   if (!root_.empty() && root_.front() != '/') root_.insert(root_.begin(), '/');
 }
@@ -54,16 +55,18 @@ std::vector<nlohmann::json> DicomWebClient::query(const std::string& target) con
   std::vector<nlohmann::json> results;
   const char separator = target.find('?') == std::string::npos ? '?' : '&';
   for (std::size_t offset = 0;; offset += page_size) {
-    const HttpResponse response = http_.get(target + separator + "limit=" + std::to_string(page_size) +
-                                                "&offset=" + std::to_string(offset),
-                                            dicom_json);
+    const HttpResponse response = http_.get(
+        target + separator + "limit=" + std::to_string(page_size) + "&offset=" + std::to_string(offset),
+        dicom_json);
     nlohmann::json page;
     try {
       page = response.body.empty() ? nlohmann::json::array() : nlohmann::json::parse(response.body);
     } catch (const nlohmann::json::exception& error) {
-      throw std::runtime_error("the PACS answered " + target + " with something that is not JSON: " + error.what());
+      throw std::runtime_error("the PACS answered " + target +
+                               " with something that is not JSON: " + error.what());
     }
-    if (!page.is_array()) throw std::runtime_error("the PACS answered " + target + " with JSON that is not a list");
+    if (!page.is_array())
+      throw std::runtime_error("the PACS answered " + target + " with JSON that is not a list");
     for (auto& item : page) results.push_back(std::move(item));
     if (page.size() < page_size) return results;
   }
@@ -77,11 +80,13 @@ std::vector<FoundStudy> DicomWebClient::find_studies(const StudyQuery& query) co
   for (const auto& modality : modalities) {
     for (const auto& body_part : body_parts) {
       std::string target = root_ + "/series?includefield=00100020";
-      if (const std::string dates = date_range(query); !dates.empty()) target += "&StudyDate=" + HttpClient::escape(dates);
+      if (const std::string dates = date_range(query); !dates.empty())
+        target += "&StudyDate=" + HttpClient::escape(dates);
       if (!modality.empty()) target += "&Modality=" + HttpClient::escape(modality);
       if (!body_part.empty()) target += "&BodyPartExamined=" + HttpClient::escape(body_part);
       for (const auto& series : this->query(target)) {
-        FoundStudy study{json_text(series, "0020000D"), json_text(series, "00080020"), json_text(series, "00100020")};
+        FoundStudy study{json_text(series, "0020000D"), json_text(series, "00080020"),
+                         json_text(series, "00100020")};
         if (!study.study_uid.empty()) studies.try_emplace(study.study_uid, std::move(study));
       }
     }
@@ -96,7 +101,8 @@ std::vector<FoundStudy> DicomWebClient::find_studies(const StudyQuery& query) co
 
 std::vector<FoundInstance> DicomWebClient::study_instances(const std::string& study_uid) const {
   std::vector<FoundInstance> instances;
-  for (const auto& item : query(root_ + "/studies/" + study_uid + "/instances?includefield=00180015&includefield=00100020")) {
+  for (const auto& item :
+       query(root_ + "/studies/" + study_uid + "/instances?includefield=00180015&includefield=00100020")) {
     FoundInstance instance;
     instance.study_uid = study_uid;
     instance.series_uid = json_text(item, "0020000E");
@@ -118,7 +124,8 @@ std::vector<FoundInstance> DicomWebClient::study_instances(const std::string& st
 
 std::string DicomWebClient::instance_url(const std::string& study_uid, const std::string& series_uid,
                                          const std::string& sop_uid) const {
-  return http_.base_url() + root_ + "/studies/" + study_uid + "/series/" + series_uid + "/instances/" + sop_uid;
+  return http_.base_url() + root_ + "/studies/" + study_uid + "/series/" + series_uid + "/instances/" +
+         sop_uid;
 }
 
 std::string DicomWebClient::instance_url(const FoundInstance& instance) const {
@@ -129,19 +136,23 @@ std::string DicomWebClient::fetch_instance(const std::string& url) const {
   HttpResponse response = http_.get(url, "multipart/related; type=\"application/dicom\"; transfer-syntax=*");
   const auto parts = multipart_parts(response.body, response.content_type);
   if (parts.size() != 1)
-    throw std::runtime_error("the PACS sent " + std::to_string(parts.size()) + " objects for the instance " + url);
+    throw std::runtime_error("the PACS sent " + std::to_string(parts.size()) + " objects for the instance " +
+                             url);
   return std::string(parts.front());
 }
 
-StoreResult DicomWebClient::store(const std::string& study_uid, const std::vector<std::string_view>& objects) const {
+StoreResult DicomWebClient::store(const std::string& study_uid,
+                                  const std::vector<std::string_view>& objects) const {
   const MultipartBody request = make_multipart(objects, "application/dicom");
-  const HttpResponse response = http_.post(root_ + "/studies/" + study_uid, request.content_type, request.body, dicom_json);
+  const HttpResponse response =
+      http_.post(root_ + "/studies/" + study_uid, request.content_type, request.body, dicom_json);
   StoreResult result;
   nlohmann::json answer;
   try {
     answer = nlohmann::json::parse(response.body);
   } catch (const nlohmann::json::exception& error) {
-    throw std::runtime_error("the PACS answered the store with something that is not JSON: " + std::string(error.what()));
+    throw std::runtime_error("the PACS answered the store with something that is not JSON: " +
+                             std::string(error.what()));
   }
   const auto sequence = [&](const char* tag) {
     const auto attribute = answer.find(tag);
@@ -150,7 +161,8 @@ StoreResult DicomWebClient::store(const std::string& study_uid, const std::vecto
   };
   for (const auto& item : sequence("00081199")) result.stored.push_back(json_text(item, "00081155"));
   for (const auto& item : sequence("00081198"))
-    result.failures.push_back(json_text(item, "00081155") + ": failure reason " + json_text(item, "00081197"));
+    result.failures.push_back(json_text(item, "00081155") + ": failure reason " +
+                              json_text(item, "00081197"));
   return result;
 }
 

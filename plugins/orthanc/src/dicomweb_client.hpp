@@ -13,7 +13,7 @@
 namespace radpipe::orthanc {
 
 struct StudyQuery {
-  std::string date_from, date_to;     // YYYYMMDD; empty: open
+  std::string date_from, date_to;      // YYYYMMDD; empty: open
   std::vector<std::string> modalities; // of a series in the study; empty: any
   std::vector<std::string> body_parts; // BodyPartExamined of a series; empty: any
 };

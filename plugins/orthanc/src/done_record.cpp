@@ -50,8 +50,8 @@ DoneRecord DoneRecord::parse(const std::string& content, const std::filesystem::
       record.studies_.insert(entry.at("study").get<std::string>());
       record.checkpoints_.insert(entry.at("checkpoint").get<std::string>());
     } catch (const nlohmann::json::exception& error) {
-      throw std::runtime_error(file.string() + ":" + std::to_string(line_number) +
-                               ": not a record entry (" + error.what() + ")");
+      throw std::runtime_error(file.string() + ":" + std::to_string(line_number) + ": not a record entry (" +
+                               error.what() + ")");
     }
     valid = start;
   }
@@ -78,26 +78,26 @@ DoneRecordWriter::DoneRecordWriter(std::filesystem::path file) : file_(std::move
     ::close(fd_);
     errno = error;
     if (error == EWOULDBLOCK)
-      throw std::runtime_error("the record " + file_.string() +
-                               " is in use by another radpipe run; wait for it to end (two runs would send the same "
-                               "studies)");
+      throw std::runtime_error(
+          "the record " + file_.string() +
+          " is in use by another radpipe run; wait for it to end (two runs would send the same "
+          "studies)");
     throw failure(file_, "lock");
   }
   // Read under the lock: nobody appends meanwhile.
   record_ = DoneRecord::read(file_);
 }
 
-DoneRecordWriter::~DoneRecordWriter() { ::close(fd_); } // closing drops the lock
+DoneRecordWriter::~DoneRecordWriter() {
+  ::close(fd_);
+} // closing drops the lock
 
 void DoneRecordWriter::add(const DoneStudy& study) {
   // A partial line left by a kill is cut off first, so that the new line starts a line.
   if (::ftruncate(fd_, static_cast<off_t>(record_.valid_bytes_)) != 0) throw failure(file_, "trim");
-  const std::string line = nlohmann::json{{"study", study.study_uid},
-                                          {"checkpoint", study.checkpoint_sha256},
-                                          {"server", study.server},
-                                          {"report", study.report_uid},
-                                          {"objects", study.objects},
-                                          {"time", utc_now()}}
+  const std::string line = nlohmann::json{{"study", study.study_uid}, {"checkpoint", study.checkpoint_sha256},
+                                          {"server", study.server},   {"report", study.report_uid},
+                                          {"objects", study.objects}, {"time", utc_now()}}
                                .dump() +
                            "\n";
   std::size_t done = 0;

@@ -13,7 +13,8 @@ namespace {
 void initialise_curl() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("libcurl cannot initialise");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      throw std::runtime_error("libcurl cannot initialise");
   });
 }
 
@@ -45,7 +46,8 @@ std::string host_of(const std::string& url) {
 // The first bytes of an error page, on one line, for a message.
 std::string excerpt(const std::string& body) {
   std::string text = body.substr(0, 200);
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
   return text;
 }
 
@@ -59,9 +61,11 @@ std::string checked_base_url(std::string url) {
   const auto start = url.find("://") + 3;
   const std::string authority = url.substr(start, url.find('/', start) - start);
   if (authority.find('@') != std::string::npos)
-    throw std::invalid_argument("the URL holds credentials (user:password@); give the user and the password "
-                                "apart, so that they never show in logs");
-  if (authority.empty() || authority.starts_with(':')) throw std::invalid_argument("\"" + url + "\" names no host");
+    throw std::invalid_argument(
+        "the URL holds credentials (user:password@); give the user and the password "
+        "apart, so that they never show in logs");
+  if (authority.empty() || authority.starts_with(':'))
+    throw std::invalid_argument("\"" + url + "\" names no host");
   return url;
 }
 
@@ -118,13 +122,13 @@ HttpResponse HttpClient::get(const std::string& target, const std::string& accep
   return perform(target, nullptr, {}, accept);
 }
 
-HttpResponse HttpClient::post(const std::string& target, const std::string& content_type, std::string_view body,
-                              const std::string& accept) const {
+HttpResponse HttpClient::post(const std::string& target, const std::string& content_type,
+                              std::string_view body, const std::string& accept) const {
   return perform(target, &content_type, body, accept);
 }
 
-HttpResponse HttpClient::perform(const std::string& target, const std::string* content_type, std::string_view body,
-                                 const std::string& accept) const {
+HttpResponse HttpClient::perform(const std::string& target, const std::string* content_type,
+                                 std::string_view body, const std::string& accept) const {
   const std::string url = target.starts_with(options_.base_url + "/") ? target : options_.base_url + target;
   std::unique_ptr<CURL, EasyDeleter> handle(curl_easy_init());
   if (!handle) throw HttpError(HttpError::Kind::Transfer, 0, "libcurl cannot make a request handle");
@@ -187,15 +191,19 @@ HttpResponse HttpClient::perform(const std::string& target, const std::string* c
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   char* type = nullptr;
-  if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr) response.content_type = type;
+  if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr)
+    response.content_type = type;
   if (response.status == 401 || response.status == 403)
-    throw HttpError(HttpError::Kind::Refused, response.status,
-                    "the server refused " + (options_.user.empty() ? std::string("anonymous access") : "user \"" + options_.user + "\"") +
-                        " (HTTP " + std::to_string(response.status) + ") for " + url +
-                        "; check the user and the password (password_env or password_file)");
+    throw HttpError(
+        HttpError::Kind::Refused, response.status,
+        "the server refused " +
+            (options_.user.empty() ? std::string("anonymous access") : "user \"" + options_.user + "\"") +
+            " (HTTP " + std::to_string(response.status) + ") for " + url +
+            "; check the user and the password (password_env or password_file)");
   if (response.status < 200 || response.status > 299)
-    throw HttpError(HttpError::Kind::Status, response.status,
-                    "HTTP " + std::to_string(response.status) + " for " + url + ": " + excerpt(response.body));
+    throw HttpError(
+        HttpError::Kind::Status, response.status,
+        "HTTP " + std::to_string(response.status) + " for " + url + ": " + excerpt(response.body));
   return response;
 }
 

@@ -42,7 +42,9 @@ class HttpError : public std::runtime_error {
   Kind kind() const { return kind_; }
   long status() const { return status_; }
   // No answer at all (Unreachable, Tls or Transfer): the server or the network is down.
-  bool no_answer() const { return kind_ == Kind::Unreachable || kind_ == Kind::Tls || kind_ == Kind::Transfer; }
+  bool no_answer() const {
+    return kind_ == Kind::Unreachable || kind_ == Kind::Tls || kind_ == Kind::Transfer;
+  }
 
  private:
   Kind kind_;

@@ -54,12 +54,14 @@ std::vector<std::string_view> multipart_parts(std::string_view body, std::string
   const std::string delimiter = "--" + *boundary;
   std::vector<std::string_view> parts;
   std::size_t position = body.find(delimiter);
-  if (position == std::string_view::npos) throw std::runtime_error("the multipart answer has no boundary line");
+  if (position == std::string_view::npos)
+    throw std::runtime_error("the multipart answer has no boundary line");
   while (true) {
     position += delimiter.size();
     if (body.substr(position, 2) == "--") return parts; // the closing delimiter
     const std::size_t headers_end = body.find("\r\n\r\n", position);
-    if (headers_end == std::string_view::npos) throw std::runtime_error("a part of the multipart answer is cut short");
+    if (headers_end == std::string_view::npos)
+      throw std::runtime_error("a part of the multipart answer is cut short");
     const std::size_t content = headers_end + 4;
     const std::size_t next = body.find("\r\n" + delimiter, content);
     if (next == std::string_view::npos)
@@ -73,8 +75,9 @@ MultipartBody make_multipart(const std::vector<std::string_view>& parts, const s
   std::random_device entropy;
   std::string boundary;
   const auto unused = [&](const std::string& candidate) {
-    return std::none_of(parts.begin(), parts.end(),
-                        [&](std::string_view part) { return part.find(candidate) != std::string_view::npos; });
+    return std::none_of(parts.begin(), parts.end(), [&](std::string_view part) {
+      return part.find(candidate) != std::string_view::npos;
+    });
   };
   do boundary = "radpipe-" + std::to_string(entropy()) + "-" + std::to_string(entropy());
   while (!unused(boundary));

@@ -24,7 +24,8 @@ std::string lower(std::string text) {
 }
 
 bool is_dicom_date(const std::string& text) {
-  return text.size() == 8 && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+  return text.size() == 8 &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 std::string date_days_ago(std::int64_t days) {
@@ -55,21 +56,25 @@ Schema OrthancReader::schema() {
   Schema schema{
       ParamSpec::string("study_date_from", "First study date (YYYYMMDD) of the studies to score").optional(),
       ParamSpec::string("study_date_to", "Last study date (YYYYMMDD) of the studies to score").optional(),
-      ParamSpec::integer("days_back",
-                         "Score the studies of today and the N days before it (a nightly run); instead of the dates")
+      ParamSpec::integer(
+          "days_back",
+          "Score the studies of today and the N days before it (a nightly run); instead of the dates")
           .optional()
           .in_range(0, 36500),
       ParamSpec::strings("modalities", "Modalities of the series to score (empty: any)")
           .with_default(std::vector<std::string>{"CR", "DX"}),
-      ParamSpec::strings("body_parts", "BodyPartExamined of the series to score, e.g. [\"HAND\", \"WRIST\"] (empty: any)")
+      ParamSpec::strings("body_parts",
+                         "BodyPartExamined of the series to score, e.g. [\"HAND\", \"WRIST\"] (empty: any)")
           .with_default(std::vector<std::string>{}),
-      ParamSpec::strings("sop_classes",
-                         "SOP classes of the instances to score: CR and DX images by default, so that reports and "
-                         "the results radpipe stored are never scored")
+      ParamSpec::strings(
+          "sop_classes",
+          "SOP classes of the instances to score: CR and DX images by default, so that reports and "
+          "the results radpipe stored are never scored")
           .with_default(std::vector<std::string>{"1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1",
                                                  "1.2.840.10008.5.1.4.1.1.1.1.1"})
           .items(1, 64),
-      ParamSpec::path("record", "The done-record the orthanc writer keeps; the studies it lists are not scored again")
+      ParamSpec::path("record",
+                      "The done-record the orthanc writer keeps; the studies it lists are not scored again")
           .optional(),
       ParamSpec::integer("max_studies", "Score at most this many studies, oldest first (0: all)")
           .with_default(0)
@@ -77,8 +82,10 @@ Schema OrthancReader::schema() {
       ParamSpec::string("window", "Intensities mapped onto 0..65535, as the dicom reader's window")
           .with_default("tags")
           .one_of({"tags", "full", "percentile"}),
-      ParamSpec::string("body_part", "Body part for images whose BodyPartExamined is empty (lower-cased)").optional(),
-      ParamSpec::real("decoder_timeout_s", "Time limit for decoding one image; past it the image is unreadable")
+      ParamSpec::string("body_part", "Body part for images whose BodyPartExamined is empty (lower-cased)")
+          .optional(),
+      ParamSpec::real("decoder_timeout_s",
+                      "Time limit for decoding one image; past it the image is unreadable")
           .with_default(120.0)
           .in_range(1.0, 3600.0),
   };
@@ -104,20 +111,24 @@ dicom_results::IsolatedDecoder make_decoder(std::filesystem::path program, const
 } // namespace
 
 OrthancReader::OrthancReader(const Params& params, const StageContext& context, std::filesystem::path decoder)
-    : context_(context), server_(ServerSettings::from(params, context)), decoder_(make_decoder(std::move(decoder), params)) {
+    : context_(context),
+      server_(ServerSettings::from(params, context)),
+      decoder_(make_decoder(std::move(decoder), params)) {
   StudyQuery query;
   if (params.has("days_back")) {
     if (params.has("study_date_from") || params.has("study_date_to"))
       throw StageError("days_back", "give either days_back or study_date_from/study_date_to, not both");
     query.date_from = date_days_ago(params.integer("days_back"));
   }
-  for (const auto& [key, field] : {std::pair{"study_date_from", &query.date_from}, std::pair{"study_date_to", &query.date_to}}) {
+  for (const auto& [key, field] :
+       {std::pair{"study_date_from", &query.date_from}, std::pair{"study_date_to", &query.date_to}}) {
     if (!params.has(key)) continue;
     *field = params.string(key);
     if (!is_dicom_date(*field)) throw StageError(key, "\"" + *field + "\" is not a date written YYYYMMDD");
   }
   if (!query.date_from.empty() && !query.date_to.empty() && query.date_from > query.date_to)
-    throw StageError("study_date_to", "the last date " + query.date_to + " is before the first " + query.date_from);
+    throw StageError("study_date_to",
+                     "the last date " + query.date_to + " is before the first " + query.date_from);
   modalities_ = upper_set(params.strings("modalities"));
   body_parts_ = upper_set(params.strings("body_parts"));
   query.modalities.assign(modalities_.begin(), modalities_.end());
@@ -154,8 +165,9 @@ OrthancReader::OrthancReader(const Params& params, const StageContext& context, 
       studies_.push_back(std::move(study));
     }
   }
-  context_.info("orthanc: " + std::to_string(found.size()) + " studies at " + server_.http.base_url + " match, " +
-                std::to_string(done) + " of them already done, " + std::to_string(studies_.size()) + " to score");
+  context_.info("orthanc: " + std::to_string(found.size()) + " studies at " + server_.http.base_url +
+                " match, " + std::to_string(done) + " of them already done, " +
+                std::to_string(studies_.size()) + " to score");
 }
 
 void OrthancReader::list_next_study() {
@@ -179,7 +191,8 @@ void OrthancReader::list_next_study() {
   for (const auto& instance : instances) {
     if (!sop_classes_.count(instance.sop_class_uid)) continue;
     if (!modalities_.empty() && !modalities_.count(upper(instance.modality))) continue;
-    if (!body_parts_.empty() && !instance.body_part.empty() && !body_parts_.count(upper(instance.body_part))) continue;
+    if (!body_parts_.empty() && !instance.body_part.empty() && !body_parts_.count(upper(instance.body_part)))
+      continue;
     chosen.push_back(&instance);
   }
   for (const FoundInstance* instance : chosen) {
@@ -199,7 +212,8 @@ void OrthancReader::list_next_study() {
     pending_.push_back(std::move(info));
   }
   if (chosen.empty())
-    context_.info("orthanc: study " + study.study_uid + " has no image to score (" + std::to_string(instances.size()) +
+    context_.info("orthanc: study " + study.study_uid + " has no image to score (" +
+                  std::to_string(instances.size()) +
                   " instances, none a radiograph of the chosen modalities and body parts)");
 }
 

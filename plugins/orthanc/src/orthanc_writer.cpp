@@ -31,7 +31,8 @@ class OrthancWriter::PacsSources final : public dicom_results::SourceAccess {
     try {
       return dicom_results::to_mat(decoder_.decode_bytes(bytes(info)));
     } catch (const dicom_results::DecodeFailure& failure) {
-      throw dicom_results::DecodeFailure("cannot decode " + info.path + " for its capture: " + failure.what());
+      throw dicom_results::DecodeFailure("cannot decode " + info.path +
+                                         " for its capture: " + failure.what());
     }
   }
 
@@ -40,7 +41,8 @@ class OrthancWriter::PacsSources final : public dicom_results::SourceAccess {
 
   const std::string& bytes(const SampleInfo& info) {
     auto found = fetched_.find(info.path);
-    if (found == fetched_.end()) found = fetched_.emplace(info.path, dicomweb_.fetch_instance(info.path)).first;
+    if (found == fetched_.end())
+      found = fetched_.emplace(info.path, dicomweb_.fetch_instance(info.path)).first;
     return found->second;
   }
 
@@ -85,9 +87,10 @@ OrthancWriter::OrthancWriter(const Params& params, const StageContext& context, 
   const std::string& checkpoint = builder_.settings().model.checkpoint_sha256;
   for (const auto& other : record_->record().checkpoints())
     if (other != checkpoint)
-      throw StageError("record", record_->file().string() + " records results of the checkpoint " + other.substr(0, 12) +
-                                     "..., this run's is " + checkpoint.substr(0, 12) +
-                                     "...: a new model writes other objects, so it needs a record of its own");
+      throw StageError(
+          "record", record_->file().string() + " records results of the checkpoint " + other.substr(0, 12) +
+                        "..., this run's is " + checkpoint.substr(0, 12) +
+                        "...: a new model writes other objects, so it needs a record of its own");
 }
 
 OrthancWriter::~OrthancWriter() = default;
@@ -96,9 +99,11 @@ OrthancWriter::Outcome OrthancWriter::send_study(const StudyImages& study) {
   const std::string& study_id = study.study->study_id;
   if (record_->record().contains(study_id)) return Outcome::AlreadyDone;
   const auto& tags = study.images.front()->info.tags;
-  if (const auto listed = tags.find(study_images_tag); listed != tags.end() && listed->second != std::to_string(study.images.size())) {
-    context_.warn("orthanc: study " + study_id + ": " + std::to_string(study.images.size()) + " of " + listed->second +
-                  " images scored (the others were unreadable); not sent, so that the next run scores it whole");
+  if (const auto listed = tags.find(study_images_tag);
+      listed != tags.end() && listed->second != std::to_string(study.images.size())) {
+    context_.warn(
+        "orthanc: study " + study_id + ": " + std::to_string(study.images.size()) + " of " + listed->second +
+        " images scored (the others were unreadable); not sent, so that the next run scores it whole");
     return Outcome::Incomplete;
   }
   sources_->next_study();
@@ -110,11 +115,12 @@ OrthancWriter::Outcome OrthancWriter::send_study(const StudyImages& study) {
   const std::string study_uid = objects.front().study_instance_uid();
   const StoreResult result = dicomweb_->store(study_uid, views);
   if (!result.failures.empty())
-    throw std::runtime_error("the PACS refused " + std::to_string(result.failures.size()) + " of the study's " +
-                             std::to_string(objects.size()) + " objects; the first: " + result.failures.front());
+    throw std::runtime_error("the PACS refused " + std::to_string(result.failures.size()) +
+                             " of the study's " + std::to_string(objects.size()) +
+                             " objects; the first: " + result.failures.front());
   if (result.stored.size() != objects.size())
-    throw std::runtime_error("the PACS confirmed " + std::to_string(result.stored.size()) + " of the study's " +
-                             std::to_string(objects.size()) + " objects");
+    throw std::runtime_error("the PACS confirmed " + std::to_string(result.stored.size()) +
+                             " of the study's " + std::to_string(objects.size()) + " objects");
   const bool has_report = builder_.settings().report;
   record_->add(DoneStudy{study_id, builder_.settings().model.checkpoint_sha256, server_.http.base_url,
                          has_report ? objects.front().sop_instance_uid() : "", objects.size()});
@@ -128,16 +134,23 @@ void OrthancWriter::write(std::span<const ImagePrediction> images, std::span<con
   std::size_t sent = 0, already = 0, incomplete = 0;
   std::vector<std::string> failures;
   const auto summary = [&] {
-    return std::to_string(sent) + " of " + std::to_string(grouped.size()) + " studies sent to " + server_.http.base_url +
-           ", " + std::to_string(already) + " already done, " + std::to_string(incomplete) +
-           " incomplete (left for the next run), " + std::to_string(failures.size()) + " failed";
+    return std::to_string(sent) + " of " + std::to_string(grouped.size()) + " studies sent to " +
+           server_.http.base_url + ", " + std::to_string(already) + " already done, " +
+           std::to_string(incomplete) + " incomplete (left for the next run), " +
+           std::to_string(failures.size()) + " failed";
   };
   for (const auto& study : grouped) {
     try {
       switch (send_study(study)) {
-        case Outcome::Sent: ++sent; break;
-        case Outcome::AlreadyDone: ++already; break;
-        case Outcome::Incomplete: ++incomplete; break;
+        case Outcome::Sent:
+          ++sent;
+          break;
+        case Outcome::AlreadyDone:
+          ++already;
+          break;
+        case Outcome::Incomplete:
+          ++incomplete;
+          break;
       }
     } catch (const HttpError& error) {
       if (!error.no_answer() && error.kind() != HttpError::Kind::Refused) {

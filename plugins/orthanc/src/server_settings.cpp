@@ -39,12 +39,14 @@ std::string read_password_file(const std::filesystem::path& file, const StageCon
 
 std::vector<ParamSpec> ServerSettings::schema_specs() {
   return {
-      ParamSpec::string("url",
-                        "The PACS's base URL (https://pacs.example.org:8042); when left out, RADPIPE_ORTHANC_URL")
+      ParamSpec::string(
+          "url", "The PACS's base URL (https://pacs.example.org:8042); when left out, RADPIPE_ORTHANC_URL")
           .optional(),
-      ParamSpec::string("dicomweb_root", "Path of the DICOMweb services below the URL").with_default("/dicom-web"),
-      ParamSpec::string("user", "User for HTTP basic authentication; when left out, RADPIPE_ORTHANC_USER (none: "
-                                "no authentication)")
+      ParamSpec::string("dicomweb_root", "Path of the DICOMweb services below the URL")
+          .with_default("/dicom-web"),
+      ParamSpec::string("user",
+                        "User for HTTP basic authentication; when left out, RADPIPE_ORTHANC_USER (none: "
+                        "no authentication)")
           .optional(),
       ParamSpec::string("password_env", "Environment variable that holds the password")
           .with_default("RADPIPE_ORTHANC_PASSWORD"),
@@ -54,17 +56,22 @@ std::vector<ParamSpec> ServerSettings::schema_specs() {
       ParamSpec::path("ca_file", "PEM file of the CA certificates to trust for https (default: the system's)")
           .optional()
           .existing(),
-      ParamSpec::boolean("tls_verify",
-                         "Verify the server's certificate and name; switching it off lets anyone in the middle "
-                         "read the password and the images")
+      ParamSpec::boolean(
+          "tls_verify",
+          "Verify the server's certificate and name; switching it off lets anyone in the middle "
+          "read the password and the images")
           .with_default(true),
-      ParamSpec::boolean("allow_plain_http",
-                         "Allow http:// to a host other than this machine (credentials and images unencrypted)")
+      ParamSpec::boolean(
+          "allow_plain_http",
+          "Allow http:// to a host other than this machine (credentials and images unencrypted)")
           .with_default(false),
-      ParamSpec::real("timeout_s", "Time limit of one request (a whole instance fetched or a study's results sent)")
+      ParamSpec::real("timeout_s",
+                      "Time limit of one request (a whole instance fetched or a study's results sent)")
           .with_default(120.0)
           .in_range(1.0, 3600.0),
-      ParamSpec::real("connect_timeout_s", "Time limit for connecting to the server").with_default(10.0).in_range(0.1, 600.0),
+      ParamSpec::real("connect_timeout_s", "Time limit for connecting to the server")
+          .with_default(10.0)
+          .in_range(0.1, 600.0),
   };
 }
 
@@ -87,9 +94,10 @@ ServerSettings ServerSettings::from(const Params& params, const StageContext& co
     throw StageError("user", "a password is given but no user; set user or RADPIPE_ORTHANC_USER");
   if (settings.http.base_url.starts_with("http://") && !is_loopback_http(settings.http.base_url) &&
       !params.boolean("allow_plain_http"))
-    throw StageError("url", settings.http.base_url +
-                                " is plain http to another machine: credentials and images would cross the network "
-                                "unencrypted; use https, or set allow_plain_http = true on a network you trust");
+    throw StageError("url",
+                     settings.http.base_url +
+                         " is plain http to another machine: credentials and images would cross the network "
+                         "unencrypted; use https, or set allow_plain_http = true on a network you trust");
   if (params.has("ca_file")) settings.http.ca_file = params.path("ca_file");
   settings.http.verify_tls = params.boolean("tls_verify");
   if (!settings.http.verify_tls)

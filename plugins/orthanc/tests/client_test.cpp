@@ -70,12 +70,13 @@ TEST_F(DicomWebAgainstOrthanc, ListsAStudysInstancesInOrderAndFetchesThemIntoMem
   EXPECT_EQ(instances[0].patient_id, "RP-A");
 
   const std::string url = pacs.instance_url(instances[1]);
-  EXPECT_EQ(url, server_->url() + "/dicom-web/studies/" + PacsData::hand_study + "/series/" + PacsData::hand_study +
-                     ".1/instances/" + instances[1].sop_uid);
+  EXPECT_EQ(url, server_->url() + "/dicom-web/studies/" + PacsData::hand_study + "/series/" +
+                     PacsData::hand_study + ".1/instances/" + instances[1].sop_uid);
   const std::string bytes = pacs.fetch_instance(url);
   const auto header = dicom_results::SourceHeader::read_bytes(bytes, url);
   EXPECT_EQ(header.sop_instance_uid(), instances[1].sop_uid);
-  EXPECT_EQ(bytes, radpipe::testing::read_text(folder_->path() / "data/2.dcm")) << "the stored file, byte for byte";
+  EXPECT_EQ(bytes, radpipe::testing::read_text(folder_->path() / "data/2.dcm"))
+      << "the stored file, byte for byte";
 }
 
 TEST_F(DicomWebAgainstOrthanc, StoresObjectsIntoTheStudyAndAResendReplacesInsteadOfAdding) {
@@ -172,7 +173,8 @@ TEST(DicomWebOverTls, TrustsTheGivenCaAndRefusesAnUntrustedCertificate) {
       ADD_FAILURE() << "a certificate from an untrusted CA must be refused (ca_file " << untrusted << ")";
     } catch (const HttpError& error) {
       EXPECT_EQ(error.kind(), HttpError::Kind::Tls) << error.what();
-      EXPECT_NE(std::string(error.what()).find("give the server's CA in ca_file"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("give the server's CA in ca_file"), std::string::npos)
+          << error.what();
     }
   }
   http.ca_file.clear();

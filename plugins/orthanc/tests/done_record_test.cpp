@@ -9,7 +9,9 @@
 namespace radpipe::orthanc {
 namespace {
 
-DoneStudy study(const std::string& uid) { return DoneStudy{uid, "sha-a", "http://127.0.0.1:1", uid + ".9", 3}; }
+DoneStudy study(const std::string& uid) {
+  return DoneStudy{uid, "sha-a", "http://127.0.0.1:1", uid + ".9", 3};
+}
 
 TEST(DoneRecordTest, WhatIsAddedIsDoneForEveryLaterRun) {
   radpipe::testing::TempFolder folder;
@@ -58,7 +60,8 @@ TEST(DoneRecordTest, OneRunAtATimeWritesARecord) {
     DoneRecordWriter second(file);
     FAIL() << "a second writer must be refused while the first holds the record";
   } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find("in use by another radpipe run"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("in use by another radpipe run"), std::string::npos)
+        << error.what();
   }
 }
 

@@ -38,12 +38,12 @@ int free_loopback_port() {
   return ntohs(address.sin_port);
 }
 
-
 pid_t spawn(const std::vector<std::string>& arguments, const fs::path& log) {
   posix_spawn_file_actions_t actions;
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
   ::posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   std::vector<std::string> storage = arguments;
   std::vector<char*> argv;
@@ -122,7 +122,9 @@ OrthancServer::OrthancServer(fs::path folder, OrthancOptions options)
   start();
 }
 
-OrthancServer::~OrthancServer() { stop(); }
+OrthancServer::~OrthancServer() {
+  stop();
+}
 
 HttpOptions OrthancServer::client_options() const {
   HttpOptions http;
@@ -141,7 +143,8 @@ std::string OrthancServer::url() const {
 void OrthancServer::start() {
   if (pid_ > 0) return;
   if (::access("/usr/sbin/Orthanc", X_OK) != 0)
-    throw std::runtime_error("/usr/sbin/Orthanc is missing: run scripts/setup-debian.sh (packages orthanc, orthanc-dicomweb)");
+    throw std::runtime_error(
+        "/usr/sbin/Orthanc is missing: run scripts/setup-debian.sh (packages orthanc, orthanc-dicomweb)");
   const fs::path log = folder_ / "orthanc.log";
   pid_ = spawn({"/usr/sbin/Orthanc", (folder_ / "orthanc.json").string()}, log);
   try {
@@ -153,18 +156,22 @@ void OrthancServer::start() {
 }
 
 // SIGKILL: as a crash or a power cut ends it, and at once (a clean stop takes Orthanc 4 s).
-void OrthancServer::stop() { end_process(pid_, SIGKILL); }
+void OrthancServer::stop() {
+  end_process(pid_, SIGKILL);
+}
 
 void OrthancServer::upload(const fs::path& file) const {
-  HttpClient(client_options()).post("/instances", "application/dicom", radpipe::testing::read_text(file),
-                                              "application/json");
+  HttpClient(client_options())
+      .post("/instances", "application/dicom", radpipe::testing::read_text(file), "application/json");
 }
 
 nlohmann::json OrthancServer::get(const std::string& path) const {
   return nlohmann::json::parse(HttpClient(client_options()).get(path, "application/json").body);
 }
 
-std::size_t OrthancServer::instance_count() const { return get("/instances").size(); }
+std::size_t OrthancServer::instance_count() const {
+  return get("/instances").size();
+}
 
 TestCertificates make_test_certificates(const fs::path& folder) {
   fs::create_directories(folder);
@@ -179,9 +186,11 @@ TestCertificates make_test_certificates(const fs::path& folder) {
   run_or_throw("openssl req " + key + "-subj '/CN=127.0.0.1' -keyout " + in("server.key") + " -out " +
                in("server.csr") + quiet);
   std::ofstream(folder / "san.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-  run_or_throw("openssl x509 -req -days 2 -in " + in("server.csr") + " -CA " + in("ca.pem") + " -CAkey " + in("ca.key") +
-               " -CAcreateserial -extfile " + in("san.cnf") + " -out " + in("server.crt") + quiet);
-  return TestCertificates{folder / "ca.pem", folder / "server.crt", folder / "server.key", folder / "other-ca.pem"};
+  run_or_throw("openssl x509 -req -days 2 -in " + in("server.csr") + " -CA " + in("ca.pem") + " -CAkey " +
+               in("ca.key") + " -CAcreateserial -extfile " + in("san.cnf") + " -out " + in("server.crt") +
+               quiet);
+  return TestCertificates{folder / "ca.pem", folder / "server.crt", folder / "server.key",
+                          folder / "other-ca.pem"};
 }
 
 TlsProxy::TlsProxy(fs::path folder, const TestCertificates& certificates, int target_port)
@@ -201,10 +210,12 @@ TlsProxy::TlsProxy(fs::path folder, const TestCertificates& certificates, int ta
       << "  server {\n    listen 127.0.0.1:" << port_ << " ssl;\n"
       << "    ssl_certificate " << certificates.server_certificate.string() << ";\n"
       << "    ssl_certificate_key " << certificates.server_key.string() << ";\n"
-      << "    location / { proxy_pass http://127.0.0.1:" << target_port << "; proxy_request_buffering off; }\n"
+      << "    location / { proxy_pass http://127.0.0.1:" << target_port
+      << "; proxy_request_buffering off; }\n"
       << "  }\n}\n";
   const fs::path log = folder_ / "nginx.log";
-  pid_ = spawn({"/usr/sbin/nginx", "-p", at, "-e", at + "/error.log", "-c", (folder_ / "nginx.conf").string()}, log);
+  pid_ = spawn(
+      {"/usr/sbin/nginx", "-p", at, "-e", at + "/error.log", "-c", (folder_ / "nginx.conf").string()}, log);
   HttpOptions http;
   http.base_url = url();
   http.ca_file = certificates.ca;
@@ -218,8 +229,12 @@ TlsProxy::TlsProxy(fs::path folder, const TestCertificates& certificates, int ta
   }
 }
 
-TlsProxy::~TlsProxy() { end_process(pid_); }
+TlsProxy::~TlsProxy() {
+  end_process(pid_);
+}
 
-std::string TlsProxy::url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+std::string TlsProxy::url() const {
+  return "https://127.0.0.1:" + std::to_string(port_);
+}
 
 } // namespace radpipe::orthanc::testing

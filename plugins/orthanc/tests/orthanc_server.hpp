@@ -58,7 +58,7 @@ struct TestCertificates {
   std::filesystem::path ca;                 // the CA certificate (PEM), to trust
   std::filesystem::path server_certificate; // the server's certificate (PEM), signed by `ca`
   std::filesystem::path server_key;
-  std::filesystem::path other_ca;           // a CA that signed nothing of the server's
+  std::filesystem::path other_ca; // a CA that signed nothing of the server's
 };
 TestCertificates make_test_certificates(const std::filesystem::path& folder);
 

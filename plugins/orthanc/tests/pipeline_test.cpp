@@ -38,7 +38,8 @@ fs::path nightly_pipeline(const fs::path& folder, const std::string& writer_url 
   replace_once(text, "days_back = 2 ", "study_date_from = \"20000101\" ");
   for (int i = 0; i < 2; ++i) replace_once(text, "\"../runs/pacs-nightly/done.jsonl\"", "\"" + record + "\"");
   const std::string model = (source_dir / "samples/models/fracatlas-cnn5.pt").string();
-  for (int i = 0; i < 2; ++i) replace_once(text, "\"../samples/models/fracatlas-cnn5.pt\"", "\"" + model + "\"");
+  for (int i = 0; i < 2; ++i)
+    replace_once(text, "\"../samples/models/fracatlas-cnn5.pt\"", "\"" + model + "\"");
   if (!writer_url.empty()) text += "url = \"" + writer_url + "\"\n";
   const fs::path file = folder / (writer_url.empty() ? "nightly.toml" : "nightly-broken-writer.toml");
   std::ofstream(file) << text;
@@ -63,7 +64,8 @@ std::map<std::string, std::string> study_probabilities(const fs::path& file) {
   std::getline(lines, line);
   std::vector<std::string> header;
   for (std::stringstream cells(line); std::getline(cells, line, ',');) header.push_back(line);
-  const auto column = static_cast<std::size_t>(std::find(header.begin(), header.end(), "probability") - header.begin());
+  const auto column =
+      static_cast<std::size_t>(std::find(header.begin(), header.end(), "probability") - header.begin());
   std::map<std::string, std::string> result;
   while (std::getline(lines, line)) {
     std::vector<std::string> cells;
@@ -123,15 +125,16 @@ TEST_F(NightlyPipeline, ScoresThePacsAndStoresEachStudysFindingsOnce) {
     const std::string key = "\"Probability\")=\"";
     const auto at = content.find(key);
     ASSERT_NE(at, std::string::npos) << content;
-    EXPECT_NEAR(std::stod(content.substr(at + key.size())), std::stod(probability), 6e-5) << study << "\n" << content;
+    EXPECT_NEAR(std::stod(content.substr(at + key.size())), std::stod(probability), 6e-5) << study << "\n"
+                                                                                          << content;
   }
   for (const auto& file : {out / "run.json", out / "predictions.csv"})
     EXPECT_EQ(radpipe::testing::read_text(file).find(server->options().password), std::string::npos) << file;
   EXPECT_EQ(first.err.find(server->options().password), std::string::npos) << "never logged";
 
   // The next night finds nothing new: nothing is scored, nothing sent twice.
-  const auto second = radpipe_run(*server, "predict '" + pipeline.string() + "' --out '" +
-                                               (folder.path() / "night-2").string() + "'");
+  const auto second = radpipe_run(
+      *server, "predict '" + pipeline.string() + "' --out '" + (folder.path() / "night-2").string() + "'");
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.err.find("5 of them already done, 0 to score"), std::string::npos) << second.err;
   EXPECT_EQ(server->instance_count(), sources + 12);
@@ -142,17 +145,18 @@ TEST_F(NightlyPipeline, AnOutageIsReportedLosesNothingAndTheNextRunCompletes) {
   // The PACS is down when the run starts: it stops at once and says so.
   server->stop();
   const fs::path pipeline = nightly_pipeline(folder.path());
-  const auto down = radpipe_run(*server, "predict '" + pipeline.string() + "' --out '" +
-                                             (folder.path() / "down").string() + "'");
+  const auto down = radpipe_run(
+      *server, "predict '" + pipeline.string() + "' --out '" + (folder.path() / "down").string() + "'");
   EXPECT_EQ(down.exit_code, 3) << down.err;
-  EXPECT_NE(down.err.find("cannot list the studies to score: the PACS is unreachable"), std::string::npos) << down.err;
+  EXPECT_NE(down.err.find("cannot list the studies to score: the PACS is unreachable"), std::string::npos)
+      << down.err;
   server->start();
 
   // The PACS stops answering between scoring and storing (the writer's URL leads nowhere here):
   // the run says so and how far it got, and records nothing it did not store.
   const fs::path broken = nightly_pipeline(folder.path(), "http://127.0.0.1:9");
-  const auto cut = radpipe_run(*server, "predict '" + broken.string() + "' --out '" +
-                                            (folder.path() / "cut").string() + "'");
+  const auto cut = radpipe_run(
+      *server, "predict '" + broken.string() + "' --out '" + (folder.path() / "cut").string() + "'");
   EXPECT_EQ(cut.exit_code, 3) << cut.err;
   EXPECT_NE(cut.err.find("the PACS stopped the run: cannot connect"), std::string::npos) << cut.err;
   EXPECT_NE(cut.err.find("0 of 5 studies sent"), std::string::npos) << cut.err;
@@ -160,8 +164,8 @@ TEST_F(NightlyPipeline, AnOutageIsReportedLosesNothingAndTheNextRunCompletes) {
   EXPECT_EQ(lines_of(folder.path() / "state/done.jsonl"), 0u);
   EXPECT_EQ(server->instance_count(), sources);
 
-  const auto next = radpipe_run(*server, "predict '" + pipeline.string() + "' --out '" +
-                                             (folder.path() / "next").string() + "'");
+  const auto next = radpipe_run(
+      *server, "predict '" + pipeline.string() + "' --out '" + (folder.path() / "next").string() + "'");
   ASSERT_EQ(next.exit_code, 0) << next.err;
   EXPECT_EQ(lines_of(folder.path() / "state/done.jsonl"), 5u);
   EXPECT_EQ(server->instance_count(), sources + 12);

@@ -36,9 +36,8 @@ struct Log {
     return context;
   }
   std::string all() const {
-    return std::accumulate(lines.begin(), lines.end(), std::string(), [](std::string a, const std::string& b) {
-      return std::move(a) + b + "\n";
-    });
+    return std::accumulate(lines.begin(), lines.end(), std::string(),
+                           [](std::string a, const std::string& b) { return std::move(a) + b + "\n"; });
   }
 };
 
@@ -48,14 +47,18 @@ void export_password(const OrthancServer& server) {
 }
 
 std::map<std::string, ParamValue> server_values(const OrthancServer& server) {
-  return {{"url", server.url()}, {"user", server.options().user},
-          {"password_env", std::string("RADPIPE_TEST_ORTHANC_PASSWORD")}, {"connect_timeout_s", 2.0}};
+  return {{"url", server.url()},
+          {"user", server.options().user},
+          {"password_env", std::string("RADPIPE_TEST_ORTHANC_PASSWORD")},
+          {"connect_timeout_s", 2.0}};
 }
 
-OrthancReader make_reader(const OrthancServer& server, Log& log, std::map<std::string, ParamValue> values = {}) {
+OrthancReader make_reader(const OrthancServer& server, Log& log,
+                          std::map<std::string, ParamValue> values = {}) {
   export_password(server);
   values.merge(server_values(server));
-  return OrthancReader(resolve_params(OrthancReader::schema(), std::move(values)), log.context(), RADPIPE_DICOM_DECODER);
+  return OrthancReader(resolve_params(OrthancReader::schema(), std::move(values)), log.context(),
+                       RADPIPE_DICOM_DECODER);
 }
 
 std::unique_ptr<OrthancWriter> make_writer(const OrthancServer& server, Log& log, const fs::path& record) {
@@ -66,8 +69,8 @@ std::unique_ptr<OrthancWriter> make_writer(const OrthancServer& server, Log& log
   values["model_version"] = std::string("1");
   values["checkpoint"] = model_file.string();
   values["uid_root"] = std::string("1.2.826.0.1.3680043.10.543.900");
-  return std::make_unique<OrthancWriter>(resolve_params(OrthancWriter::schema(), std::move(values)), log.context(),
-                                         RADPIPE_DICOM_DECODER);
+  return std::make_unique<OrthancWriter>(resolve_params(OrthancWriter::schema(), std::move(values)),
+                                         log.context(), RADPIPE_DICOM_DECODER);
 }
 
 std::vector<SampleInfo> list_all(OrthancReader& reader) {
@@ -102,8 +105,9 @@ struct Predictions {
         studies.push_back(std::move(added));
         study = studies.end() - 1;
       }
-      study->probability = (study->probability * static_cast<double>(study->image_count) + image.probability) /
-                           static_cast<double>(study->image_count + 1);
+      study->probability =
+          (study->probability * static_cast<double>(study->image_count) + image.probability) /
+          static_cast<double>(study->image_count + 1);
       ++study->image_count;
       study->predicted = study->probability >= 0.5 ? 1 : 0;
     }
@@ -114,7 +118,8 @@ struct Predictions {
 std::map<std::string, std::size_t> classes_in(const OrthancServer& server, const std::string& study_uid) {
   const HttpClient client(server.client_options());
   std::map<std::string, std::size_t> counts;
-  for (const auto& instance : DicomWebClient(client, "/dicom-web").study_instances(study_uid)) ++counts[instance.sop_class_uid];
+  for (const auto& instance : DicomWebClient(client, "/dicom-web").study_instances(study_uid))
+    ++counts[instance.sop_class_uid];
   return counts;
 }
 
@@ -174,7 +179,8 @@ TEST_F(OrthancStages, WriterStoresEachStudysResultsIntoItOnceAndRecordsIt) {
     const fs::path file = folder.path() / (instance.sop_uid + ".dcm");
     std::ofstream(file, std::ios::binary) << pacs.fetch_instance(pacs.instance_url(instance));
     if (instance.sop_class_uid == "1.2.840.10008.5.1.4.1.1.1") continue;
-    EXPECT_TRUE(dicom_results::testing::dciodvfy_errors(file).empty()) << dicom_results::testing::dciodvfy_report(file);
+    EXPECT_TRUE(dicom_results::testing::dciodvfy_errors(file).empty())
+        << dicom_results::testing::dciodvfy_report(file);
     if (instance.sop_class_uid == comprehensive_sr) {
       const std::string content = dicom_results::testing::dsrdump(file);
       // The hand study's images are the first two scored: 0.30 and 0.45, a mean of 0.375.
@@ -188,10 +194,12 @@ TEST_F(OrthancStages, WriterStoresEachStudysResultsIntoItOnceAndRecordsIt) {
   Log next_night;
   OrthancReader again = make_reader(*server, next_night, {{"record", record.string()}});
   EXPECT_TRUE(again.studies().empty());
-  EXPECT_NE(next_night.all().find("3 of them already done, 0 to score"), std::string::npos) << next_night.all();
+  EXPECT_NE(next_night.all().find("3 of them already done, 0 to score"), std::string::npos)
+      << next_night.all();
   make_writer(*server, next_night, record)->write(run.images, run.studies, folder.path() / "out");
   EXPECT_EQ(server->instance_count(), sources + 7);
-  EXPECT_NE(next_night.all().find("0 of 3 studies sent to " + server->url() + ", 3 already done"), std::string::npos)
+  EXPECT_NE(next_night.all().find("0 of 3 studies sent to " + server->url() + ", 3 already done"),
+            std::string::npos)
       << next_night.all();
 
   // A kill between store and record loses the record's lines: the resend replaces the objects.
@@ -236,7 +244,8 @@ TEST_F(OrthancStages, AnOutageMidRunIsReportedLosesNothingAndTheNextRunCompletes
         ADD_FAILURE() << infos[index].path << " was read from a stopped server";
       } catch (const SampleError& error) {
         ++unreadable;
-        EXPECT_NE(std::string(error.what()).find("the PACS is unreachable"), std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find("the PACS is unreachable"), std::string::npos)
+            << error.what();
       }
     }
     EXPECT_EQ(unreadable, 2u);
@@ -290,7 +299,8 @@ TEST(OrthancSettings, TakeTheServerFromTheEnvironmentAndRefuseUnsafeOnes) {
   const auto settings_of = [&](std::map<std::string, ParamValue> values) {
     return ServerSettings::from(resolve_params(Schema([] {
                                                  Schema schema;
-                                                 for (auto& spec : ServerSettings::schema_specs()) schema.add(spec);
+                                                 for (auto& spec : ServerSettings::schema_specs())
+                                                   schema.add(spec);
                                                  return schema;
                                                }()),
                                                std::move(values)),
@@ -323,8 +333,10 @@ TEST(OrthancSettings, TakeTheServerFromTheEnvironmentAndRefuseUnsafeOnes) {
     }
     return std::string("(accepted)");
   };
-  EXPECT_EQ(key_of({{"url", std::string("http://pacs.example.org")}}), "url") << "plain http off this machine";
-  EXPECT_EQ(key_of({{"url", std::string("http://pacs.example.org")}, {"allow_plain_http", true}}), "(accepted)");
+  EXPECT_EQ(key_of({{"url", std::string("http://pacs.example.org")}}), "url")
+      << "plain http off this machine";
+  EXPECT_EQ(key_of({{"url", std::string("http://pacs.example.org")}, {"allow_plain_http", true}}),
+            "(accepted)");
   EXPECT_EQ(key_of({{"url", std::string("http://127.0.0.1:8042")}}), "(accepted)");
   EXPECT_EQ(key_of({{"url", std::string("https://night:pw@pacs")}}), "url");
   ::unsetenv("RADPIPE_ORTHANC_URL");
