@@ -156,8 +156,9 @@ int command_inspect(const GlobalOptions& global, const std::string& stage_name, 
   return exit_ok;
 }
 
-std::optional<PipelineConfig> validate_or_report(const fs::path& pipeline, const PluginHost& plugins) {
-  ValidationResult result = load_pipeline(pipeline, plugins);
+std::optional<PipelineConfig> validate_or_report(const fs::path& pipeline, const PluginHost& plugins,
+                                                 const std::vector<std::string>& overrides) {
+  ValidationResult result = load_pipeline(pipeline, plugins, overrides);
   for (const auto& diagnostic : result.diagnostics) std::cerr << format(diagnostic) << '\n';
   if (!result.diagnostics.empty())
     std::cerr << fmt::format("{}: {} problem{} found\n", pipeline.string(), result.diagnostics.size(),
@@ -168,7 +169,7 @@ std::optional<PipelineConfig> validate_or_report(const fs::path& pipeline, const
 int command_check(const GlobalOptions& global, const fs::path& pipeline) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(pipeline, plugins);
+  auto config = validate_or_report(pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
   std::cout << fmt::format("{}: valid pipeline '{}': reader {}, {} preprocessing step{}, model {}{}, aggregator {}\n",
                            pipeline.string(), config->settings.string("name"), config->reader.entry.stage->name,
@@ -181,7 +182,7 @@ int command_check(const GlobalOptions& global, const fs::path& pipeline) {
 int command_predict(const GlobalOptions& global, const PredictOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
 
   BuildOptions build;

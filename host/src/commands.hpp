@@ -22,12 +22,15 @@ enum ExitCode : int {
 struct GlobalOptions {
   std::vector<std::filesystem::path> plugin_paths;
   int threads = 0;
+  std::vector<std::string> overrides; // `--set KEY=VALUE` of the commands that take a pipeline
 };
 
 // Loads the plugins of the search path, logging broken and shadowed ones.
 void load_plugins(PluginHost& plugins, const GlobalOptions& global);
-// Validates a pipeline file, printing every diagnostic to stderr; nullopt when it is invalid.
-std::optional<PipelineConfig> validate_or_report(const std::filesystem::path& pipeline, const PluginHost& plugins);
+// Validates a pipeline file with the `--set` overrides applied, printing every diagnostic to
+// stderr; nullopt when it is invalid.
+std::optional<PipelineConfig> validate_or_report(const std::filesystem::path& pipeline, const PluginHost& plugins,
+                                                 const std::vector<std::string>& overrides);
 
 int command_plugins(const GlobalOptions& global, bool as_json);
 int command_inspect(const GlobalOptions& global, const std::string& stage, bool as_json);

@@ -1,5 +1,7 @@
 #include "pipeline_config.hpp"
 
+#include "overrides.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -109,8 +111,9 @@ bool valid_device(const std::string& text) {
   return device_words.count(text) || std::regex_match(text, cuda_index);
 }
 
+// A node knows the source it was parsed from: the file, or a `--set` override.
 SourceLocation location_of(const toml::source_region& region, const fs::path& file) {
-  return {file.string(), static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+  return {region.path ? *region.path : file.string(), static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
 }
 
 // Converts one TOML value to a ParamValue, or explains why it cannot be one.
@@ -440,7 +443,8 @@ private:
 
 } // namespace
 
-ValidationResult parse_pipeline(std::string_view text, const fs::path& file, const PluginHost& plugins) {
+ValidationResult parse_pipeline(std::string_view text, const fs::path& file, const PluginHost& plugins,
+                                const std::vector<std::string>& overrides) {
   toml::table document;
   try {
     document = toml::parse(text, file.string());
@@ -449,10 +453,21 @@ ValidationResult parse_pipeline(std::string_view text, const fs::path& file, con
     result.diagnostics.push_back({location_of(error.source(), file), std::string(error.description())});
     return result;
   }
-  return Validator(file, plugins).run(document);
+  PipelineOverrides changes(overrides);
+  auto problems = changes.apply(document, file);
+  ValidationResult result = Validator(file, plugins).run(document);
+  changes.relocate(result.diagnostics);
+  result.diagnostics.insert(result.diagnostics.begin(), problems.begin(), problems.end());
+  if (!result.diagnostics.empty()) {
+    result.config.reset();
+  } else {
+    changes.relocate(*result.config);
+    result.config->overrides = overrides;
+  }
+  return result;
 }
 
-ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins) {
+ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins, const std::vector<std::string>& overrides) {
   std::ifstream stream(file, std::ios::binary);
   if (!stream) {
     ValidationResult result;
@@ -461,7 +476,7 @@ ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins) 
   }
   std::ostringstream buffer;
   buffer << stream.rdbuf();
-  return parse_pipeline(buffer.str(), file, plugins);
+  return parse_pipeline(buffer.str(), file, plugins, overrides);
 }
 
 } // namespace radpipe::host

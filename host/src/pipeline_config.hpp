@@ -44,6 +44,7 @@ struct PipelineConfig {
   std::optional<Params> train;          // the [train] table, when present
   std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
   Params evaluate;                      // the [evaluate] table; its defaults when absent
+  std::vector<std::string> overrides;   // the `--set KEY=VALUE` texts applied to the file, in order
 };
 
 struct ValidationResult {
@@ -56,8 +57,11 @@ const Schema& pipeline_table_schema();
 const Schema& train_table_schema();
 const Schema& evaluate_table_schema();
 
-ValidationResult load_pipeline(const std::filesystem::path& file, const PluginHost& plugins);
+// `overrides` are `--set KEY=VALUE` texts, applied to the document before validation (overrides.hpp).
+ValidationResult load_pipeline(const std::filesystem::path& file, const PluginHost& plugins,
+                               const std::vector<std::string>& overrides = {});
 // Validates TOML text as if it had been read from `file` (used by tests and `check -`).
-ValidationResult parse_pipeline(std::string_view text, const std::filesystem::path& file, const PluginHost& plugins);
+ValidationResult parse_pipeline(std::string_view text, const std::filesystem::path& file, const PluginHost& plugins,
+                                const std::vector<std::string>& overrides = {});
 
 } // namespace radpipe::host

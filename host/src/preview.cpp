@@ -161,7 +161,7 @@ cv::Mat contact_sheet(std::span<const Sample> samples, const std::string& title,
 int command_preview(const GlobalOptions& global, const PreviewOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
 
   // No models: a preview shows pixels only, so it never pays for building or loading a network.
