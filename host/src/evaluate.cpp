@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <radpipe/version.hpp>
 
@@ -118,12 +120,107 @@ std::vector<ReportFigure> explain_for_report(Pipeline& pipeline, const std::vect
   return report;
 }
 
+// A patient's verdict: all of the patient's images aggregated by the [aggregate] stage, as a
+// study's are. Its body part is the images' one, or none when they show several (such a patient
+// counts in the overall figures only).
+std::vector<StudyPrediction> aggregate_patients(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
+                                                double threshold) {
+  std::vector<ImagePrediction> known;
+  std::map<std::string, std::set<std::string>> parts;
+  for (const auto& image : images) {
+    if (image.info.patient_id.empty()) continue;
+    ImagePrediction copy = image;
+    copy.info.study_id = image.info.patient_id;
+    parts[image.info.patient_id].insert(image.info.body_part);
+    known.push_back(std::move(copy));
+  }
+  auto patients = aggregate_studies(known, aggregator, threshold);
+  for (auto& patient : patients)
+    if (parts[patient.study_id].size() > 1) patient.body_part.clear();
+  return patients;
+}
+
+void write_patients(const std::vector<StudyPrediction>& patients, const fs::path& file) {
+  write_file_atomically(file, [&](std::ostream& out) {
+    out << "patient_id,body_part,images,probability,predicted,label\n";
+    for (const auto& patient : patients)
+      out << csv_field(patient.study_id) << ',' << csv_field(patient.body_part) << ',' << patient.image_count << ','
+          << fmt::format("{:.6f}", patient.probability) << ',' << patient.predicted << ','
+          << (patient.label ? std::to_string(*patient.label) : std::string()) << '\n';
+  });
+}
+
+// The names of k classes: the checkpoint's class map when it has k entries, else the class names
+// the reader gave its samples (tag "class", as class_folders does), else "class N".
+std::vector<std::string> class_names(std::size_t k, const std::vector<ImagePrediction>& images, const fs::path& checkpoint) {
+  std::vector<std::string> names(k);
+  if (!checkpoint.empty() && fs::is_regular_file(checkpoint / "meta.json")) {
+    try {
+      const auto meta = nlohmann::json::parse(std::ifstream(checkpoint / "meta.json"));
+      if (meta.contains("class_map") && meta["class_map"].is_object() && meta["class_map"].size() == k)
+        for (std::size_t c = 0; c < k; ++c) names[c] = meta["class_map"].value(std::to_string(c), std::string());
+    } catch (const nlohmann::json::exception& error) {
+      spdlog::warn("{}: unreadable class map ({})", (checkpoint / "meta.json").string(), error.what());
+    }
+  }
+  for (const auto& image : images) {
+    auto tag = image.info.tags.find("class");
+    if (tag == image.info.tags.end() || !image.info.label || *image.info.label < 0) continue;
+    const auto c = static_cast<std::size_t>(*image.info.label);
+    if (c < k && names[c].empty()) names[c] = tag->second;
+  }
+  for (std::size_t c = 0; c < k; ++c)
+    if (names[c].empty()) names[c] = "class " + std::to_string(c);
+  return names;
+}
+
+// Multi-class results at image level and at study level, where a study's class probabilities
+// are the mean of its images' and its label the most frequent of theirs.
+std::vector<MulticlassMetrics> multiclass_levels(const std::vector<ImagePrediction>& images, const std::vector<std::string>& names,
+                                                 const BootstrapOptions& bootstrap) {
+  const std::size_t k = names.size();
+  std::vector<ClassifiedCase> image_level;
+  struct StudySum {
+    std::vector<double> probabilities;
+    std::vector<std::size_t> labels;
+  };
+  std::map<std::string, StudySum> studies;
+  std::vector<std::string> order;
+  for (const auto& image : images) {
+    if (!image.info.label || image.class_probabilities.size() != k) continue;
+    image_level.push_back({*image.info.label, image.predicted_class});
+    auto [found, inserted] = studies.try_emplace(image.info.study_key(), StudySum{std::vector<double>(k, 0.0), std::vector<std::size_t>(k, 0)});
+    if (inserted) order.push_back(image.info.study_key());
+    for (std::size_t c = 0; c < k; ++c) found->second.probabilities[c] += image.class_probabilities[c];
+    if (*image.info.label >= 0 && static_cast<std::size_t>(*image.info.label) < k) ++found->second.labels[static_cast<std::size_t>(*image.info.label)];
+  }
+  std::vector<ClassifiedCase> study_level;
+  for (const auto& key : order) {
+    const auto& sum = studies[key];
+    const auto most = [](const auto& values) {
+      return static_cast<int>(std::max_element(values.begin(), values.end()) - values.begin());
+    };
+    study_level.push_back({most(sum.labels), most(sum.probabilities)});
+  }
+  return {multiclass_metrics("image", image_level, names, bootstrap), multiclass_metrics("study", study_level, names, bootstrap)};
+}
+
+void print_multiclass_summary(const MulticlassMetrics& metrics) {
+  auto value = [](double x) { return std::isfinite(x) ? fmt::format("{:.3f}", x) : std::string("-"); };
+  std::cout << fmt::format("{} level, {} classes, {} cases: accuracy {}, macro F1 {}\n", metrics.level, metrics.classes.size(),
+                           metrics.cases, value(metrics.accuracy), value(metrics.macro_f1));
+  std::cout << fmt::format("  {:<16} {:>7} {:>9} {:>7} {:>7}\n", "class", "support", "precision", "recall", "F1");
+  for (const auto& item : metrics.classes)
+    std::cout << fmt::format("  {:<16} {:>7} {:>9} {:>7} {:>7}\n", item.name, item.support, value(item.precision),
+                             value(item.recall), value(item.f1));
+}
+
 } // namespace
 
-int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options) {
+int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& options, EvaluationOutcome* outcome) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
   const Params& settings = config->evaluate;
   const std::string split = options.split.empty() ? settings.string("split") : options.split;
@@ -132,6 +229,7 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   build.threads = global.threads;
   build.device_override = options.device;
   build.checkpoint = options.checkpoint;
+  build.sample_filter = options.sample_filter;
   Pipeline pipeline(*config, plugins, build);
   const int threads = resolve_threads(
       global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
@@ -152,10 +250,16 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
     spdlog::warn("{} of {} images have no label and are left out of the metrics",
                  result.images.size() - images.size(), result.images.size());
 
-  // The operating point: the pipeline's, or tuned on the threshold split (image and study level apart).
-  const std::string method = settings.string("threshold_method");
+  std::size_t classes = 0;
+  for (const auto& image : result.images) classes = std::max(classes, image.class_probabilities.size());
+  // With more than two classes the binary levels (abnormal against normal) mean nothing.
+  const bool binary_levels = classes <= 2;
+  std::vector<StudyPrediction> patients = aggregate_patients(result.images, pipeline.aggregator(), config->threshold);
+
+  // The operating point: the pipeline's, or tuned on the threshold split (each level apart).
+  const std::string method = binary_levels ? settings.string("threshold_method") : std::string("fixed");
   const std::string threshold_split = settings.string("threshold_split");
-  double image_threshold = config->threshold, study_threshold = config->threshold;
+  double image_threshold = config->threshold, study_threshold = config->threshold, patient_threshold = config->threshold;
   if (method != "fixed") {
     InferenceResult tuning_run;
     const InferenceResult* tuning = &result;
@@ -168,10 +272,15 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
         choose_or_explain(method, image_cases(tuning->images), *config, "image", threshold_split);
     study_threshold =
         choose_or_explain(method, study_cases(tuning->studies), *config, "study", threshold_split);
-    spdlog::info("threshold ({} on split '{}'): image level {:.4f}, study level {:.4f}", method,
-                 threshold_split, image_threshold, study_threshold);
+    if (!patients.empty())
+      patient_threshold = choose_or_explain(
+          method, study_cases(aggregate_patients(tuning->images, pipeline.aggregator(), config->threshold)), *config, "patient",
+          threshold_split);
+    spdlog::info("threshold ({} on split '{}'): image level {:.4f}, study level {:.4f}{}", method, threshold_split, image_threshold,
+                 study_threshold, patients.empty() ? std::string() : fmt::format(", patient level {:.4f}", patient_threshold));
   }
   for (auto& study : result.studies) study.predicted = study.probability >= study_threshold ? 1 : 0;
+  for (auto& patient : patients) patient.predicted = patient.probability >= patient_threshold ? 1 : 0;
 
   BootstrapOptions bootstrap;
   bootstrap.resamples = static_cast<std::size_t>(settings.integer("bootstrap_resamples"));
@@ -179,14 +288,21 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
                                                                    : config->settings.integer("seed"));
   bootstrap.level = settings.real("confidence_level");
   const auto start = std::chrono::steady_clock::now();
-  std::vector<LevelMetrics> levels{
-      level_metrics("study", study_cases(result.studies), study_threshold, bootstrap),
-      level_metrics("image", images, image_threshold, bootstrap)};
+  std::vector<LevelMetrics> levels;
+  if (binary_levels) {
+    levels.push_back(level_metrics("study", study_cases(result.studies), study_threshold, bootstrap));
+    const auto patient_cases = study_cases(patients);
+    if (!patient_cases.empty()) levels.push_back(level_metrics("patient", patient_cases, patient_threshold, bootstrap));
+    levels.push_back(level_metrics("image", images, image_threshold, bootstrap));
+  }
+  std::vector<MulticlassMetrics> multiclass;
+  if (classes > 1) multiclass = multiclass_levels(result.images, class_names(classes, result.images, options.checkpoint), bootstrap);
   spdlog::debug("metrics and {} bootstrap resamples per group in {:.2f} s", bootstrap.resamples,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 
   const fs::path& out = options.out_dir;
   write_inference_outputs(result, *config, image_threshold, out);
+  if (!patients.empty()) write_patients(patients, out / "patients.csv");
 
   const fs::path reference_file = !options.reference.empty()  ? options.reference
                                   : settings.has("reference") ? settings.path("reference")
@@ -198,10 +314,12 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
       {"radpipe_version", RADPIPE_SDK_VERSION_STRING},
       {"pipeline", config->file.string()},
       {"pipeline_name", config->settings.string("name")},
+      {"overrides", config->overrides},
       {"checkpoint", options.checkpoint.string()},
       {"split", split},
       {"images", result.images.size()},
       {"studies", result.studies.size()},
+      {"patients", patients.size()},
       {"skipped", result.skipped.size()},
       {"threshold", {{"method", method}, {"chosen_on", method == "fixed" ? "" : threshold_split}}},
       {"bootstrap",
@@ -210,7 +328,8 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   if (method == "sensitivity")
     metrics["threshold"]["target_sensitivity"] = settings.real("target_sensitivity");
   for (const auto& level : levels) metrics["levels"][level.level] = to_json(level);
-  if (!reference.empty()) {
+  for (const auto& level : multiclass) metrics["multiclass"][level.level] = to_json(level);
+  if (!reference.empty() && !levels.empty()) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& row : compare_with_reference(levels.front(), reference)) {
       nlohmann::json published = nlohmann::json::object();
@@ -239,26 +358,47 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   ReportInput report;
   report.pipeline_name = config->settings.string("name");
   report.pipeline_file = config->file;
+  report.overrides = config->overrides;
   report.split = split;
   report.threshold_method = method;
   report.threshold_split = threshold_split;
   report.bootstrap = bootstrap;
   report.images = result.images.size();
   report.studies = result.studies.size();
+  report.patients = patients.size();
   report.skipped = result.skipped.size();
   report.levels = levels;
+  report.multiclass = multiclass;
   report.reference = reference;
   report.reference_file = reference_file;
   report.training_history = find_training_history(options.checkpoint, *config);
-  if (pipeline.explainer() != nullptr && settings.integer("explain_per_group") > 0)
+  if (pipeline.explainer() != nullptr && settings.integer("explain_per_group") > 0 && binary_levels)
     report.explanations = explain_for_report(pipeline, result.images, image_threshold,
                                              static_cast<std::size_t>(settings.integer("explain_per_group")), out);
   write_report(report, out);
 
-  for (const auto& level : levels) print_summary(level);
-  spdlog::info("{} images, {} studies of split '{}'; wrote {}{}", result.images.size(), result.studies.size(),
-               split, (out / "report.html").string(), mura ? " and mura-submission.csv" : "");
+  if (options.print_summary) {
+    for (const auto& level : levels) print_summary(level);
+    for (const auto& level : multiclass) print_multiclass_summary(level);
+  }
+  spdlog::info("{} images, {} studies{} of split '{}'; wrote {}{}", result.images.size(), result.studies.size(),
+               patients.empty() ? std::string() : fmt::format(", {} patients", patients.size()), split,
+               (out / "report.html").string(), mura ? " and mura-submission.csv" : "");
+  if (outcome != nullptr) {
+    outcome->images = std::move(result.images);
+    outcome->studies = std::move(result.studies);
+    outcome->patients = std::move(patients);
+    outcome->image_threshold = image_threshold;
+    outcome->study_threshold = study_threshold;
+    outcome->patient_threshold = patient_threshold;
+    outcome->levels = std::move(levels);
+    outcome->multiclass = std::move(multiclass);
+  }
   return exit_ok;
+}
+
+int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options) {
+  return evaluate_pipeline(global, options, nullptr);
 }
 
 } // namespace radpipe::host

@@ -27,13 +27,25 @@ namespace {
 void score_batch(ModelChain& chain, std::vector<Sample>& batch, std::vector<ImagePrediction>& out) {
   if (batch.empty()) return;
   torch::NoGradGuard no_gradients;
-  torch::Tensor probabilities = call_plugin(chain.model.entry, [&] {
+  torch::Tensor logits = call_plugin(chain.model.entry, [&] {
     auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
-    return positive_probability(chain.model.stage->forward(input).logits);
+    return chain.model.stage->forward(input).logits.to(torch::kCPU, torch::kFloat32);
   });
+  torch::Tensor probabilities = positive_probability(logits);
   auto values = probabilities.accessor<float, 1>();
-  for (std::size_t i = 0; i < batch.size(); ++i)
-    out.push_back({std::move(batch[i].info), static_cast<double>(values[static_cast<long>(i)]), chain.name});
+  // k > 1 outputs: the softmax over the classes, kept whole for multi-class results.
+  torch::Tensor classes;
+  if (logits.dim() == 2 && logits.size(1) > 1) classes = torch::softmax(logits, 1).contiguous();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto row = static_cast<long>(i);
+    ImagePrediction prediction{std::move(batch[i].info), static_cast<double>(values[row]), chain.name, {}, -1};
+    if (classes.defined()) {
+      const float* first = classes[row].data_ptr<float>();
+      prediction.class_probabilities.assign(first, first + classes.size(1));
+      prediction.predicted_class = static_cast<int>(classes[row].argmax().item<std::int64_t>());
+    }
+    out.push_back(std::move(prediction));
+  }
   batch.clear();
 }
 
@@ -127,13 +139,27 @@ std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction
 void write_inference_outputs(const InferenceResult& result, const PipelineConfig& config, double threshold,
                              const std::filesystem::path& out_dir) {
   auto label_text = [](const std::optional<int>& label) { return label ? std::to_string(*label) : std::string(); };
+  // Multi-class models add their most probable class and one probability column per class.
+  std::size_t classes = 0;
+  for (const auto& image : result.images) classes = std::max(classes, image.class_probabilities.size());
   write_file_atomically(out_dir / "predictions.csv", [&](std::ostream& out) {
-    out << "id,path,study_id,patient_id,body_part,view,chain,probability,predicted,label\n";
+    out << "id,path,study_id,patient_id,body_part,view,chain,probability,predicted,label";
+    if (classes > 0) {
+      out << ",predicted_class";
+      for (std::size_t c = 0; c < classes; ++c) out << ",p_class_" << c;
+    }
+    out << '\n';
     for (const auto& image : result.images) {
       out << csv_field(image.info.id) << ',' << csv_field(image.info.path) << ',' << csv_field(image.info.study_key()) << ','
           << csv_field(image.info.patient_id) << ',' << csv_field(image.info.body_part) << ',' << csv_field(image.info.view) << ','
           << csv_field(image.chain) << ',' << fmt::format("{:.6f}", image.probability) << ','
-          << (image.probability >= threshold ? 1 : 0) << ',' << label_text(image.info.label) << '\n';
+          << (image.probability >= threshold ? 1 : 0) << ',' << label_text(image.info.label);
+      if (classes > 0) {
+        out << ',' << image.predicted_class;
+        for (std::size_t c = 0; c < classes; ++c)
+          out << ',' << (c < image.class_probabilities.size() ? fmt::format("{:.6f}", image.class_probabilities[c]) : std::string());
+      }
+      out << '\n';
     }
   });
   write_file_atomically(out_dir / "studies.csv", [&](std::ostream& out) {

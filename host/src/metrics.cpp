@@ -158,6 +158,24 @@ double quantile(std::vector<double>& values, double q) {
   return values[below] + (position - static_cast<double>(below)) * (values[above] - values[below]);
 }
 
+Spread spread_of(std::span<const double> values) {
+  Spread spread;
+  double sum = 0.0;
+  for (double value : values)
+    if (std::isfinite(value)) {
+      sum += value;
+      ++spread.count;
+    }
+  if (spread.count == 0) return spread;
+  spread.mean = sum / static_cast<double>(spread.count);
+  if (spread.count < 2) return spread;
+  double squares = 0.0;
+  for (double value : values)
+    if (std::isfinite(value)) squares += (value - spread.mean) * (value - spread.mean);
+  spread.sd = std::sqrt(squares / static_cast<double>(spread.count - 1));
+  return spread;
+}
+
 std::vector<Interval> bootstrap_intervals(std::size_t case_count,
                                           const std::vector<ResampledStatistic>& statistics,
                                           const BootstrapOptions& options) {

@@ -63,6 +63,15 @@ double threshold_for_sensitivity(std::span<const double> scores, std::span<const
 // and Fan's type 7, numpy's default). Sorts `values`. NaN when empty.
 double quantile(std::vector<double>& values, double q);
 
+// Mean and sample standard deviation (n - 1) of the finite values; NaN where undefined (sd of
+// fewer than two values).
+struct Spread {
+  double mean = std::numeric_limits<double>::quiet_NaN();
+  double sd = std::numeric_limits<double>::quiet_NaN();
+  std::size_t count = 0; // finite values
+};
+Spread spread_of(std::span<const double> values);
+
 struct Interval {
   double low = std::numeric_limits<double>::quiet_NaN();
   double high = std::numeric_limits<double>::quiet_NaN();

@@ -116,6 +116,11 @@ struct ImagePrediction {
   SampleInfo info;
   double probability = 0.0; // of the positive (abnormal) class
   std::string chain;        // the model chain that scored it ("default" or a route name)
+  // Models with k > 1 outputs: the softmax over the k classes, and its most probable class.
+  // Binary models (one output) leave the vector empty and predicted_class at -1: their call
+  // depends on the threshold.
+  std::vector<double> class_probabilities;
+  int predicted_class = -1;
 };
 
 struct StudyPrediction {
