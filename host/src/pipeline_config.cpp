@@ -34,8 +34,13 @@ const Schema& pipeline_table_schema() {
 const Schema& train_table_schema() {
   static const Schema schema{
       ParamSpec::integer("epochs", "Passes over the training split").with_default(10).in_range(1, 100000),
+      ParamSpec::integer("steps",
+                         "Train for this many optimisation steps (batches) instead of `epochs` passes; 0: train by epochs. "
+                         "Validation and checkpoints still follow each pass, and the last pass stops at the count")
+          .with_default(0)
+          .at_least(0),
       ParamSpec::integer("batch_size", "Images per optimisation step").with_default(16).in_range(1, 65536),
-      ParamSpec::string("optimizer", "Optimiser").with_default("adam").one_of({"adam", "adamw", "sgd"}),
+      ParamSpec::string("optimizer", "Optimiser").with_default("adam").one_of({"adam", "adamw", "sgd", "adagrad"}),
       ParamSpec::real("learning_rate", "Initial learning rate").with_default(ParamValue{1e-4}).in_range(1e-12, 10),
       ParamSpec::real("weight_decay", "L2 penalty (decoupled for adamw)").with_default(ParamValue{0.0}).in_range(0, 1),
       ParamSpec::real("momentum", "SGD momentum").with_default(ParamValue{0.9}).in_range(0, 1),
@@ -50,7 +55,12 @@ const Schema& train_table_schema() {
       ParamSpec::string("scheduler", "Learning-rate schedule").with_default("plateau").one_of({"plateau", "step", "cosine", "none"}),
       ParamSpec::real("plateau_factor", "Factor applied to the rate when the monitored value stalls").with_default(ParamValue{0.1}).in_range(1e-6, 1),
       ParamSpec::integer("plateau_patience", "Epochs without improvement before the rate drops").with_default(1).at_least(0),
-      ParamSpec::integer("step_size", "Epochs between drops for the step schedule").with_default(10).at_least(1),
+      ParamSpec::integer("step_size", "Epochs (or steps, with step_unit = \"step\") between drops of the step schedule")
+          .with_default(10)
+          .at_least(1),
+      ParamSpec::string("step_unit", "What step_size counts: epochs, or optimisation steps (batches)")
+          .with_default("epoch")
+          .one_of({"epoch", "step"}),
       ParamSpec::real("step_gamma", "Factor of each step-schedule drop").with_default(ParamValue{0.1}).in_range(1e-6, 1),
       ParamSpec::string("monitor", "Validation value that picks the best checkpoint and drives plateau and early stopping")
           .with_default("val_loss")

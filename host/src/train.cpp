@@ -83,6 +83,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Params& train, tor
   if (name == "sgd")
     return std::make_unique<torch::optim::SGD>(parameters,
                                                torch::optim::SGDOptions(rate).momentum(train.real("momentum")).weight_decay(decay));
+  if (name == "adagrad")
+    return std::make_unique<torch::optim::Adagrad>(parameters, torch::optim::AdagradOptions(rate).weight_decay(decay));
   if (name == "adamw")
     return std::make_unique<torch::optim::AdamW>(parameters, torch::optim::AdamWOptions(rate).weight_decay(decay));
   return std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(rate).weight_decay(decay));
@@ -121,6 +123,7 @@ public:
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;
+    build.sample_filter = options.sample_filter;
     pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
     add_chain(pipeline_->default_chain(), "model");
     for (auto& chain : pipeline_->routed_chains()) add_chain(chain, "model-" + chain.name);
@@ -133,6 +136,12 @@ public:
     int first_epoch = 1;
     if (options_.resume) first_epoch = resume();
     if (first_epoch == 1) fit_transforms();
+    if (const auto steps = train_.integer("steps"); steps > 0) {
+      // Enough passes for the step count; the last one stops at the count.
+      const auto batch_size = train_.integer("batch_size");
+      const auto per_epoch = std::max<std::int64_t>(1, (static_cast<std::int64_t>(train_set_.size()) + batch_size - 1) / batch_size);
+      epochs_ = static_cast<int>((steps + per_epoch - 1) / per_epoch);
+    }
     spdlog::info("training '{}' for epochs {}..{} on {} images, validating on {}; {} thread{}; output {}",
                  config_.settings.string("name"), first_epoch, epochs_, train_set_.size(), valid_set_.size(), threads_,
                  threads_ == 1 ? "" : "s", out_.string());
@@ -153,6 +162,10 @@ public:
                    row.images_per_second, improved ? " (best)" : "");
       save_epoch(epoch, score, improved);
       adjust_learning_rate(epoch, improved);
+      if (step_budget_spent()) {
+        spdlog::info("{} optimisation steps done ([train] steps)", steps_done_);
+        break;
+      }
       const auto patience = train_.integer("early_stopping");
       if (patience > 0 && epochs_without_improvement_ >= patience) {
         spdlog::info("early stopping: {} epochs without improvement of {}", epochs_without_improvement_, monitor);
@@ -310,18 +323,22 @@ private:
           trainer.optimizer->step();
           loss_sum += loss.item<double>() * static_cast<double>(batch.size());
         });
+        ++steps_done_;
+        drop_learning_rate_by_step(trainer);
         seen += batch.size();
         progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
         batch.clear();
       };
-      while (auto sample = stream.next()) {
+      while (!step_budget_spent()) {
+        auto sample = stream.next();
+        if (!sample) break;
         ChainTrainer& trainer = trainer_for(*sample);
         auto& batch = pending[&trainer];
         batch.push_back(std::move(*sample));
         if (batch.size() >= batch_size) step(trainer, batch);
       }
       for (auto& [trainer, batch] : pending)
-        if (!batch.empty()) step(*trainer, batch);
+        if (!batch.empty() && !step_budget_spent()) step(*trainer, batch);
       progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
     }
     row.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
@@ -397,10 +414,12 @@ private:
                         {"score", score},
                         {"monitor", train_.string("monitor")},
                         {"seed", seed_},
+                        {"overrides", config_.overrides},
                         {"threshold", config_.threshold},
                         {"class_map", {{"0", "normal"}, {"1", "abnormal"}}},
                         {"best_score", best_score_ ? *best_score_ : score},
                         {"epochs_without_improvement", epochs_without_improvement_},
+                        {"steps", steps_done_},
                         {"history", nlohmann::json::array()},
                         {"best", nlohmann::json::array()}};
     for (const auto& row : history_) meta["history"].push_back(to_json(row));
@@ -466,7 +485,7 @@ private:
           next = rate * train_.real("plateau_factor");
           plateau_wait_ = 0;
         }
-      } else if (scheduler == "step" && epoch % train_.integer("step_size") == 0) {
+      } else if (scheduler == "step" && train_.string("step_unit") == "epoch" && epoch % train_.integer("step_size") == 0) {
         next = rate * train_.real("step_gamma");
       } else if (scheduler == "cosine") {
         const double initial = train_.real("learning_rate");
@@ -477,6 +496,18 @@ private:
         if (scheduler != "cosine") spdlog::info("learning rate of chain '{}' {:.3g} -> {:.3g}", trainer.chain->name, rate, next);
       }
     }
+  }
+
+  // [train] steps: training ends at this many optimisation steps (0: by epochs alone).
+  bool step_budget_spent() const { return train_.integer("steps") > 0 && steps_done_ >= train_.integer("steps"); }
+
+  // The step schedule with step_unit = "step": the rate drops every step_size optimisation steps.
+  void drop_learning_rate_by_step(ChainTrainer& trainer) {
+    if (train_.string("scheduler") != "step" || train_.string("step_unit") != "step" || steps_done_ % train_.integer("step_size") != 0)
+      return;
+    const double rate = learning_rate_of(*trainer.optimizer), next = rate * train_.real("step_gamma");
+    set_learning_rate(*trainer.optimizer, next);
+    spdlog::info("learning rate of chain '{}' {:.3g} -> {:.3g} after step {}", trainer.chain->name, rate, next, steps_done_);
   }
 
   int resume() {
@@ -501,6 +532,7 @@ private:
       best_.push_back({item["epoch"].get<int>(), item["score"].get<double>(), out_ / "checkpoints" / item["folder"].get<std::string>()});
     best_score_ = meta["best_score"].get<double>();
     epochs_without_improvement_ = meta["epochs_without_improvement"].get<int>();
+    steps_done_ = meta.value("steps", std::int64_t{0});
     const int epoch = meta["epoch"].get<int>();
     spdlog::info("resuming after epoch {} from {}", epoch, last.string());
     return epoch + 1;
@@ -524,6 +556,7 @@ private:
   std::optional<double> best_score_;
   int epochs_without_improvement_ = 0;
   std::int64_t plateau_wait_ = 0;
+  std::int64_t steps_done_ = 0; // optimisation steps of every chain so far
 };
 
 } // namespace
@@ -531,7 +564,7 @@ private:
 int command_train(const GlobalOptions& global, const TrainOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
   if (!config->train) {
     std::cerr << options.pipeline.string() << ": error: no [train] table; `radpipe inspect '[train]'` lists its keys\n";

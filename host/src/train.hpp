@@ -5,6 +5,7 @@
 #include "commands.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,8 @@ struct TrainOptions {
   bool resume = false;
   std::string device;
   std::optional<int> epochs;     // replaces [train] epochs when set
+  // Sees every listed sample first; may set its split or drop it (`radpipe cv` assigns folds).
+  std::function<bool(SampleInfo&)> sample_filter;
 };
 
 int command_train(const GlobalOptions& global, const TrainOptions& options);

@@ -1,6 +1,9 @@
 #include "class_folders_reader.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
 #include <radpipe/error.hpp>
 #include <system_error>
 
@@ -23,7 +26,49 @@ Schema ClassFoldersReader::schema() {
       ParamSpec::boolean("recursive", "Also read images in subfolders of each class folder")
           .with_default(ParamValue{true}),
       ParamSpec::string("body_part", "Body part given to every image (hand, wrist, elbow, ...)").optional(),
+      ParamSpec::real("valid_fraction",
+                      "Share of each class's images given split \"valid\" by a seeded shuffle (the rest \"train\"); 0 with "
+                      "test_fraction 0 assigns no split")
+          .with_default(ParamValue{0.0})
+          .in_range(0.0, 0.9),
+      ParamSpec::real("test_fraction", "Share of each class's images given split \"test\", drawn like valid_fraction")
+          .with_default(ParamValue{0.0})
+          .in_range(0.0, 0.9),
+      ParamSpec::integer("split_seed", "Seed of the split's shuffle (absent: the [pipeline] seed)").optional().at_least(0),
   };
+}
+
+namespace {
+
+// A uniform draw from [0, bound) by rejection, the same on every platform (no standard
+// distribution, whose output the standard leaves open).
+std::uint64_t uniform_below(std::mt19937_64& random, std::uint64_t bound) {
+  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % bound;
+  std::uint64_t draw;
+  do draw = random();
+  while (draw >= limit);
+  return draw % bound;
+}
+
+} // namespace
+
+void ClassFoldersReader::assign_splits(double valid_fraction, double test_fraction, std::uint64_t seed) {
+  if (valid_fraction + test_fraction >= 1.0)
+    throw StageError("valid_fraction", "valid_fraction + test_fraction must leave images to train on (they sum to " +
+                                           std::to_string(valid_fraction + test_fraction) + ")");
+  // Stratified: each class is shuffled on its own and cut, so that every split keeps the classes' shares.
+  for (std::size_t index = 0; index < classes_.size(); ++index) {
+    std::vector<std::size_t> members;
+    for (std::size_t i = 0; i < files_.size(); ++i)
+      if (files_[i].class_index == index) members.push_back(i);
+    std::mt19937_64 random(seed * 0x9E3779B97F4A7C15ULL + index);
+    for (std::size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[uniform_below(random, i)]);
+    const auto count = static_cast<double>(members.size());
+    const auto valid = static_cast<std::size_t>(std::lround(count * valid_fraction));
+    const auto test = std::min(static_cast<std::size_t>(std::lround(count * test_fraction)), members.size() - valid);
+    for (std::size_t i = 0; i < members.size(); ++i)
+      files_[members[i]].split = i < valid ? "valid" : i < valid + test ? "test" : "train";
+  }
 }
 
 ClassFoldersReader::ClassFoldersReader(const Params& params, const StageContext& context)
@@ -81,6 +126,10 @@ ClassFoldersReader::ClassFoldersReader(const Params& params, const StageContext&
     throw StageError("root", "no files ending in " + join(extensions, ", ") + " in the class folders " +
                                  quoted_list(classes_) + " under " + root_.string() +
                                  "; check root and extensions");
+  const double valid_fraction = params.real("valid_fraction"), test_fraction = params.real("test_fraction");
+  if (valid_fraction > 0.0 || test_fraction > 0.0)
+    assign_splits(valid_fraction, test_fraction,
+                  params.has("split_seed") ? static_cast<std::uint64_t>(params.integer("split_seed")) : context.seed);
   context.debug("class_folders: " + std::to_string(files_.size()) + " images in " +
                 std::to_string(classes_.size()) + " classes under " + root_.string());
 }
@@ -95,6 +144,7 @@ std::optional<SampleInfo> ClassFoldersReader::next() {
   info.label = labels_[file.class_index];
   info.body_part = body_part_;
   info.tags.emplace("class", name);
+  info.split = file.split;
   info.index = cursor_++;
   return info;
 }

@@ -1,6 +1,7 @@
 // Reader stage `class_folders`: root/<class>/<images>, the layout of Keras' flow_from_directory.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <radpipe/schema.hpp>
 #include <radpipe/stages.hpp>
@@ -22,7 +23,10 @@ class ClassFoldersReader final : public Reader {
   struct ClassFile {
     std::size_t class_index = 0;
     std::filesystem::path relative; // below the class folder
+    std::string split;              // "train", "valid", "test", or empty without a split
   };
+
+  void assign_splits(double valid_fraction, double test_fraction, std::uint64_t seed);
 
   std::filesystem::path root_;
   std::vector<std::string> classes_;
