@@ -1,5 +1,6 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
+#include "cv.hpp"
 #include "evaluate.hpp"
 #include "explain.hpp"
 #include "plugin_host.hpp"
@@ -132,11 +133,34 @@ int main(int argc, char** argv) {
   evaluate->add_option("--limit", evaluate_options.limit, "At most this many images");
   evaluate->add_option("--device", evaluate_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
 
+  CvOptions cv_options;
+  auto* cv = app.add_subcommand("cv", "k-fold cross-validation grouped by patient: trains and evaluates every fold, pools the rest");
+  cv->add_option("pipeline", cv_options.pipeline, "Pipeline TOML file with a [train] table")->required();
+  cv->add_option("--out", cv_options.out_dir, "Output folder")->required()->type_name("DIR");
+  cv->add_option("--k", cv_options.folds, "Folds")->capture_default_str()->check(CLI::Range(2, 100));
+  cv->add_option("--seed", cv_options.seed, "Seed of the folds (default: the pipeline's seed)");
+  cv->add_option("--valid", cv_options.valid_fraction,
+                 "Share of each fold's training part held out (by patient) to pick the best epoch and threshold")
+      ->capture_default_str();
+  cv->add_option("--split", cv_options.splits, "Only samples of this split (repeatable; default: every labelled sample)")
+      ->allow_extra_args(false);
+  cv->add_flag("--resume", cv_options.resume, "Continue a cross-validation in --out where it stopped");
+  cv->add_option("--device", cv_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+  cv->add_option("--epochs", cv_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
+
   CompareOptions compare_options;
   auto* compare = app.add_subcommand("compare", "Two evaluations side by side per body part, with deltas and CI overlap");
   compare->add_option("run_a", compare_options.run_a, "Output folder of `radpipe evaluate` (or its metrics.json)")->required();
   compare->add_option("run_b", compare_options.run_b, "The other one; deltas are B - A")->required();
   compare->add_option("--level", compare_options.level, "study or image")->default_val("study")->check(CLI::IsMember({"study", "image"}));
+
+  // Every command that reads a pipeline takes --set, validated like the file itself.
+  for (auto* command : {check, predict, train, explain, preview, split, evaluate, cv})
+    command->add_option("--set", global.overrides,
+                        "Override a pipeline key before validation (repeatable): train.epochs=1, 'preprocess[2].size=[64,64]', "
+                        "route.hand.model.depth=18")
+        ->type_name("KEY=VALUE")
+        ->allow_extra_args(false);
 
   try {
     app.parse(argc, argv);
@@ -166,6 +190,7 @@ int main(int argc, char** argv) {
     if (*show) return command_show(global, show_options);
     if (*evaluate) return command_evaluate(global, evaluate_options);
     if (*compare) return command_compare(compare_options);
+    if (*cv) return command_cv(global, cv_options);
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

@@ -53,12 +53,36 @@ Built<Reader> build_reader(const PipelineConfig& config, const PluginHost& plugi
   return {config.reader.entry, create_configured<Reader>(plugins, config.reader, stage_context(config, config.reader, threads))};
 }
 
+namespace {
+
+// A reader whose listing passes through a SampleFilter; decoding is the inner reader's.
+class FilteredReader final : public Reader {
+public:
+  FilteredReader(std::shared_ptr<Reader> inner, SampleFilter filter) : inner_(std::move(inner)), filter_(std::move(filter)) {}
+  std::optional<SampleInfo> next() override {
+    while (auto info = inner_->next())
+      if (filter_(*info)) return info;
+    return std::nullopt;
+  }
+  Sample load(const SampleInfo& info) const override { return inner_->load(info); }
+
+private:
+  std::shared_ptr<Reader> inner_;
+  SampleFilter filter_;
+};
+
+} // namespace
+
 StageContext Pipeline::context_for(const StageConfig& stage) const { return stage_context(config_, stage, threads_); }
 
-Built<Reader> Pipeline::make_reader() const { return build_reader(config_, plugins_, threads_); }
+Built<Reader> Pipeline::make_reader() const {
+  Built<Reader> reader = build_reader(config_, plugins_, threads_);
+  if (sample_filter_) reader.stage = std::make_shared<FilteredReader>(std::move(reader.stage), sample_filter_);
+  return reader;
+}
 
 Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
-    : config_(config), plugins_(plugins) {
+    : config_(config), plugins_(plugins), sample_filter_(options.sample_filter) {
   threads_ = resolve_threads(options.threads > 0 ? options.threads : static_cast<int>(config.settings.integer("threads")));
   reader_ = make_reader();
   for (const auto& stage : config.preprocess)

@@ -6,6 +6,7 @@
 
 #include <radpipe/model.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +27,8 @@ struct ModelChain {
   torch::Device device{torch::kCPU};
 };
 
+using SampleFilter = std::function<bool(SampleInfo&)>;
+
 struct BuildOptions {
   int threads = 0;                  // 0: every core
   std::string device_override;      // replaces every chain's device when not empty
@@ -35,6 +38,9 @@ struct BuildOptions {
   // A checkpoint folder written by `radpipe train`: its model.pt (and model-ROUTE.pt for routed
   // chains) replace the weights the pipeline names.
   std::filesystem::path checkpoint;
+  // Sees every listed sample before anything else does: may change its metadata (its split) or
+  // drop it by returning false. `radpipe cv` assigns its folds this way.
+  SampleFilter sample_filter;
 };
 
 class Pipeline {
@@ -60,6 +66,7 @@ private:
   const PipelineConfig& config_;
   const PluginHost& plugins_;
   int threads_ = 1;
+  SampleFilter sample_filter_;
   Built<Reader> reader_;
   std::vector<Built<Transform>> transforms_;
   ModelChain default_chain_;
