@@ -5,7 +5,9 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -245,7 +247,9 @@ TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   auto rows = read_csv_rows(out.path() / "explanations.csv");
   ASSERT_EQ(rows.size(), 5u) << "header and one row per explained image";
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "path", "body_part", "chain", "probability", "label", "heatmap", "peak_x", "peak_y"}));
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "path", "body_part", "chain", "probability", "label", "heatmap", "peak_x", "peak_y",
+                                                "original_heatmap", "original_width", "original_height", "original_peak_x",
+                                                "original_peak_y"}));
   const std::string index = read_text(out.path() / "index.html");
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const fs::path heatmap = out.path() / rows[i][6];
@@ -257,6 +261,22 @@ TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
       EXPECT_GT(peak, 0.0);
       EXPECT_LT(peak, 1.0);
     }
+    // The heatmap over the radiograph at its own size: the peak is where the demo's letterboxing
+    // resize to 128x128 sends it back, within two input pixels.
+    const cv::Mat radiograph = cv::imread(rows[i][1], cv::IMREAD_UNCHANGED);
+    const cv::Mat original = cv::imread((out.path() / rows[i][9]).string(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(original.empty()) << rows[i][9];
+    EXPECT_EQ(original.size(), radiograph.size());
+    EXPECT_EQ(std::stoi(rows[i][10]), radiograph.cols);
+    EXPECT_EQ(std::stoi(rows[i][11]), radiograph.rows);
+    EXPECT_NE(index.find("href=\"" + rows[i][9] + "\""), std::string::npos);
+    const double scale = std::min(128.0 / radiograph.cols, 128.0 / radiograph.rows);
+    const double content_width = std::lround(radiograph.cols * scale), content_height = std::lround(radiograph.rows * scale);
+    const double left = std::floor((128 - content_width) / 2), top = std::floor((128 - content_height) / 2);
+    const double sx = content_width / radiograph.cols, sy = content_height / radiograph.rows;
+    const double expected_x = (std::stod(rows[i][7]) * 128 - left) / sx - 0.5, expected_y = (std::stod(rows[i][8]) * 128 - top) / sy - 0.5;
+    EXPECT_NEAR(std::stod(rows[i][12]), expected_x, 2 / sx) << rows[i][0];
+    EXPECT_NEAR(std::stod(rows[i][13]), expected_y, 2 / sy) << rows[i][0];
   }
 }
 
