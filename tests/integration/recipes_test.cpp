@@ -26,7 +26,7 @@ const fs::path source_dir = RADPIPE_SOURCE_DIR;
 const fs::path pipelines = source_dir / "pipelines";
 const fs::path fracatlas_labels = fs::path(RADPIPE_SHARED_DIR) / "data" / "fracatlas" / "labels.csv";
 
-CommandResult radpipe(const std::string& arguments) { return run_command(std::string(RADPIPE_EXECUTABLE) + " " + arguments); }
+CommandResult run_radpipe(const std::string& arguments) { return run_command(std::string(RADPIPE_EXECUTABLE) + " " + arguments); }
 
 nlohmann::json read_json(const fs::path& file) { return nlohmann::json::parse(std::ifstream(file)); }
 
@@ -82,13 +82,13 @@ TEST(Recipes, EachPassesCheckAsShipped) {
     const std::string text = read_text(recipe);
     ASSERT_NE(text.find("# Study:"), std::string::npos) << recipe << " names the study it follows";
     if (text.find("shared/data/fracatlas") != std::string::npos && !fs::exists(fracatlas_labels)) continue;
-    CommandResult run = radpipe("check " + recipe.string());
+    CommandResult run = run_radpipe("check " + recipe.string());
     EXPECT_EQ(run.exit_code, 0) << recipe << "\n" << run.err;
   }
   // The other backbones of the unified-versus-per-part study are one override away.
   TempFolder data;
   const auto labels = write_fracatlas_layout(data.path());
-  CommandResult densenet = radpipe("check " + (pipelines / "unified-vs-per-part" / "unified.toml").string() + " --set reader.file=" +
+  CommandResult densenet = run_radpipe("check " + (pipelines / "unified-vs-per-part" / "unified.toml").string() + " --set reader.file=" +
                                    labels.string() + " --set model.stage=densenet --set model.depth=121");
   EXPECT_EQ(densenet.exit_code, 0) << densenet.err;
   EXPECT_NE(densenet.out.find("model densenet"), std::string::npos) << densenet.out;
@@ -100,14 +100,14 @@ TEST(Recipes, UnifiedTrainsAnEpochAndEvaluatesPerPatient) {
   const std::string recipe = (pipelines / "unified-vs-per-part" / "unified.toml").string();
   const std::string overrides = fracatlas_overrides(labels, 2);
   const fs::path run = data.path() / "run";
-  CommandResult train = radpipe("train " + recipe + " --out " + run.string() + overrides);
+  CommandResult train = run_radpipe("train " + recipe + " --out " + run.string() + overrides);
   ASSERT_EQ(train.exit_code, 0) << train.err;
   EXPECT_EQ(count_lines(run / "history.csv"), 2u); // header and one epoch
   const auto meta = read_json(run / "checkpoints" / "last" / "meta.json");
   EXPECT_EQ(meta["overrides"].size(), 8u) << "the checkpoint records how the file was changed";
 
   const fs::path evaluation = data.path() / "evaluation";
-  CommandResult evaluate = radpipe("evaluate " + recipe + " --checkpoint " + (run / "checkpoints" / "last").string() + " --out " +
+  CommandResult evaluate = run_radpipe("evaluate " + recipe + " --checkpoint " + (run / "checkpoints" / "last").string() + " --out " +
                                    evaluation.string() + overrides);
   ASSERT_EQ(evaluate.exit_code, 0) << evaluate.err;
   const auto metrics = read_json(evaluation / "metrics.json");
@@ -138,12 +138,12 @@ TEST(Recipes, PerPartTrainsEveryChainForAnEpoch) {
   overrides += " --set 'model=" + small;
   for (const std::string part : {"hand", "leg", "hip", "shoulder"}) overrides += " --set 'route." + part + ".model=" + small;
   const fs::path run = data.path() / "run";
-  CommandResult train = radpipe("train " + recipe + " --out " + run.string() + overrides);
+  CommandResult train = run_radpipe("train " + recipe + " --out " + run.string() + overrides);
   ASSERT_EQ(train.exit_code, 0) << train.err;
   for (const std::string file : {"model.pt", "model-hand.pt", "model-leg.pt", "model-hip.pt", "model-shoulder.pt"})
     EXPECT_TRUE(fs::exists(run / "checkpoints" / "last" / file)) << file;
   const fs::path evaluation = data.path() / "evaluation";
-  CommandResult evaluate = radpipe("evaluate " + recipe + " --checkpoint " + (run / "checkpoints" / "last").string() + " --out " +
+  CommandResult evaluate = run_radpipe("evaluate " + recipe + " --checkpoint " + (run / "checkpoints" / "last").string() + " --out " +
                                    evaluation.string() + overrides);
   ASSERT_EQ(evaluate.exit_code, 0) << evaluate.err;
   const auto metrics = read_json(evaluation / "metrics.json");
@@ -158,7 +158,7 @@ TEST(Recipes, StandardizedCnnCrossValidatesByPatientAndResumes) {
   const std::string recipe = (pipelines / "standardized-cnn-kfold.toml").string();
   const std::string overrides = fracatlas_overrides(labels, 3) + " --set model.blocks=3 --set model.width=8";
   const fs::path out = data.path() / "cv";
-  CommandResult cv = radpipe("cv " + recipe + " --k 2 --valid 0.25 --out " + out.string() + overrides);
+  CommandResult cv = run_radpipe("cv " + recipe + " --k 2 --valid 0.25 --out " + out.string() + overrides);
   ASSERT_EQ(cv.exit_code, 0) << cv.err;
 
   // Every patient is held out in exactly one fold, with both of its images.
@@ -207,7 +207,7 @@ TEST(Recipes, StandardizedCnnCrossValidatesByPatientAndResumes) {
   EXPECT_NE(cv.out.find("pooled out-of-fold AUROC"), std::string::npos) << cv.out;
 
   // A second run without --resume refuses to mix two cross-validations.
-  CommandResult again = radpipe("cv " + recipe + " --k 2 --out " + out.string() + overrides);
+  CommandResult again = run_radpipe("cv " + recipe + " --k 2 --out " + out.string() + overrides);
   EXPECT_EQ(again.exit_code, 2) << again.err;
   EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
 
@@ -215,7 +215,7 @@ TEST(Recipes, StandardizedCnnCrossValidatesByPatientAndResumes) {
   fs::remove(out / "fold-2" / "oof.json");
   fs::remove_all(out / "fold-2" / "evaluation");
   fs::remove(out / "cv.json");
-  CommandResult resumed = radpipe("cv " + recipe + " --k 2 --valid 0.25 --resume --out " + out.string() + overrides);
+  CommandResult resumed = run_radpipe("cv " + recipe + " --k 2 --valid 0.25 --resume --out " + out.string() + overrides);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.err.find("fold 1/2: done before"), std::string::npos) << resumed.err;
   EXPECT_EQ(resumed.err.find("fold 2/2: training"), std::string::npos) << resumed.err;
@@ -237,7 +237,7 @@ TEST(Recipes, ShoulderTrainsFromClassFoldersByStepsAndPredictsAStudyFolder) {
   const std::string overrides = " --set reader.root=" + (data.path() / "classes").string() +
                                 " --set train.steps=7 --set train.step_size=3 --set train.batch_size=4 --set pipeline.workers=1";
   const fs::path run = data.path() / "run";
-  CommandResult train = radpipe("train " + recipe + " --out " + run.string() + overrides);
+  CommandResult train = run_radpipe("train " + recipe + " --out " + run.string() + overrides);
   ASSERT_EQ(train.exit_code, 0) << train.err;
   // 25% of 12 per class is valid: 18 training images, 5 batches of 4 per epoch, so 7 steps take
   // a second epoch that stops after 2 batches; the rate drops after steps 3 and 6.
@@ -248,12 +248,12 @@ TEST(Recipes, ShoulderTrainsFromClassFoldersByStepsAndPredictsAStudyFolder) {
   EXPECT_NE(train.err.find("on 18 images, validating on 6"), std::string::npos) << train.err;
 
   const fs::path checkpoint = run / "checkpoints" / "last";
-  CommandResult evaluate = radpipe("evaluate " + recipe + " --checkpoint " + checkpoint.string() + " --out " +
+  CommandResult evaluate = run_radpipe("evaluate " + recipe + " --checkpoint " + checkpoint.string() + " --out " +
                                    (data.path() / "evaluation").string() + overrides);
   ASSERT_EQ(evaluate.exit_code, 0) << evaluate.err;
   EXPECT_EQ(read_json(data.path() / "evaluation" / "metrics.json")["images"], 6);
 
-  CommandResult predict = radpipe("predict " + recipe + " --checkpoint " + checkpoint.string() + " --out " +
+  CommandResult predict = run_radpipe("predict " + recipe + " --checkpoint " + checkpoint.string() + " --out " +
                                   (data.path() / "prediction").string() + " --set 'reader={stage = \"study_folder\", folder = \"" +
                                   (data.path() / "study").string() + "\"}'");
   ASSERT_EQ(predict.exit_code, 0) << predict.err;
@@ -262,7 +262,7 @@ TEST(Recipes, ShoulderTrainsFromClassFoldersByStepsAndPredictsAStudyFolder) {
 
 TEST(Recipes, OverrideMistakesAreReportedAtTheOverride) {
   const std::string recipe = (pipelines / "shoulder-cnn32.toml").string();
-  CommandResult run = radpipe("check --set train.steps=-1 --set train.optimiser=sgd " + recipe + " --set 'preprocess[9].stage=x'");
+  CommandResult run = run_radpipe("check --set train.steps=-1 --set train.optimiser=sgd " + recipe + " --set 'preprocess[9].stage=x'");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("--set train.steps=-1: error: key 'steps' in [train]: "), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("(the override replaced the value at " + recipe + ":"), std::string::npos) << run.err;

@@ -120,7 +120,7 @@ ClassFoldersReader::ClassFoldersReader(const Params& params, const StageContext&
     if (files.empty())
       context.warn("class_folders: class \"" + classes_[index] + "\" has no files ending in " +
                    join(extensions, ", ") + " in " + folder.string());
-    for (const auto& file : files) files_.push_back({index, file});
+    for (const auto& file : files) files_.push_back({index, file, {}});
   }
   if (files_.empty())
     throw StageError("root", "no files ending in " + join(extensions, ", ") + " in the class folders " +
