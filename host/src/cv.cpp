@@ -16,6 +16,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -356,8 +357,11 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
         auto cases = scored_cases(found->second, result.thresholds.at(levels[l]));
         pooled.insert(pooled.end(), cases.begin(), cases.end());
       }
-    // The level's threshold is a placeholder: every pooled case carries its own fold's.
-    report.pooled.push_back(level_metrics(levels[l], pooled, results.front().thresholds.at(levels[l]), bootstrap));
+    // Every pooled case carries its own fold's threshold; the level has one only when all agree.
+    double common = results.front().thresholds.at(levels[l]);
+    for (const auto& result : results)
+      if (result.thresholds.at(levels[l]) != common) common = std::numeric_limits<double>::quiet_NaN();
+    report.pooled.push_back(level_metrics(levels[l], pooled, common, bootstrap));
     summary["pooled"][levels[l]] = to_json(report.pooled.back());
   }
   write_file_atomically(out / "cv.json", [&](std::ostream& stream) { stream << summary.dump(2) << '\n'; });

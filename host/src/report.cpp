@@ -151,12 +151,13 @@ std::string confusion_table(const GroupMetrics& group, const std::string& level)
 
 std::string metric_table(const LevelMetrics& level) {
   std::string html = fmt::format(
-      "<table class=metrics><caption>{} level, threshold "
-      "{:.4f}</caption><tr><th>part</th><th>n</th><th>abnormal</th>"
+      "<table class=metrics><caption>{} level, {}</caption><tr><th>part</th><th>n</th><th>abnormal</th>"
       "<th>AUROC (CI)</th><th>kappa (CI)</th><th>accuracy (CI)</th><th>sensitivity (CI)</th><th>specificity "
       "(CI)</th>"
       "<th>precision</th><th>F1</th><th>macro F1</th><th>TP</th><th>FP</th><th>TN</th><th>FN</th></tr>\n",
-      escaped(level.level), level.threshold);
+      escaped(level.level),
+      // Pooled cross-validation cases whose folds chose different thresholds have none in common.
+      std::isfinite(level.threshold) ? fmt::format("threshold {:.4f}", level.threshold) : std::string("each fold's own threshold"));
   auto row = [&](const GroupMetrics& group, bool overall) {
     const auto& c = group.counts;
     html += fmt::format(

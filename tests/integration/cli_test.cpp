@@ -251,6 +251,7 @@ TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
                                                 "original_heatmap", "original_width", "original_height", "original_peak_x",
                                                 "original_peak_y"}));
   const std::string index = read_text(out.path() / "index.html");
+  int peaks_on_the_radiograph = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const fs::path heatmap = out.path() / rows[i][6];
     ASSERT_TRUE(fs::exists(heatmap)) << heatmap;
@@ -275,9 +276,13 @@ TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
     const double left = std::floor((128 - content_width) / 2), top = std::floor((128 - content_height) / 2);
     const double sx = content_width / radiograph.cols, sy = content_height / radiograph.rows;
     const double expected_x = (std::stod(rows[i][7]) * 128 - left) / sx - 0.5, expected_y = (std::stod(rows[i][8]) * 128 - top) / sy - 0.5;
+    // A peak in the letterbox's padding lies off the radiograph: the map there has no place on it.
+    if (expected_x < 0 || expected_y < 0 || expected_x > radiograph.cols - 1 || expected_y > radiograph.rows - 1) continue;
+    ++peaks_on_the_radiograph;
     EXPECT_NEAR(std::stod(rows[i][12]), expected_x, 2 / sx) << rows[i][0];
     EXPECT_NEAR(std::stod(rows[i][13]), expected_y, 2 / sy) << rows[i][0];
   }
+  EXPECT_GT(peaks_on_the_radiograph, 0) << "the mapping was checked at least once";
 }
 
 TEST(Cli, ExplainWithoutAnExplainTableSaysHowToAddOne) {

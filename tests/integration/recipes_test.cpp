@@ -50,7 +50,7 @@ void write_image(const fs::path& file, bool positive, std::mt19937& random) {
 }
 
 // FracAtlas' layout (image, body_part, fractured, split) with a patient column: 16 patients of
-// two images each, hands and legs, half of them fractured; patients 0..11 train, 12..15 valid.
+// two images each, a hand and a leg, half of them fractured; patients 0..11 train, 12..15 valid.
 fs::path write_fracatlas_layout(const fs::path& root) {
   std::mt19937 random(7);
   std::ofstream csv(root / "labels.csv");
@@ -60,7 +60,7 @@ fs::path write_fracatlas_layout(const fs::path& root) {
     const bool fractured = patient % 2 == 1;
     const std::string image = "images/IMG" + std::to_string(1000 + i) + ".png";
     write_image(root / image, fractured, random);
-    csv << image << ',' << (i % 4 < 2 ? "hand" : "leg") << ',' << (fractured ? 1 : 0) << ',' << (patient < 12 ? "train" : "valid")
+    csv << image << ',' << (i % 2 == 0 ? "hand" : "leg") << ',' << (fractured ? 1 : 0) << ',' << (patient < 12 ? "train" : "valid")
         << ",p" << patient << '\n';
   }
   return root / "labels.csv";
@@ -273,4 +273,42 @@ TEST(Recipes, OverrideMistakesAreReportedAtTheOverride) {
             std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find("3 problems found"), std::string::npos) << run.err;
+}
+
+// A model with k = 3 outputs (untrained: the figures do not matter, their bookkeeping does): the
+// evaluation reports per-class results and a 3 x 3 confusion matrix named after the class folders,
+// and no binary levels.
+TEST(Evaluate, MulticlassModelsGetPerClassResultsAndAConfusionMatrix) {
+  TempFolder data;
+  std::mt19937 random(5);
+  for (const std::string name : {"hand", "hip", "leg"})
+    for (int i = 0; i < 4; ++i) write_image(data.path() / "parts" / name / (name + std::to_string(i) + ".png"), i % 2 == 0, random);
+  std::ofstream(data.path() / "p.toml") << "[pipeline]\nname = \"parts\"\nworkers = 1\n[reader]\nstage = \"class_folders\"\nroot = \""
+                                        << (data.path() / "parts").string()
+                                        << "\"\n[[preprocess]]\nstage = \"resize\"\nsize = [32, 32]\n[[preprocess]]\nstage = \"normalize\"\n"
+                                           "preset = \"none\"\n[model]\nstage = \"cnn\"\nblocks = 2\nwidth = 4\ninput_channels = 1\n"
+                                           "outputs = 3\n[aggregate]\nstage = \"mean\"\n[evaluate]\nsplit = \"\"\n";
+  CommandResult run = run_radpipe("evaluate " + (data.path() / "p.toml").string() + " --out " + (data.path() / "out").string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto metrics = read_json(data.path() / "out" / "metrics.json");
+  EXPECT_TRUE(metrics["levels"].empty()) << "abnormal-against-normal levels mean nothing for 3 classes";
+  const auto& image = metrics["multiclass"]["image"];
+  EXPECT_EQ(image["cases"], 12);
+  ASSERT_EQ(image["classes"].size(), 3u);
+  EXPECT_EQ(image["classes"][1]["name"], "hip");
+  EXPECT_EQ(image["classes"][1]["support"], 4);
+  std::size_t total = 0, called = 0;
+  for (const auto& row : image["confusion"]) {
+    ASSERT_EQ(row.size(), 3u);
+    for (const auto& cell : row) total += cell.get<std::size_t>();
+  }
+  for (const auto& item : image["classes"]) called += item["predicted"].get<std::size_t>();
+  EXPECT_EQ(total, 12u);
+  EXPECT_EQ(called, 12u);
+  EXPECT_TRUE(image.contains("macro_f1"));
+  EXPECT_EQ(metrics["multiclass"]["study"]["cases"], 12);
+  const std::string predictions = read_text(data.path() / "out" / "predictions.csv");
+  EXPECT_NE(predictions.find(",predicted_class,p_class_0,p_class_1,p_class_2\n"), std::string::npos) << predictions.substr(0, 200);
+  EXPECT_NE(read_text(data.path() / "out" / "report.html").find("true class (rows) against predicted class (columns)"), std::string::npos);
+  EXPECT_NE(run.out.find("image level, 3 classes, 12 cases"), std::string::npos) << run.out;
 }

@@ -125,8 +125,9 @@ torch::Tensor Cam::explain(Model& model, const torch::Tensor& images, int target
     throw StageError("", "CAM needs a head that is one linear layer on the pooled features (hidden = []); this model's channel "
                          "weights change with the image: use stage = \"gradcam\"");
   auto maps = (weights.slice(0, 0, count).view({count, -1, 1, 1}) * evidence.features.slice(0, 0, count)).sum(1, /*keepdim=*/true);
+  // Positive evidence is cut before the map is enlarged, as Grad-CAM does, so that both agree.
+  if (!min_max_) return scale_by_peak(to_input_size(torch::relu(maps), images), true);
   auto heat = to_input_size(maps, images);
-  if (!min_max_) return scale_by_peak(torch::relu(heat), true);
   const auto flat = heat.flatten(1);
   const auto low = std::get<0>(flat.min(1)).view({-1, 1, 1}), high = std::get<0>(flat.max(1)).view({-1, 1, 1});
   const auto range = high - low;
