@@ -12,8 +12,8 @@
 #include <radpipe/testing.hpp>
 
 #include "dicom_files.hpp"
-#include "sample_stream.hpp"
-#include "tensor.hpp"
+#include "runtime/sample_stream.hpp"
+#include "runtime/tensor.hpp"
 
 namespace {
 
