@@ -235,14 +235,14 @@ TEST(Recipes, ShoulderTrainsFromClassFoldersByStepsAndPredictsAStudyFolder) {
   for (int i = 0; i < 3; ++i) write_image(data.path() / "study" / ("view" + std::to_string(i) + ".png"), i == 1, random);
   const std::string recipe = (pipelines / "shoulder-cnn32.toml").string();
   const std::string overrides = " --set reader.root=" + (data.path() / "classes").string() +
-                                " --set train.steps=7 --set train.step_size=3 --set train.batch_size=4 --set pipeline.workers=1";
+                                " --set train.steps=7 --set train.step_size=3 --set train.batch_size=4 --set pipeline.batch_size=4 --set pipeline.workers=1";
   const fs::path run = data.path() / "run";
   CommandResult train = run_radpipe("train " + recipe + " --out " + run.string() + overrides);
   ASSERT_EQ(train.exit_code, 0) << train.err;
   // 25% of 12 per class is valid: 18 training images, 5 batches of 4 per epoch, so 7 steps take
   // a second epoch that stops after 2 batches; the rate drops after steps 3 and 6.
   EXPECT_EQ(count_lines(run / "history.csv"), 3u);
-  EXPECT_EQ(read_json(run / "checkpoints" / "last" / "meta.json")["steps"], 7);
+  EXPECT_EQ(read_json(run / "checkpoints" / "last" / "meta.json")["chains"]["default"]["steps"], 7);
   EXPECT_NE(train.err.find("0.01 -> 0.001 after step 3"), std::string::npos) << train.err;
   EXPECT_NE(train.err.find("0.001 -> 0.0001 after step 6"), std::string::npos) << train.err;
   EXPECT_NE(train.err.find("on 18 images, validating on 6"), std::string::npos) << train.err;
@@ -276,8 +276,8 @@ TEST(Recipes, OverrideMistakesAreReportedAtTheOverride) {
 }
 
 // A model with k = 3 outputs (untrained: the figures do not matter, their bookkeeping does): the
-// evaluation reports per-class results and a 3 x 3 confusion matrix named after the class folders,
-// and no binary levels.
+// evaluation reports per-class results and a 3 x 3 confusion matrix of the chain's classes (the
+// class folders, its target field), and no binary levels.
 TEST(Evaluate, MulticlassModelsGetPerClassResultsAndAConfusionMatrix) {
   TempFolder data;
   std::mt19937 random(5);
@@ -287,12 +287,13 @@ TEST(Evaluate, MulticlassModelsGetPerClassResultsAndAConfusionMatrix) {
                                         << (data.path() / "parts").string()
                                         << "\"\n[[preprocess]]\nstage = \"resize\"\nsize = [32, 32]\n[[preprocess]]\nstage = \"normalize\"\n"
                                            "preset = \"none\"\n[model]\nstage = \"cnn\"\nblocks = 2\nwidth = 4\ninput_channels = 1\n"
-                                           "outputs = 3\n[aggregate]\nstage = \"mean\"\n[evaluate]\nsplit = \"\"\n";
+                                           "outputs = 3\nclasses = [\"hand\", \"hip\", \"leg\"]\ntarget = \"class\"\n[aggregate]\nstage = \"mean\"\n"
+                                           "[evaluate]\nsplit = \"\"\n";
   CommandResult run = run_radpipe("evaluate " + (data.path() / "p.toml").string() + " --out " + (data.path() / "out").string());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto metrics = read_json(data.path() / "out" / "metrics.json");
   EXPECT_TRUE(metrics["levels"].empty()) << "abnormal-against-normal levels mean nothing for 3 classes";
-  const auto& image = metrics["multiclass"]["image"];
+  const auto& image = metrics["multiclass"]["default"]["image"];
   EXPECT_EQ(image["cases"], 12);
   ASSERT_EQ(image["classes"].size(), 3u);
   EXPECT_EQ(image["classes"][1]["name"], "hip");
@@ -306,9 +307,7 @@ TEST(Evaluate, MulticlassModelsGetPerClassResultsAndAConfusionMatrix) {
   EXPECT_EQ(total, 12u);
   EXPECT_EQ(called, 12u);
   EXPECT_TRUE(image.contains("macro_f1"));
-  EXPECT_EQ(metrics["multiclass"]["study"]["cases"], 12);
-  const std::string predictions = read_text(data.path() / "out" / "predictions.csv");
-  EXPECT_NE(predictions.find(",predicted_class,p_class_0,p_class_1,p_class_2\n"), std::string::npos) << predictions.substr(0, 200);
+  EXPECT_EQ(metrics["multiclass"]["default"]["study"]["cases"], 12);
   EXPECT_NE(read_text(data.path() / "out" / "report.html").find("true class (rows) against predicted class (columns)"), std::string::npos);
-  EXPECT_NE(run.out.find("image level, 3 classes, 12 cases"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("chain 'default', image level, 3 classes, 12 cases"), std::string::npos) << run.out;
 }
