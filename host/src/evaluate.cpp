@@ -106,7 +106,7 @@ std::vector<ReportFigure> explain_for_report(Pipeline& pipeline, const std::vect
   ExplanationChoice choice = choose_images_to_explain(images, threshold, per_group);
   if (choice.infos.empty()) return {};
   SampleStream stream(vector_source(choice.infos), pipeline.reader(), pipeline.transforms(),
-                      prediction_stream_options(pipeline.config()));
+                      prediction_stream_options(pipeline));
   auto figures = explain_stream(pipeline, stream, out, "explanations");
   std::vector<ReportFigure> report;
   for (const std::string group : {"true positive", "false positive", "false negative"})

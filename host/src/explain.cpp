@@ -133,8 +133,8 @@ void explain_batch(ModelChain& chain, Built<Explainer>& explainer, std::vector<S
 std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stream, const fs::path& out_dir, const std::string& subfolder) {
   Built<Explainer>* explainer = pipeline.explainer();
   if (explainer == nullptr) throw std::logic_error("explain_stream needs a pipeline with an [explain] stage");
-  call_plugin(pipeline.default_chain().model.entry, [&] { pipeline.default_chain().model.stage->set_training(false); });
-  for (auto& chain : pipeline.routed_chains()) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(false); });
+  // Explainers differentiate the model: its trainable form, never the folded one.
+  pipeline.prepare_models(ModelForm::Trainable);
   fs::create_directories(out_dir / subfolder);
 
   const auto batch_size = static_cast<std::size_t>(pipeline.config().settings.integer("batch_size"));
@@ -184,7 +184,7 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
   SampleStream stream(reader_source(*pipeline.reader().stage, keep, options.limit), pipeline.reader(), pipeline.transforms(),
-                      prediction_stream_options(*config));
+                      prediction_stream_options(pipeline));
   std::vector<HeatmapFigure> explained = explain_stream(pipeline, stream, options.out_dir, "heatmaps");
   if (explained.empty()) {
     spdlog::error("no image could be explained ({} skipped); nothing written", stream.skipped().size());

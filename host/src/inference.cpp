@@ -24,12 +24,27 @@ torch::Tensor positive_probability(const torch::Tensor& logits) {
 
 namespace {
 
-void score_batch(ModelChain& chain, std::vector<Sample>& batch, std::vector<ImagePrediction>& out) {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// The main thread's time per phase, for the breakdown -v logs.
+struct ScoringTimes {
+  double waiting = 0, batching = 0, model = 0;
+};
+
+void score_batch(ModelChain& chain, std::vector<Sample>& batch, std::vector<ImagePrediction>& out, ScoringTimes& times) {
   if (batch.empty()) return;
-  torch::NoGradGuard no_gradients;
+  // Inference mode: no autograd bookkeeping at all (no version counters, no views tracked).
+  c10::InferenceMode inference;
   torch::Tensor probabilities = call_plugin(chain.model.entry, [&] {
+    const auto start = Clock::now();
     auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
-    return positive_probability(chain.model.stage->forward(input).logits);
+    times.batching += seconds_since(start);
+    const auto forward = Clock::now();
+    auto result = positive_probability(chain.model.stage->forward(input).logits);
+    times.model += seconds_since(forward);
+    return result;
   });
   auto values = probabilities.accessor<float, 1>();
   for (std::size_t i = 0; i < batch.size(); ++i)
@@ -39,13 +54,14 @@ void score_batch(ModelChain& chain, std::vector<Sample>& batch, std::vector<Imag
 
 } // namespace
 
-StreamOptions prediction_stream_options(const PipelineConfig& config) {
-  const auto& settings = config.settings;
+StreamOptions prediction_stream_options(const Pipeline& pipeline) {
+  const auto& settings = pipeline.config().settings;
   StreamOptions options;
   options.workers = static_cast<int>(settings.integer("workers"));
   options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(settings.integer("batch_size")));
   options.skip_bad_samples = settings.string("on_error") == "skip";
   options.transform = {RunMode::Predict, static_cast<std::uint64_t>(settings.integer("seed")), 0};
+  options.decode_hint = pipeline.decode_hint();
   return options;
 }
 
@@ -54,14 +70,13 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
   const auto& settings = pipeline.config().settings;
   const auto batch_size = static_cast<std::size_t>(settings.integer("batch_size"));
 
-  call_plugin(pipeline.default_chain().model.entry, [&] { pipeline.default_chain().model.stage->set_training(false); });
-  for (auto& chain : pipeline.routed_chains()) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(false); });
+  pipeline.prepare_models(pipeline.scoring_form());
 
   auto& reader = pipeline.reader();
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
   SampleStream stream(reader_source(*reader.stage, keep, options.limit), reader, pipeline.transforms(),
-                      prediction_stream_options(pipeline.config()));
+                      prediction_stream_options(pipeline));
 
   std::optional<std::uint64_t> total = call_plugin(reader.entry, [&] { return reader.stage->size_hint(); });
   if (options.limit > 0 && total) total = std::min<std::uint64_t>(*total, options.limit);
@@ -69,16 +84,20 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
   Progress progress("predict", total);
 
   InferenceResult result;
+  ScoringTimes times;
   std::map<std::string, std::vector<Sample>> pending; // per chain
+  auto waiting_since = Clock::now();
   while (auto sample = stream.next()) {
+    times.waiting += seconds_since(waiting_since);
     ModelChain& chain = pipeline.chain_for(*sample);
     auto& batch = pending[chain.name];
     batch.push_back(std::move(*sample));
     if (batch.size() >= batch_size) {
       const auto count = batch.size();
-      score_batch(chain, batch, result.images);
+      score_batch(chain, batch, result.images, times);
       progress.advance(count);
     }
+    waiting_since = Clock::now();
   }
   for (auto& [name, batch] : pending) {
     if (batch.empty()) continue;
@@ -86,10 +105,14 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
     for (auto& routed : pipeline.routed_chains())
       if (routed.name == name) chain = &routed;
     const auto count = batch.size();
-    score_batch(*chain, batch, result.images);
+    score_batch(*chain, batch, result.images, times);
     progress.advance(count);
   }
   result.skipped = stream.skipped();
+  const double images = std::max<double>(1.0, static_cast<double>(stream.delivered()));
+  spdlog::debug("time per image on {} decode worker(s): {}", prediction_stream_options(pipeline).workers, stream.step_times());
+  spdlog::debug("time per image on the main thread: waiting for samples {:.3f} ms, batching {:.3f} ms, model {:.3f} ms",
+                times.waiting * 1e3 / images, times.batching * 1e3 / images, times.model * 1e3 / images);
   progress.finish(result.skipped.empty() ? std::string() : fmt::format("{} skipped", result.skipped.size()));
 
   std::stable_sort(result.images.begin(), result.images.end(),

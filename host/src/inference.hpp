@@ -25,9 +25,9 @@ struct InferenceResult {
 
 InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& options);
 
-// Stream options for scoring a pipeline's samples as predict does: its workers and error policy,
-// random stages off.
-StreamOptions prediction_stream_options(const PipelineConfig& config);
+// Stream options for scoring a pipeline's samples as predict does: its workers, error policy and
+// decode hint, random stages off.
+StreamOptions prediction_stream_options(const Pipeline& pipeline);
 
 // Probability of the positive class from a model's logits: sigmoid for one output, the softmax
 // share of class 1 for several.

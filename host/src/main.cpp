@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_option("--plugin-path", global.plugin_paths, "Folder searched for plugins first (repeatable)")->type_name("DIR");
   app.add_option("--threads", global.threads, "Intra-op threads (overrides [pipeline] threads; 0: every core)")->check(CLI::NonNegativeNumber);
-  app.add_flag("-v,--verbose", verbosity, "More log output (repeat for debug)");
+  app.add_flag("-v,--verbose", verbosity, "More log output: debug messages and where the time goes per stage");
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
 
   bool json = false;
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("radpipe");
   logger->set_pattern("%^[%l]%$ %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(quiet ? spdlog::level::warn : verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
+  spdlog::set_level(quiet ? spdlog::level::warn : verbosity >= 1 ? spdlog::level::debug : spdlog::level::info);
 
   try {
     if (*plugins) return command_plugins(global, json);

@@ -38,6 +38,16 @@ LogFunction logger_for(std::string prefix) {
   };
 }
 
+DecodeHint decode_hint_of(const std::vector<Built<Transform>>& chain) {
+  DecodeHint hint;
+  for (const auto& transform : chain) {
+    DecodeHint refined = hint;
+    if (!call_plugin(transform.entry, [&] { return transform.stage->refine_decode_hint(refined); })) break;
+    hint = refined;
+  }
+  return hint;
+}
+
 StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads) {
   StageContext context;
   context.pipeline_dir = config.folder;
@@ -74,6 +84,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       call_plugin(transform.entry, [&] { transform.stage->load_state(file); });
     }
   }
+  if (config.settings.boolean("decode_hints")) decode_hint_ = decode_hint_of(transforms_);
 
   if (!options.build_models) return;
 
@@ -106,6 +117,21 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
   if (config.explain)
     explainer_ = Built<Explainer>{config.explain->entry,
                                   create_configured<Explainer>(plugins, *config.explain, context_for(*config.explain))};
+}
+
+void Pipeline::prepare_models(ModelForm form) {
+  auto prepare = [form](ModelChain& chain) {
+    call_plugin(chain.model.entry, [&] {
+      chain.model.stage->set_training(false);
+      chain.model.stage->set_form(form);
+    });
+  };
+  prepare(default_chain_);
+  for (auto& chain : routed_) prepare(chain);
+}
+
+ModelForm Pipeline::scoring_form() const {
+  return config_.settings.boolean("optimize") ? ModelForm::Inference : ModelForm::Trainable;
 }
 
 ModelChain& Pipeline::chain_for(const Sample& sample) {

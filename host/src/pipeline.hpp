@@ -46,6 +46,10 @@ public:
   const std::vector<Built<Transform>>& transforms() const { return transforms_; }
   ModelChain& default_chain() { return default_chain_; }
   std::vector<ModelChain>& routed_chains() { return routed_; }
+  // Puts every chain's model in eval mode and in `form` (Model::set_form).
+  void prepare_models(ModelForm form);
+  // The form scoring runs in: Inference, unless [pipeline] optimize = false.
+  ModelForm scoring_form() const;
   // The chain that scores `sample`: its route's chain, or the default one.
   ModelChain& chain_for(const Sample& sample);
   const Built<Aggregator>& aggregator() const { return aggregator_; }
@@ -53,6 +57,9 @@ public:
   Built<Explainer>* explainer() { return explainer_ ? &*explainer_ : nullptr; }
   // A new reader from the same configuration (each pass over the data needs its own).
   Built<Reader> make_reader() const;
+  // What the reader may skip decoding for this pipeline's chain ([pipeline] decode_hints), the
+  // same in training and at inference so that a model always sees the pixels it was trained on.
+  const DecodeHint& decode_hint() const { return decode_hint_; }
 
   StageContext context_for(const StageConfig& stage) const;
 
@@ -62,11 +69,17 @@ private:
   int threads_ = 1;
   Built<Reader> reader_;
   std::vector<Built<Transform>> transforms_;
+  DecodeHint decode_hint_;
   ModelChain default_chain_;
   std::vector<ModelChain> routed_;
   Built<Aggregator> aggregator_;
   std::optional<Built<Explainer>> explainer_;
 };
+
+// The decode hint of a preprocessing chain: each step from the start narrows it
+// (Transform::refine_decode_hint) until one does not declare its needs. Chains that share a reader
+// combine theirs with most_demanding (radpipe/stages.hpp).
+DecodeHint decode_hint_of(const std::vector<Built<Transform>>& chain);
 
 // The context a stage of `config` is built with.
 StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads);

@@ -25,6 +25,14 @@ const Schema& pipeline_table_schema() {
       ParamSpec::string("on_error", "What an unreadable image does: skip it (logged and counted) or stop the run")
           .with_default("skip")
           .one_of({"skip", "fail"}),
+      ParamSpec::boolean("decode_hints",
+                         "Let readers decode only what the first preprocessing steps keep (grey, a reduced JPEG scale that "
+                         "still covers the first resize); false decodes every image in full")
+          .with_default(ParamValue{true}),
+      ParamSpec::boolean("optimize",
+                         "Score with each model's inference form (BatchNorm folded into convolutions, channels-last, "
+                         "frozen TorchScript); false scores with the trainable form")
+          .with_default(ParamValue{true}),
   };
   return schema;
 }

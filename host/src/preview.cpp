@@ -180,6 +180,7 @@ int command_preview(const GlobalOptions& global, const PreviewOptions& options) 
   StreamOptions stream_options;
   stream_options.workers = static_cast<int>(settings.integer("workers"));
   stream_options.transform = training;
+  stream_options.decode_hint = pipeline.decode_hint(); // the pixels the chain gets, as in training
   std::vector<Sample> samples;
   const std::vector<Built<Transform>> decode_only;
   {

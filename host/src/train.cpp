@@ -281,6 +281,7 @@ private:
     options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(train_.integer("batch_size")));
     options.skip_bad_samples = config_.settings.string("on_error") == "skip";
     options.transform = {mode, seed_, static_cast<std::uint64_t>(epoch)};
+    options.decode_hint = pipeline_->decode_hint();
     return options;
   }
 
@@ -294,7 +295,11 @@ private:
     std::mt19937_64 random(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
     std::shuffle(order.begin(), order.end(), random);
 
-    for (auto& trainer : trainers_) call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->set_training(true); });
+    for (auto& trainer : trainers_)
+      call_plugin(trainer.chain->model.entry, [&] {
+        trainer.chain->model.stage->set_form(ModelForm::Trainable);
+        trainer.chain->model.stage->set_training(true);
+      });
     const auto batch_size = static_cast<std::size_t>(train_.integer("batch_size"));
     double loss_sum = 0;
     std::size_t seen = 0;
@@ -333,8 +338,8 @@ private:
   }
 
   void validate(HistoryRow& row) {
-    for (auto& trainer : trainers_) call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->set_training(false); });
-    torch::NoGradGuard no_gradients;
+    pipeline_->prepare_models(pipeline_->scoring_form()); // refolded from this epoch's weights
+    c10::InferenceMode inference;
     SampleStream stream(vector_source(valid_set_), pipeline_->reader(), pipeline_->transforms(), stream_options(RunMode::Evaluate, 0));
     std::vector<double> scores;
     std::vector<int> labels;

@@ -99,8 +99,4 @@ std::optional<SampleInfo> ClassFoldersReader::next() {
   return info;
 }
 
-Sample ClassFoldersReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
-}
-
 } // namespace radpipe::readers

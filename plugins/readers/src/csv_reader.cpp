@@ -241,8 +241,4 @@ std::optional<SampleInfo> CsvReader::next() {
   return std::nullopt;
 }
 
-Sample CsvReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
-}
-
 } // namespace radpipe::readers

@@ -13,15 +13,16 @@
 #include "csv_records.hpp"
 #include "row_filter.hpp"
 
+#include "image_listing.hpp"
+
 namespace radpipe::readers {
 
-class CsvReader final : public Reader {
+class CsvReader final : public ImageFileReader {
  public:
   CsvReader(const Params& params, const StageContext& context);
   static Schema schema();
 
   std::optional<SampleInfo> next() override;
-  Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return row_count_; }
 
  private:

@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <radpipe/error.hpp>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -52,7 +53,51 @@ std::vector<unsigned char> read_file(const std::filesystem::path& file) {
   return bytes;
 }
 
+// OpenCV's flags for a decode that follows `hint`. Only JPEG gets a reduced scale: OpenCV shrinks
+// other formats after a full decode, with a linear filter, which is slower and blurrier than
+// leaving the size to the resize step.
+int decode_flags(std::span<const unsigned char> bytes, const DecodeHint& hint) {
+  int flags = hint.channels == DecodeHint::Channels::Gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_ANYCOLOR;
+  if (hint.max_bits > 8) flags |= cv::IMREAD_ANYDEPTH;
+  if (!hint.reducible() || !looks_like_jpeg(bytes)) return flags;
+  const auto size = jpeg_size(bytes);
+  if (!size) return flags;
+  switch (hint.reduction_for(size->width, size->height)) {
+    case 2: return flags | cv::IMREAD_REDUCED_GRAYSCALE_2; // the "grayscale" in the name is the bit that asks 1/2
+    case 4: return flags | cv::IMREAD_REDUCED_GRAYSCALE_4;
+    case 8: return flags | cv::IMREAD_REDUCED_GRAYSCALE_8;
+    default: return flags;
+  }
+}
+
 } // namespace
+
+std::optional<cv::Size> jpeg_size(std::span<const unsigned char> bytes) {
+  std::size_t position = 2;
+  while (position + 3 < bytes.size()) {
+    if (bytes[position] != marker_prefix) return std::nullopt;
+    const unsigned char marker = bytes[position + 1];
+    if (marker == marker_prefix) {
+      ++position;
+      continue;
+    }
+    position += 2;
+    if (is_standalone_marker(marker)) continue;
+    const std::size_t length = (std::size_t{bytes[position]} << 8) | bytes[position + 1];
+    // Start-of-frame markers: C0..CF except DHT (C4), JPG (C8) and DAC (CC). Their segment holds
+    // the precision, then the height and the width.
+    const bool start_of_frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (start_of_frame) {
+      if (length < 7 || position + 7 > bytes.size()) return std::nullopt;
+      const int height = (bytes[position + 3] << 8) | bytes[position + 4];
+      const int width = (bytes[position + 5] << 8) | bytes[position + 6];
+      return cv::Size(width, height);
+    }
+    if (marker == start_of_scan || length < 2) return std::nullopt;
+    position += length;
+  }
+  return std::nullopt;
+}
 
 bool jpeg_is_complete(std::span<const unsigned char> bytes) {
   std::size_t position = 2; // past the start-of-image marker
@@ -86,7 +131,7 @@ bool jpeg_is_complete(std::span<const unsigned char> bytes) {
   return false;
 }
 
-cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source) {
+cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source, const DecodeHint& hint) {
   if (bytes.empty()) throw SampleError(source, "cannot decode image " + source + ": no data (0 bytes)");
   if (bytes.size() > static_cast<std::size_t>(INT_MAX))
     throw SampleError(source,
@@ -101,7 +146,7 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(bytes.data()));
   cv::Mat decoded;
   try {
-    decoded = cv::imdecode(encoded, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
+    decoded = cv::imdecode(encoded, decode_flags(bytes, hint));
   } catch (const cv::Exception& error) {
     throw SampleError(source, "cannot decode image " + source + ": OpenCV failed: " + error.what());
   }
@@ -141,9 +186,9 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
   }
 }
 
-cv::Mat decode_image_file(const std::filesystem::path& file) {
+cv::Mat decode_image_file(const std::filesystem::path& file, const DecodeHint& hint) {
   const std::vector<unsigned char> bytes = read_file(file);
-  return decode_image_bytes(bytes, file.string());
+  return decode_image_bytes(bytes, file.string(), hint);
 }
 
 } // namespace radpipe::readers

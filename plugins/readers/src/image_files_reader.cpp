@@ -131,8 +131,4 @@ std::optional<SampleInfo> ImageFilesReader::next() {
   return info;
 }
 
-Sample ImageFilesReader::load(const SampleInfo& info) const {
-  return Sample{info, decode_image_file(info.path)};
-}
-
 } // namespace radpipe::readers

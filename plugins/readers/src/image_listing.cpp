@@ -100,10 +100,10 @@ void require_unique_ids(const std::vector<std::filesystem::path>& files, const s
   }
 }
 
-Sample load_listed_image(const SampleInfo& info) {
+Sample load_listed_image(const SampleInfo& info, const DecodeHint& hint) {
   if (auto problem = info.tags.find(unreadable_tag); problem != info.tags.end() && !problem->second.empty())
     throw SampleError(info.path, "cannot read " + info.path + ": " + problem->second);
-  return Sample{info, decode_image_file(info.path)};
+  return Sample{info, decode_image_file(info.path, hint)};
 }
 
 std::string id_without_extension(const std::filesystem::path& relative) {

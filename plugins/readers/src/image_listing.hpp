@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <radpipe/sample.hpp>
 #include <radpipe/schema.hpp>
+#include <radpipe/stages.hpp>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,16 @@ void require_unique_ids(const std::vector<std::filesystem::path>& files, const s
 // a study folder belongs, say); its value is the reason, which load_listed_image reports.
 inline constexpr const char* unreadable_tag = "unreadable";
 
-// Decodes the image of a listed entry, or throws SampleError with the reason the listing found.
-Sample load_listed_image(const SampleInfo& info);
+// Decodes the image of a listed entry as `hint` allows, or throws SampleError with the reason the
+// listing found.
+Sample load_listed_image(const SampleInfo& info, const DecodeHint& hint);
+
+// The base of this plugin's readers: every entry is an image file, decoded as the host's hint allows.
+class ImageFileReader : public Reader {
+ public:
+  Sample load(const SampleInfo& info) const final { return load_listed_image(info, DecodeHint{}); }
+  Sample load_hinted(const SampleInfo& info, const DecodeHint& hint) const final { return load_listed_image(info, hint); }
+};
 
 // The id of a listed file: its relative path without extension, with '/' separators.
 std::string id_without_extension(const std::filesystem::path& relative);

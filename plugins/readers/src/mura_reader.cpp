@@ -377,8 +377,4 @@ std::optional<SampleInfo> MuraReader::next() {
   return info;
 }
 
-Sample MuraReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
-}
-
 } // namespace radpipe::readers

@@ -13,6 +13,8 @@
 
 #include "csv_records.hpp"
 
+#include "image_listing.hpp"
+
 namespace radpipe::readers {
 
 // What a MURA path says about an image: "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image1.png".
@@ -34,13 +36,12 @@ struct MuraPath {
 // `problem` set when the path does not follow the layout.
 std::optional<MuraPath> parse_mura_path(std::string_view path, std::string& problem);
 
-class MuraReader final : public Reader {
+class MuraReader final : public ImageFileReader {
  public:
   MuraReader(const Params& params, const StageContext& context);
   static Schema schema();
 
   std::optional<SampleInfo> next() override;
-  Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return count_; }
 
   // The prefix MURA's own files put before every path, used for study ids found by scanning.

@@ -55,8 +55,4 @@ std::optional<SampleInfo> StudyFolderReader::next() {
   return info;
 }
 
-Sample StudyFolderReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
-}
-
 } // namespace radpipe::readers

@@ -8,15 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "image_listing.hpp"
+
 namespace radpipe::readers {
 
-class StudyFolderReader final : public Reader {
+class StudyFolderReader final : public ImageFileReader {
  public:
   StudyFolderReader(const Params& params, const StageContext& context);
   static Schema schema();
 
   std::optional<SampleInfo> next() override;
-  Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return files_.size(); }
 
  private:

@@ -163,3 +163,52 @@ TEST(JpegIsComplete, RejectsEveryTruncationOfASmallJpeg) {
 
 } // namespace
 } // namespace radpipe::readers
+
+// ------------------------------------------------------------------------------- decode hints
+
+DecodeHint grey_covering(int side) {
+  DecodeHint hint;
+  hint.channels = DecodeHint::Channels::Gray;
+  hint.min_width = hint.min_height = side;
+  hint.cover = DecodeHint::Cover::Either;
+  return hint;
+}
+
+TEST(DecodeHints, JpegSizeComesFromTheFrameHeader) {
+  const std::string bytes = encode(".jpg", gradient(45, 70));
+  const auto size = jpeg_size(std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+  ASSERT_TRUE(size);
+  EXPECT_EQ(*size, cv::Size(70, 45));
+  const std::string png = encode(".png", gradient(4, 4));
+  EXPECT_FALSE(jpeg_size(std::span(reinterpret_cast<const unsigned char*>(png.data()), png.size())));
+}
+
+TEST(DecodeHints, ColourJpegDecodesStraightToGreyAtReducedScale) {
+  const auto file = fracatlas_dir() / "images" / "IMG0000005.jpg"; // 421x512, three components
+  const cv::Mat grey = decode_image_file(file, grey_covering(512));
+  EXPECT_EQ(grey.type(), CV_8UC1);
+  EXPECT_EQ(grey.size(), cv::Size(421, 512));
+  // 1/2 is 211x256, which covers 200 on one side; 1/4 (106x128) covers 128 on one side,
+  // which is enough for an image fitted inside (Cover::Either).
+  EXPECT_EQ(decode_image_file(file, grey_covering(200)).size(), cv::Size(211, 256));
+  EXPECT_EQ(decode_image_file(file, grey_covering(128)).size(), cv::Size(106, 128));
+  DecodeHint colour = grey_covering(128);
+  colour.channels = DecodeHint::Channels::Any;
+  EXPECT_EQ(decode_image_file(file, colour).type(), CV_8UC3);
+  EXPECT_EQ(decode_image_file(file, colour).size(), cv::Size(106, 128));
+}
+
+TEST(DecodeHints, OnlyJpegIsReducedAndSixteenBitsStayUnlessEightAreEnough) {
+  TempFolder scratch;
+  const cv::Mat written(400, 300, CV_16UC3, cv::Scalar(100, 200, 40000));
+  const auto file = scratch.path() / "colour16.png";
+  ASSERT_TRUE(cv::imwrite(file.string(), written));
+
+  // OpenCV would shrink a PNG after a full decode, with a linear filter: the resize does it better.
+  const cv::Mat grey = decode_image_file(file, grey_covering(64));
+  EXPECT_EQ(grey.type(), CV_16UC1);
+  EXPECT_EQ(grey.size(), cv::Size(300, 400));
+  DecodeHint eight_bits = grey_covering(64);
+  eight_bits.max_bits = 8;
+  EXPECT_EQ(decode_image_file(file, eight_bits).type(), CV_8UC1);
+}

@@ -559,6 +559,96 @@ TEST(TorchScript, RadpipeWeightsAreNotAModel) {
   EXPECT_NE(message.find("no forward method"), std::string::npos) << message;
 }
 
+// ------------------------------------------------------------------------- inference form
+
+// BatchNorm statistics and affine parameters away from the identity, so that folding has
+// something to fold: three training-mode passes over random images move the running statistics
+// (momentum 0.1), then the scales and shifts are drawn at random. Seeded.
+void calibrate(Model& model, std::int64_t channels) {
+  torch::manual_seed(11);
+  torch::NoGradGuard no_grad;
+  model.set_training(true);
+  for (int pass = 0; pass < 3; ++pass) model.forward(torch::rand({4, channels, 64, 64}) * 4 - 2);
+  for (auto& module : model.trainable()->modules()) {
+    if (auto* norm = module->as<torch::nn::BatchNorm2d>()) {
+      norm->weight.uniform_(0.5, 1.5);
+      norm->bias.uniform_(-0.2, 0.2);
+    }
+  }
+  model.set_training(false);
+}
+
+// The inference form (BatchNorm folded, channels-last) against the trainable form in eval mode,
+// on the same images: logits within 1e-4.
+void expect_inference_form_agrees(Model& model, std::int64_t channels, std::int64_t size) {
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::rand({2, channels, size, size}) * 4 - 2;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor eager = model.forward(x).logits;
+  model.set_form(ModelForm::Inference);
+  const torch::Tensor optimized = model.forward(x).logits;
+  ASSERT_EQ(eager.sizes(), optimized.sizes());
+  const double difference = (eager - optimized).abs().max().item<double>();
+  std::cout << "inference form vs eager: max |logit difference| " << difference << " (logits up to "
+            << eager.abs().max().item<double>() << ")\n";
+  EXPECT_LE(difference, 1e-4);
+  EXPECT_GT(eager.abs().max().item<double>(), 1e-3) << "logits this small would hide any difference";
+  // Back to the trainable form: the modules as trained, gradients reaching the input.
+  model.set_form(ModelForm::Trainable);
+  torch::AutoGradMode with_gradients(true);
+  const torch::Tensor input = x.clone().requires_grad_(true);
+  ModelOutput output = model.forward(input);
+  EXPECT_NEAR((output.logits.detach() - eager).abs().max().item<double>(), 0.0, 1e-6);
+  output.logits.sum().backward();
+  EXPECT_TRUE(input.grad().defined());
+}
+
+TEST(InferenceForm, ShippedDemoModelAgreesWithEager) {
+  auto model = make<CnnModel>({{"blocks", integer(5)},
+                               {"width", integer(16)},
+                               {"input_channels", integer(1)},
+                               {"dropout", ParamValue{0.3}},
+                               {"weights", text((fs::path(RADPIPE_SOURCE_DIR) / "samples" / "models" / "fracatlas-cnn5.pt").string())}});
+  model->set_training(false);
+  expect_inference_form_agrees(*model, 1, 128);
+}
+
+TEST(InferenceForm, ResNet18AgreesWithEager) {
+  torch::manual_seed(3);
+  auto model = make<ResNetModel>({{"depth", integer(18)}});
+  calibrate(*model, 3);
+  expect_inference_form_agrees(*model, 3, 128);
+}
+
+TEST(InferenceForm, DenseNet121AgreesWithEager) {
+  torch::manual_seed(4);
+  auto model = make<DenseNetModel>({{"depth", integer(121)}});
+  calibrate(*model, 3);
+  expect_inference_form_agrees(*model, 3, 128);
+}
+
+TEST(InferenceForm, TrainingLeavesTheInferenceForm) {
+  torch::manual_seed(6);
+  auto model = make<ResNetModel>({{"depth", integer(18)}, {"input_channels", integer(1)}});
+  calibrate(*model, 1);
+  model->set_form(ModelForm::Inference);
+  model->set_training(true); // a training step must update BatchNorm's statistics, not a folded copy
+  const torch::Tensor before = state_of(*model->trainable()).at("bn1.running_mean").clone();
+  model->forward(torch::rand({2, 1, 64, 64}));
+  EXPECT_FALSE(torch::equal(before, state_of(*model->trainable()).at("bn1.running_mean")));
+}
+
+TEST(InferenceForm, FrozenTorchScriptAgreesWithTheScript) {
+  auto model = make<TorchScriptModel>({{"file", text((data_dir / "tiny_script.pt").string())}, {"outputs", integer(2)}});
+  model->set_training(false);
+  const torch::Tensor probe = torch::linspace(-1, 1, 3 * 8 * 8).reshape({1, 3, 8, 8});
+  const torch::Tensor eager = model->forward(probe).logits;
+  model->set_form(ModelForm::Inference);
+  const torch::Tensor frozen = model->forward(probe).logits;
+  EXPECT_LE((eager - frozen).abs().max().item<double>(), 1e-4);
+  EXPECT_NEAR(frozen[0][0].item<double>(), 0.324270606, 1e-4); // printed by make_fixtures.py
+}
+
 // ------------------------------------------------------------------------------------ plugin
 
 TEST(Plugin, RegistersItsFourModelStages) {

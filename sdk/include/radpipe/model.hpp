@@ -23,6 +23,12 @@ struct ModelOutput {
   torch::Tensor features; // [N, C, h, w]: the last convolutional feature map, for explainers
 };
 
+// The form a model runs in. Trainable (the form after construction): the modules as they are
+// trained and as explainers differentiate them. Inference: scoring only, without gradients and in
+// eval mode; the model may fold BatchNorm into convolutions, freeze a TorchScript graph and change
+// memory layouts, as long as its outputs agree with the trainable form's within float rounding.
+enum class ModelForm { Trainable, Inference };
+
 class Model : public Stage {
 public:
   static constexpr StageKind kind = StageKind::Model;
@@ -42,6 +48,11 @@ public:
   // buffers. load_weights also reads whatever other formats the model stage documents.
   virtual void save_weights(const std::filesystem::path& file) const = 0;
   virtual void load_weights(const std::filesystem::path& file) = 0;
+
+  // Switches the form the next forward calls run in. The host asks for Inference before it scores
+  // and for Trainable before it trains or explains; set_training(true) returns a model to the trainable
+  // form; load_weights keeps the form. The default: one form for everything.
+  virtual void set_form(ModelForm /*form*/) {}
 };
 
 // Explains a model's decision as a heatmap per image (Grad-CAM and friends).

@@ -49,6 +49,37 @@ public:
   Stage& operator=(const Stage&) = delete;
 };
 
+// What the first steps of a chain need of the decoded pixels, so that a reader can decode straight
+// to it: grey from a colour file, a JPEG at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT-domain
+// scaling, several times faster than a full decode), 8 bits from a 16-bit file. The host builds
+// it from the [[preprocess]] chain (Transform::refine_decode_hint) and hands it to
+// Reader::load_hinted. Following it is optional: the steps that declared the need give the same
+// result from a full decode, within resampling and rounding noise.
+struct DecodeHint {
+  enum class Channels { Any, Gray };
+  // Cover::Both: the image will fill the size (stretched or cropped), so both sides must reach it.
+  // Cover::Either: it will be scaled to fit inside the size, so reaching it on one side is enough.
+  enum class Cover { Both, Either };
+
+  Channels channels = Channels::Any; // Gray: one luma channel is all that is used
+  // The decoded image may be smaller than the file as long as it still covers min_width x
+  // min_height as `cover` says; 0 x 0: the full size is needed.
+  int min_width = 0;
+  int min_height = 0;
+  Cover cover = Cover::Both;
+  int max_bits = 16; // bits per channel that matter: 8 lets a reader decode 16-bit files to 8 bits
+
+  bool reducible() const { return min_width > 0 && min_height > 0; }
+  // The largest of 1, 2, 4 and 8 by which a width x height image may be shrunk (sides rounded up,
+  // as JPEG's scaled decoding does) and still cover the size, in either orientation (EXIF
+  // rotation may swap the sides). 1 when the full size is needed.
+  int reduction_for(int width, int height) const;
+};
+
+// The most demanding of two needs, for a reader that feeds several chains: colour if either needs
+// it, a size that covers both, the larger bit depth.
+DecodeHint most_demanding(const DecodeHint& a, const DecodeHint& b);
+
 // Lists a dataset lazily and decodes its entries. `next` is called from one thread; `load` may
 // be called from several worker threads at once and must not touch mutable shared state.
 class Reader : public Stage {
@@ -62,6 +93,10 @@ public:
   virtual Sample load(const SampleInfo& info) const = 0;
   // The number of entries when known without decoding (for progress), else nullopt.
   virtual std::optional<std::size_t> size_hint() const { return std::nullopt; }
+  // Decodes the entry's pixels as `hint` allows: a reader that can decode less than the whole file
+  // (see DecodeHint) overrides it; the default decodes everything with load(info). Same threading
+  // and errors as load.
+  virtual Sample load_hinted(const SampleInfo& info, const DecodeHint& /*hint*/) const { return load(info); }
 };
 
 enum class RunMode { Train, Evaluate, Predict };
@@ -91,6 +126,15 @@ public:
   virtual void fit_end() {}
   virtual void save_state(const std::filesystem::path& /*file*/) const {}
   virtual void load_state(const std::filesystem::path& /*file*/) {}
+
+  // Decoding hints. The host walks the [[preprocess]] chain from its start and lets each step
+  // narrow `hint` to what the chain needs of the decoded image: grayscale asks for one channel,
+  // resize for a decode that still covers its size. Return true only when the chain's output stays
+  // the same (within resampling noise) whether or not the reader follows the narrowed hint, given
+  // the steps before this one; never widen what an earlier step narrowed. Return false (the
+  // default) to stop the walk: this step, and so every later one, sees the image as the hint
+  // built so far lets the reader decode it.
+  virtual bool refine_decode_hint(DecodeHint& /*hint*/) const { return false; }
 };
 
 // Chooses the model chain for a sample (for example by body part).
