@@ -1,5 +1,6 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
 #include "commands.hpp"
+#include "cpu_allocator.hpp"
 #include "evaluate.hpp"
 #include "explain.hpp"
 #include "plugin_host.hpp"
@@ -51,6 +52,7 @@ void add_scoring_options(CLI::App& command, PredictOptions& options, const std::
 
 int main(int argc, char** argv) {
   keep_freed_memory_for_reuse();
+  keep_large_tensor_buffers_for_reuse(std::size_t{1} << 30);
   CLI::App app{"radpipe: plugin pipelines for musculoskeletal radiograph analysis", "radpipe"};
   app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING " (ABI ") +
                                         std::to_string(RADPIPE_ABI_VERSION) + ", " RADPIPE_BUILD_FINGERPRINT ")");

@@ -209,6 +209,36 @@ TEST(Cli, PredictsTheDemoOnTheBundledSamples) {
   EXPECT_TRUE(summary["skipped"].empty());
 }
 
+// The default fast path (decode hints: grey at half scale; the model's inference form: BatchNorm
+// folded, channels-last) against the plain one (full decode, trainable form) on the demo: the
+// issue allows a mean absolute difference of 0.005 in probability.
+TEST(Cli, FastPathGivesTheDemoModelsProbabilitiesWithinHalfAPercent) {
+  TempFolder scratch;
+  std::string plain_text = read_text(demo);
+  const std::string table = "[pipeline]\n";
+  plain_text.replace(plain_text.find(table), table.size(), table + "decode_hints = false\noptimize = false\n");
+  // The copy lives elsewhere: its relative paths become absolute.
+  plain_text = std::regex_replace(plain_text, std::regex("\"\\.\\./samples/"), "\"" + (source_dir / "samples").string() + "/");
+  const fs::path plain = scratch.path() / "plain.toml";
+  { std::ofstream(plain) << plain_text; }
+  CommandResult fast = radpipe("predict " + demo + " --out " + (scratch.path() / "fast").string());
+  CommandResult slow = radpipe("predict " + plain.string() + " --out " + (scratch.path() / "plain").string());
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  ASSERT_EQ(slow.exit_code, 0) << slow.err;
+  const auto fast_rows = read_csv_rows(scratch.path() / "fast" / "predictions.csv");
+  const auto plain_rows = read_csv_rows(scratch.path() / "plain" / "predictions.csv");
+  ASSERT_EQ(fast_rows.size(), 21u);
+  ASSERT_EQ(plain_rows.size(), 21u);
+  double total = 0;
+  for (std::size_t i = 1; i < fast_rows.size(); ++i) {
+    ASSERT_EQ(fast_rows[i][0], plain_rows[i][0]);
+    total += std::abs(std::stod(fast_rows[i][7]) - std::stod(plain_rows[i][7]));
+  }
+  const double mean = total / 20.0;
+  std::cout << "demo: mean |probability difference|, fast path against plain: " << mean << "\n";
+  EXPECT_LE(mean, 0.005);
+}
+
 TEST(Cli, PredictSkipsUnreadableImagesAndCountsThem) {
   TempFolder folder;
   fs::create_directories(folder.path() / "images");

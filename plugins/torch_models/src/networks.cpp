@@ -33,7 +33,7 @@ class FoldableConv {
 public:
   explicit FoldableConv(nn::Conv2d conv, nn::BatchNorm2d norm = nullptr) : conv_(std::move(conv)), norm_(std::move(norm)) {}
 
-  torch::Tensor operator()(const torch::Tensor& x) const {
+  torch::Tensor operator()(const torch::Tensor& x) {
     if (!weight_.defined()) return norm_.is_empty() ? conv_->forward(x) : norm_->forward(conv_->forward(x));
     const auto& options = conv_->options;
     return torch::conv2d(x, weight_, bias_, options.stride(), c10::get<torch::ExpandingArray<2>>(options.padding()),
