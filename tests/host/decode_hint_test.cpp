@@ -8,9 +8,9 @@
 
 #include <fstream>
 
-#include "inference.hpp"
-#include "pipeline.hpp"
-#include "tensor.hpp"
+#include "runtime/inference.hpp"
+#include "runtime/pipeline.hpp"
+#include "runtime/tensor.hpp"
 
 using namespace radpipe;
 using namespace radpipe::host;
