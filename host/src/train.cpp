@@ -17,6 +17,7 @@
 #include <torch/version.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -319,14 +320,22 @@ private:
         progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
         batch.clear();
       };
+      // The main thread either waits for samples or steps: waiting means the decode workers lag.
+      double waiting = 0;
+      auto waiting_since = std::chrono::steady_clock::now();
       while (auto sample = stream.next()) {
+        waiting += std::chrono::duration<double>(std::chrono::steady_clock::now() - waiting_since).count();
         ChainTrainer& trainer = trainer_for(*sample);
         auto& batch = pending[&trainer];
         batch.push_back(std::move(*sample));
         if (batch.size() >= batch_size) step(trainer, batch);
+        waiting_since = std::chrono::steady_clock::now();
       }
       for (auto& [trainer, batch] : pending)
         if (!batch.empty()) step(*trainer, batch);
+      spdlog::debug("epoch {}: time per image on {} decode worker(s): {}; the training loop waited {:.3f} ms per image for them", epoch,
+                    stream_options(RunMode::Train, epoch).workers, stream.step_times(),
+                    waiting * 1e3 / static_cast<double>(std::max<std::size_t>(seen, 1)));
       progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
     }
     row.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
