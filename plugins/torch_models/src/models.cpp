@@ -207,7 +207,7 @@ torch::jit::Module load_script(const fs::path& file, const std::string& key, con
 } // namespace
 
 TorchScriptModel::TorchScriptModel(const Params& params, const StageContext& /*context*/)
-    : script_(std::make_unique<Script>(Script{load_script(params.path("file"), "file", torch::kCPU)})),
+    : script_(std::make_unique<Script>(Script{load_script(params.path("file"), "file", torch::kCPU), std::nullopt})),
       input_channels_(channels_of(params)), outputs_(static_cast<int>(params.integer("outputs"))) {
   script_->module.eval();
 }
