@@ -677,4 +677,28 @@ TEST(Timing, DISABLED_DenseNet121Forward320Batch8) {
   std::cout << "densenet121 forward, 8x1x320x320, 2 threads, eval, no grad: " << seconds << " s\n";
 }
 
+// Not run by default: what the inference form gives, `--gtest_also_run_disabled_tests
+// --gtest_filter=*InferenceFormSpeed*`. ResNet-18 and DenseNet-121, batch 16 at 224, 2 threads.
+TEST(Timing, DISABLED_InferenceFormSpeed) {
+  torch::set_num_threads(2);
+  const torch::Tensor x = torch::randn({16, 3, 224, 224});
+  auto time = [&](Model& model) {
+    c10::InferenceMode inference;
+    model.forward(x);
+    const auto start = std::chrono::steady_clock::now();
+    constexpr int runs = 3;
+    for (int i = 0; i < runs; ++i) model.forward(x);
+    return 16.0 * runs / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (const std::string name : {"resnet18", "densenet121"}) {
+    auto model = imagenet_model(name);
+    model->set_training(false);
+    const double eager = time(*model);
+    model->set_form(ModelForm::Inference);
+    const double optimized = time(*model);
+    std::cout << name << " 16x3x224x224, 2 threads, inference mode: eager " << eager << " img/s, inference form " << optimized
+              << " img/s (x" << optimized / eager << ")\n";
+  }
+}
+
 } // namespace
