@@ -1,6 +1,8 @@
 // Reader stage `class_folders`: root/<class>/<images>, the layout of Keras' flow_from_directory.
 #pragma once
 
+#include <cstdint>
+
 #include <filesystem>
 #include <radpipe/schema.hpp>
 #include <radpipe/stages.hpp>
@@ -30,6 +32,7 @@ class ClassFoldersReader final : public Reader {
   std::string body_part_;
   std::vector<ClassFile> files_; // class by class, each sorted by path
   std::size_t cursor_ = 0;
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

@@ -47,6 +47,7 @@ class CsvReader final : public Reader {
   std::vector<std::string> header_;
   std::size_t row_count_ = 0;
   std::uint64_t next_index_ = 0;
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

@@ -75,6 +75,7 @@ class MuraReader final : public Reader {
 
   std::size_t count_ = 0;
   std::uint64_t next_index_ = 0;
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

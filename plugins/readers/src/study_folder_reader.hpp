@@ -2,6 +2,8 @@
 // predicting one verdict on one patient's study.
 #pragma once
 
+#include <cstdint>
+
 #include <filesystem>
 #include <radpipe/schema.hpp>
 #include <radpipe/stages.hpp>
@@ -26,6 +28,7 @@ class StudyFolderReader final : public Reader {
   std::string body_part_;
   std::vector<std::filesystem::path> files_; // relative to folder_, sorted
   std::size_t cursor_ = 0;
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers
