@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include "atomic_file.hpp"
 #include "inference.hpp"
 #include "pipeline.hpp"
 #include "pipeline_config.hpp"
@@ -183,6 +184,7 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
   load_plugins(plugins, global);
   auto config = validate_or_report(options.pipeline, plugins);
   if (!config) return exit_invalid;
+  prepare_output_folder(options.out_dir, "--out");
 
   BuildOptions build;
   build.threads = global.threads;

@@ -125,6 +125,7 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   load_plugins(plugins, global);
   auto config = validate_or_report(options.pipeline, plugins);
   if (!config) return exit_invalid;
+  prepare_output_folder(options.out_dir, "--out");
   const Params& settings = config->evaluate;
   const std::string split = options.split.empty() ? settings.string("split") : options.split;
 
@@ -136,6 +137,12 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   const int threads = resolve_threads(
       global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
   torch::set_num_threads(threads);
+  {
+    // The metrics are binary: labels are checked on the listing, before any image is scored.
+    Built<Reader> listing = pipeline.make_reader();
+    while (auto info = call_plugin(listing.entry, [&] { return listing.stage->next(); }))
+      if (info->split == split || info->split == settings.string("threshold_split")) require_binary_label(*info);
+  }
 
   InferenceResult result = run_inference(pipeline, {split, options.limit});
   const auto images = image_cases(result.images);

@@ -99,6 +99,13 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
   return result;
 }
 
+void require_binary_label(const SampleInfo& info) {
+  if (info.label && *info.label != 0 && *info.label != 1)
+    throw SampleError(info.path, fmt::format("sample {} has label {}; radpipe's tasks are binary, so a label is 0 (normal) or 1 "
+                                             "(abnormal): check the reader's label column (or positive_class)",
+                                             info.id, *info.label));
+}
+
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
                                                double threshold) {
   std::vector<StudyPrediction> studies;
@@ -127,7 +134,10 @@ std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction
 void write_inference_outputs(const InferenceResult& result, const PipelineConfig& config, double threshold,
                              const std::filesystem::path& out_dir) {
   auto label_text = [](const std::optional<int>& label) { return label ? std::to_string(*label) : std::string(); };
-  write_file_atomically(out_dir / "predictions.csv", [&](std::ostream& out) {
+  // The three files are one set, run.json its record: committed together, so that a full disk or a
+  // kill never leaves new predictions beside an old run.json (see write_file_set_atomically).
+  // Issue 12 turns this into streaming writers with run.json as the record of what is committed.
+  const auto write_predictions = [&](std::ostream& out) {
     out << "id,path,study_id,patient_id,body_part,view,chain,probability,predicted,label\n";
     for (const auto& image : result.images) {
       out << csv_field(image.info.id) << ',' << csv_field(image.info.path) << ',' << csv_field(image.info.study_key()) << ','
@@ -135,15 +145,15 @@ void write_inference_outputs(const InferenceResult& result, const PipelineConfig
           << csv_field(image.chain) << ',' << fmt::format("{:.6f}", image.probability) << ','
           << (image.probability >= threshold ? 1 : 0) << ',' << label_text(image.info.label) << '\n';
     }
-  });
-  write_file_atomically(out_dir / "studies.csv", [&](std::ostream& out) {
+  };
+  const auto write_studies = [&](std::ostream& out) {
     out << "study_id,patient_id,body_part,images,probability,predicted,label\n";
     for (const auto& study : result.studies) {
       out << csv_field(study.study_id) << ',' << csv_field(study.patient_id) << ',' << csv_field(study.body_part) << ','
           << study.image_count << ',' << fmt::format("{:.6f}", study.probability) << ',' << study.predicted << ','
           << label_text(study.label) << '\n';
     }
-  });
+  };
   nlohmann::json summary;
   summary["radpipe_version"] = RADPIPE_SDK_VERSION_STRING;
   summary["pipeline"] = config.file.string();
@@ -153,9 +163,12 @@ void write_inference_outputs(const InferenceResult& result, const PipelineConfig
   summary["threshold"] = threshold;
   summary["seconds"] = result.seconds;
   summary["images_per_second"] = result.seconds > 0 ? static_cast<double>(result.images.size()) / result.seconds : 0.0;
+  summary["files"] = {"predictions.csv", "studies.csv"};
   summary["skipped"] = nlohmann::json::array();
   for (const auto& skip : result.skipped) summary["skipped"].push_back({{"path", skip.path}, {"reason", skip.reason}});
-  write_file_atomically(out_dir / "run.json", [&](std::ostream& out) { out << summary.dump(2) << '\n'; });
+  write_file_set_atomically({{out_dir / "predictions.csv", write_predictions},
+                             {out_dir / "studies.csv", write_studies},
+                             {out_dir / "run.json", [&](std::ostream& out) { out << summary.dump(2) << '\n'; }}});
 }
 
 } // namespace radpipe::host

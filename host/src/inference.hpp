@@ -33,6 +33,11 @@ StreamOptions prediction_stream_options(const PipelineConfig& config);
 // share of class 1 for several.
 torch::Tensor positive_probability(const torch::Tensor& logits);
 
+// radpipe's models and metrics are binary: a label must be 0 (normal) or 1 (abnormal). Throws
+// SampleError naming the sample when it is another class (a label of 2 once counted as positive
+// without a word).
+void require_binary_label(const SampleInfo& info);
+
 // Groups image predictions into studies (first-seen order) and aggregates each.
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
                                                double threshold);

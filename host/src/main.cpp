@@ -1,4 +1,5 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
+#include "atomic_file.hpp"
 #include "commands.hpp"
 #include "evaluate.hpp"
 #include "explain.hpp"
@@ -16,6 +17,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <malloc.h>
@@ -51,6 +53,9 @@ void add_scoring_options(CLI::App& command, PredictOptions& options, const std::
 
 int main(int argc, char** argv) {
   keep_freed_memory_for_reuse();
+  // A file-size limit (ulimit -f) would kill radpipe with SIGXFSZ in the middle of a write, without
+  // a word. Ignored, the write fails with EFBIG ("File too large") and radpipe reports it (exit 4).
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"radpipe: plugin pipelines for musculoskeletal radiograph analysis", "radpipe"};
   app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING " (ABI ") +
                                         std::to_string(RADPIPE_ABI_VERSION) + ", " RADPIPE_BUILD_FINGERPRINT ")");
@@ -166,6 +171,9 @@ int main(int argc, char** argv) {
     if (*show) return command_show(global, show_options);
     if (*evaluate) return command_evaluate(global, evaluate_options);
     if (*compare) return command_compare(compare_options);
+  } catch (const OutputPathError& error) {
+    spdlog::error("{}", error.what());
+    return exit_usage;
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

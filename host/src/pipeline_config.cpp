@@ -60,6 +60,11 @@ const Schema& train_table_schema() {
       ParamSpec::path("output", "Folder for checkpoints, history.csv and curves").with_default("runs"),
       ParamSpec::integer("keep_best", "Best checkpoints kept besides the last one").with_default(3).in_range(1, 100),
       ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
+      ParamSpec::string("on_nonfinite_loss",
+                        "A batch whose loss or gradient is NaN or infinite: stop training (naming epoch, batch and the likely "
+                        "cause) or skip the batch (logged; an epoch that skips every batch still stops)")
+          .with_default("stop")
+          .one_of({"stop", "skip"}),
   };
   return schema;
 }
@@ -453,15 +458,30 @@ ValidationResult parse_pipeline(std::string_view text, const fs::path& file, con
 }
 
 ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins) {
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) {
+  const auto refuse = [&](const std::string& message) {
     ValidationResult result;
-    result.diagnostics.push_back({{file.string(), 0, 0}, "cannot open the pipeline file: " + std::string(std::strerror(errno))});
+    result.diagnostics.push_back({{file.string(), 0, 0}, message});
     return result;
-  }
+  };
+  // Checked before opening: a FIFO would block the open forever, and a folder opens fine and reads
+  // as an empty document ("missing table [pipeline]").
+  std::error_code error;
+  const auto status = fs::status(file, error);
+  if (!fs::exists(status)) return refuse("cannot open the pipeline file: " + (error ? error.message() : std::string("no such file")));
+  if (fs::is_directory(status)) return refuse("is a folder, not a pipeline file: give the .toml file to use");
+  if (!fs::is_regular_file(status))
+    return refuse(std::string("is ") + (fs::is_fifo(status) ? "a FIFO (named pipe)" : "a device or socket") +
+                  ", not a pipeline file: radpipe reads pipelines from regular files");
+  constexpr std::uintmax_t largest_pipeline = 4 * 1024 * 1024;
+  if (const auto size = fs::file_size(file, error); !error && size > largest_pipeline)
+    return refuse("is " + std::to_string(size) + " bytes: far too large for a pipeline file (a few KiB of TOML)");
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) return refuse("cannot open the pipeline file: " + std::string(std::strerror(errno)));
   std::ostringstream buffer;
   buffer << stream.rdbuf();
-  return parse_pipeline(buffer.str(), file, plugins);
+  const std::string text = buffer.str();
+  if (text.find('\0') != std::string::npos) return refuse("is not a text file (it holds NUL bytes): is it really a pipeline file?");
+  return parse_pipeline(text, file, plugins);
 }
 
 } // namespace radpipe::host

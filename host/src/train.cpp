@@ -22,6 +22,8 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
+#include <sstream>
 
 namespace radpipe::host {
 namespace fs = std::filesystem;
@@ -107,6 +109,142 @@ struct Checkpoint {
   fs::path folder;
 };
 
+// ---- Checkpoint folders on disk -------------------------------------------------------------
+// A checkpoint folder (last/, epoch-NNNN/) is written whole under NAME.tmp, meta.json last, and
+// swapped in by renames: NAME -> NAME.old, NAME.tmp -> NAME, NAME.old removed. A folder is
+// complete when its meta.json parses; a kill at any point leaves at least one complete version
+// of every name among NAME, NAME.tmp and NAME.old (see settle_checkpoint_folder).
+
+fs::path with_suffix(const fs::path& folder, const char* suffix) {
+  fs::path result = folder;
+  result += suffix;
+  return result;
+}
+
+std::optional<nlohmann::json> read_checkpoint_meta(const fs::path& folder) {
+  std::ifstream stream(folder / "meta.json");
+  if (!stream) return std::nullopt;
+  auto meta = nlohmann::json::parse(stream, nullptr, /*allow_exceptions=*/false);
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("epoch") || !meta["epoch"].is_number_integer())
+    return std::nullopt;
+  return meta;
+}
+
+// Renames a complete NAME.tmp into place, keeping the previous version until the new one is in.
+void commit_checkpoint_folder(const fs::path& temporary, const fs::path& folder) {
+  const fs::path previous = with_suffix(folder, ".old");
+  remove_all_durably(previous);
+  if (fs::exists(folder)) rename_durably(folder, previous);
+  rename_durably(temporary, folder);
+  remove_all_durably(previous);
+}
+
+// Finishes what a kill interrupted for one checkpoint name: the newest complete version among
+// NAME, NAME.tmp and NAME.old becomes NAME; versions that are incomplete or older are removed (the
+// save that was interrupted would have removed them next). Nothing is done when NAME is complete
+// and alone.
+void settle_checkpoint_folder(const fs::path& folder) {
+  const fs::path temporary = with_suffix(folder, ".tmp"), previous = with_suffix(folder, ".old");
+  const auto epoch_of = [](const fs::path& candidate) -> std::optional<int> {
+    if (auto meta = read_checkpoint_meta(candidate)) return (*meta)["epoch"].get<int>();
+    return std::nullopt;
+  };
+  const auto current = epoch_of(folder), newer = epoch_of(temporary), older = epoch_of(previous);
+  if (newer && (!current || *newer > *current)) {
+    spdlog::info("completing the interrupted save of {} (epoch {})", folder.string(), *newer);
+    commit_checkpoint_folder(temporary, folder);
+    return;
+  }
+  if (!current && older) {
+    spdlog::info("restoring {} from {} (epoch {}): the save that replaced it was interrupted", folder.string(),
+                 previous.string(), *older);
+    if (fs::exists(folder)) remove_all_durably(folder);
+    rename_durably(previous, folder);
+  } else if (!current && fs::exists(folder)) {
+    spdlog::info("removing {}: incomplete, and no complete version of it is left", folder.string());
+    remove_all_durably(folder);
+  }
+  if (fs::exists(temporary)) remove_all_durably(temporary);
+  if (fs::exists(previous)) remove_all_durably(previous);
+}
+
+fs::path epoch_folder_name(int epoch) { return fmt::format("epoch-{:04d}", epoch); }
+
+// The names of the checkpoint folders under `checkpoints` (last, epoch-NNNN), without the .tmp
+// and .old suffixes, sorted.
+std::vector<fs::path> checkpoint_folder_names(const fs::path& checkpoints) {
+  std::set<fs::path> names;
+  std::error_code error;
+  for (fs::directory_iterator entry(checkpoints, error), end; !error && entry != end; entry.increment(error)) {
+    std::string name = entry->path().filename().string();
+    for (const char* suffix : {".tmp", ".old"})
+      if (name.size() > 4 && name.ends_with(suffix)) name.resize(name.size() - 4);
+    if (name == "last" || name.starts_with("epoch-")) names.insert(checkpoints / name);
+  }
+  return {names.begin(), names.end()};
+}
+
+std::string read_file_bytes(const fs::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) throw std::runtime_error("cannot read " + file.string());
+  std::ostringstream bytes;
+  bytes << stream.rdbuf();
+  return bytes.str();
+}
+
+// LibTorch's archive writer aborts the process when its file cannot be written (its destructor
+// throws a second time); it writes to memory here, and the bytes go to disk through
+// write_bytes_atomically, which reports a full disk as an error.
+std::string archive_bytes(torch::serialize::OutputArchive& archive) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+// The state of every random generator LibTorch keeps (dropout and initialisation draw from them):
+// saved with each checkpoint so that a resumed run draws what the uninterrupted one would have.
+std::string random_state_bytes() {
+  torch::serialize::OutputArchive archive;
+  archive.write("cpu", at::globalContext().defaultGenerator(at::kCPU).get_state());
+  if (torch::cuda::is_available())
+    for (std::size_t device = 0; device < torch::cuda::device_count(); ++device)
+      archive.write("cuda" + std::to_string(device),
+                    at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device))).get_state());
+  return archive_bytes(archive);
+}
+
+void restore_random_state(const fs::path& file) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  torch::Tensor state;
+  archive.read("cpu", state);
+  at::globalContext().defaultGenerator(at::kCPU).set_state(state);
+  if (torch::cuda::is_available())
+    for (std::size_t device = 0; device < torch::cuda::device_count(); ++device)
+      if (archive.try_read("cuda" + std::to_string(device), state))
+        at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device))).set_state(state);
+}
+
+// What a non-finite loss most likely comes from, judged from the batch's input and the model.
+std::string likely_cause_of_nonfinite_loss(const torch::Tensor& input, torch::nn::Module& module, double learning_rate) {
+  const auto finite_input = torch::isfinite(input).all().item<bool>();
+  if (!finite_input)
+    return "the model's input holds values that are not finite numbers: check the preprocessing (a normalize std or "
+           "standardize statistics near zero, a transform dividing by zero)";
+  const double largest = input.numel() ? input.abs().max().item<double>() : 0.0;
+  if (largest > 1e4)
+    return fmt::format("the model's input reaches {:.3g} in magnitude, where models expect values of about 1: check the "
+                       "preprocessing (a normalize std or standardize statistics far too small)",
+                       largest);
+  for (const auto& parameter : module.parameters())
+    if (!torch::isfinite(parameter).all().item<bool>())
+      return "the model's weights are not finite numbers: the weights file holds NaN or infinity, or an earlier step "
+             "diverged";
+  return fmt::format("the input looks sane (at most {:.3g} in magnitude), so the likely cause is a learning rate too "
+                     "high ({:.3g}) or exploding gradients: lower [train] learning_rate",
+                     largest, learning_rate);
+}
+
 class Trainer {
 public:
   Trainer(const PipelineConfig& config, const PluginHost& plugins, const GlobalOptions& global, const TrainOptions& options)
@@ -127,9 +265,10 @@ public:
   }
 
   int run() {
+    prepare_output_folder(out_, options_.out_dir.empty() ? "[train] output" : "--out");
     list_samples();
     compute_class_weights();
-    fs::create_directories(out_ / "checkpoints");
+    create_folder(out_ / "checkpoints");
     int first_epoch = 1;
     if (options_.resume) first_epoch = resume();
     if (first_epoch == 1) fit_transforms();
@@ -141,9 +280,11 @@ public:
       HistoryRow row = run_epoch(epoch);
       history_.push_back(row);
       const double score = monitored_score(monitor, row);
-      const bool improved = !best_score_ || score > *best_score_ + 1e-12;
+      // NaN (a validation metric undefined on this split) never counts as an improvement.
+      const bool improved = !std::isnan(score) && (!best_score_ || score > *best_score_);
       if (improved) {
         best_score_ = score;
+        best_epoch_ = epoch;
         epochs_without_improvement_ = 0;
       } else {
         ++epochs_without_improvement_;
@@ -151,8 +292,10 @@ public:
       spdlog::info("epoch {}/{}: train loss {:.4f}, val loss {:.4f}, AUROC {:.4f}, kappa {:.4f}, accuracy {:.4f}, lr {:.2g}, {:.1f} img/s{}",
                    epoch, epochs_, row.train_loss, row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy, row.learning_rate,
                    row.images_per_second, improved ? " (best)" : "");
-      save_epoch(epoch, score, improved);
+      // The schedule moves before the save, so that the checkpoint holds the state the next
+      // epoch starts from and a resumed run continues exactly where this one would.
       adjust_learning_rate(epoch, improved);
+      save_epoch(epoch, score, improved);
       const auto patience = train_.integer("early_stopping");
       if (patience > 0 && epochs_without_improvement_ >= patience) {
         spdlog::info("early stopping: {} epochs without improvement of {}", epochs_without_improvement_, monitor);
@@ -183,6 +326,7 @@ private:
       if (info->split != train_split && info->split != valid_split) continue;
       if (!info->label)
         throw std::runtime_error("sample " + info->id + " (" + info->path + ") has no label; training needs labelled data");
+      require_binary_label(*info);
       (info->split == train_split ? train_set_ : valid_set_).push_back(std::move(*info));
     }
     if (train_set_.empty()) throw std::runtime_error("no sample has split '" + train_split + "': nothing to train on");
@@ -249,10 +393,14 @@ private:
     return trainers_.front();
   }
 
+  torch::Tensor model_input(ChainTrainer& trainer, const std::vector<Sample>& batch) const {
+    return samples_to_tensor(batch, trainer.chain->model.stage->input_channels()).to(trainer.chain->device);
+  }
+
   // Loss of a batch: weighted binary cross-entropy averaged over the batch.
-  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, torch::Tensor* probabilities) {
+  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, const torch::Tensor& input,
+                           torch::Tensor* probabilities) {
     auto& model = *trainer.chain->model.stage;
-    auto input = samples_to_tensor(batch, model.input_channels()).to(trainer.chain->device);
     std::vector<float> labels, weights;
     for (const auto& sample : batch) {
       labels.push_back(static_cast<float>(*sample.info.label));
@@ -273,6 +421,54 @@ private:
     }
     if (probabilities) *probabilities = torch::sigmoid(logits.detach()).to(torch::kCPU);
     return torch::binary_cross_entropy_with_logits(logits, target, weight);
+  }
+
+  // Whether every gradient of the chain's model is finite, in one device synchronisation: the
+  // sum of the gradients' norms is finite exactly when each of them is.
+  static bool gradients_are_finite(torch::nn::Module& module) {
+    std::vector<torch::Tensor> norms;
+    for (const auto& parameter : module.parameters())
+      if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
+    return norms.empty() || torch::isfinite(torch::stack(norms).sum()).item<bool>();
+  }
+
+  // One optimisation step on a batch. A non-finite loss (or gradient) never reaches the weights:
+  // training stops with what most likely caused it, or with on_nonfinite_loss = "skip" the batch
+  // is skipped. Returns the batch's loss, or nullopt when it was skipped.
+  std::optional<double> train_step(ChainTrainer& trainer, const std::vector<Sample>& batch, int epoch, std::size_t batch_number) {
+    torch::Tensor input;
+    std::string problem;
+    double value = 0;
+    call_plugin(trainer.chain->model.entry, [&] {
+      trainer.optimizer->zero_grad();
+      input = model_input(trainer, batch);
+      auto loss = batch_loss(trainer, batch, input, nullptr);
+      value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        problem = fmt::format("the training loss is {}", value);
+        return;
+      }
+      loss.backward();
+      if (!gradients_are_finite(*trainer.chain->model.stage->trainable())) {
+        problem = fmt::format("the training loss is {:.4g} but a gradient is not finite", value);
+        trainer.optimizer->zero_grad();
+        return;
+      }
+      trainer.optimizer->step();
+    });
+    if (problem.empty()) return value;
+    const std::string where = fmt::format("epoch {}, batch {} (chain '{}', first image {})", epoch, batch_number, trainer.chain->name,
+                                          batch.front().info.path);
+    if (train_.string("on_nonfinite_loss") == "skip") {
+      spdlog::warn("{}: {}; batch skipped ([train] on_nonfinite_loss = \"skip\")", where, problem);
+      return std::nullopt;
+    }
+    torch::NoGradGuard no_gradients;
+    throw std::runtime_error(fmt::format("{}: {}, so training stops before the weights are spoiled. Likely cause: {}. To skip such "
+                                         "batches instead, set [train] on_nonfinite_loss = \"skip\"",
+                                         where, problem,
+                                         likely_cause_of_nonfinite_loss(input, *trainer.chain->model.stage->trainable(),
+                                                                        learning_rate_of(*trainer.optimizer))));
   }
 
   StreamOptions stream_options(RunMode mode, int epoch) const {
@@ -302,16 +498,15 @@ private:
       SampleStream stream(vector_source(order), pipeline_->reader(), pipeline_->transforms(), stream_options(RunMode::Train, epoch));
       Progress progress(fmt::format("epoch {}/{} train", epoch, epochs_), order.size());
       std::map<ChainTrainer*, std::vector<Sample>> pending;
+      std::size_t batch_number = 0, skipped_batches = 0;
       auto step = [&](ChainTrainer& trainer, std::vector<Sample>& batch) {
-        call_plugin(trainer.chain->model.entry, [&] {
-          trainer.optimizer->zero_grad();
-          auto loss = batch_loss(trainer, batch, nullptr);
-          loss.backward();
-          trainer.optimizer->step();
-          loss_sum += loss.item<double>() * static_cast<double>(batch.size());
-        });
-        seen += batch.size();
-        progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
+        if (auto loss = train_step(trainer, batch, epoch, ++batch_number)) {
+          loss_sum += *loss * static_cast<double>(batch.size());
+          seen += batch.size();
+        } else {
+          ++skipped_batches;
+        }
+        progress.advance(batch.size(), fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
         batch.clear();
       };
       while (auto sample = stream.next()) {
@@ -323,6 +518,11 @@ private:
       for (auto& [trainer, batch] : pending)
         if (!batch.empty()) step(*trainer, batch);
       progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
+      if (skipped_batches > 0 && skipped_batches == batch_number)
+        throw std::runtime_error(fmt::format("epoch {}: every one of its {} batches had a non-finite loss and was skipped; nothing "
+                                             "was learned. Check the preprocessing and the learning rate",
+                                             epoch, batch_number));
+      if (skipped_batches > 0) spdlog::warn("epoch {}: {} of {} batches skipped for a non-finite loss", epoch, skipped_batches, batch_number);
     }
     row.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -344,7 +544,7 @@ private:
     std::map<ChainTrainer*, std::vector<Sample>> pending;
     auto score = [&](ChainTrainer& trainer, std::vector<Sample>& batch) {
       torch::Tensor probabilities;
-      auto loss = call_plugin(trainer.chain->model.entry, [&] { return batch_loss(trainer, batch, &probabilities); });
+      auto loss = call_plugin(trainer.chain->model.entry, [&] { return batch_loss(trainer, batch, model_input(trainer, batch), &probabilities); });
       loss_sum += loss.item<double>() * static_cast<double>(batch.size());
       auto values = probabilities.accessor<float, 1>();
       for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -364,6 +564,10 @@ private:
     for (auto& [trainer, batch] : pending)
       if (!batch.empty()) score(*trainer, batch);
     if (scores.empty()) throw std::runtime_error("every validation image was skipped");
+    if (const auto undefined = std::count_if(scores.begin(), scores.end(), [](double score) { return std::isnan(score); }); undefined > 0)
+      spdlog::warn("{} of {} validation images got a probability that is not a number: the model's output is not finite, so the "
+                   "validation metrics of this epoch are undefined",
+                   undefined, scores.size());
     const double threshold = config_.threshold;
     row.val_loss = loss_sum / static_cast<double>(scores.size());
     row.val_auroc = auroc(scores, labels);
@@ -377,22 +581,13 @@ private:
     }
   }
 
-  void write_checkpoint(const fs::path& folder, int epoch, double score) {
-    fs::path temporary = folder;
-    temporary += ".tmp";
-    fs::remove_all(temporary);
-    fs::create_directories(temporary);
-    for (auto& trainer : trainers_) {
-      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->save_weights(temporary / (trainer.file_stem + ".pt")); });
-      torch::serialize::OutputArchive archive;
-      trainer.optimizer->save(archive);
-      archive.save_to((temporary / (trainer.file_stem + ".optimizer.pt")).string());
-    }
-    const auto& transforms = pipeline_->transforms();
-    for (std::size_t position = 0; position < transforms.size(); ++position)
-      if (transforms[position].stage->needs_fit())
-        call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(temporary / transform_state_file(position)); });
-    fs::copy_file(config_.file, temporary / "pipeline.toml", fs::copy_options::overwrite_existing);
+  // ---- Checkpoints: saving -------------------------------------------------------------------
+
+  std::string best_weights_name(const ChainTrainer& trainer) const {
+    return trainer.file_stem == "model" ? std::string("best.pt") : "best-" + trainer.chain->name + ".pt";
+  }
+
+  nlohmann::json checkpoint_meta(int epoch, double score) const {
     nlohmann::json meta{{"epoch", epoch},
                         {"score", score},
                         {"monitor", train_.string("monitor")},
@@ -400,45 +595,109 @@ private:
                         {"threshold", config_.threshold},
                         {"class_map", {{"0", "normal"}, {"1", "abnormal"}}},
                         {"best_score", best_score_ ? *best_score_ : score},
+                        {"best_epoch", best_epoch_},
                         {"epochs_without_improvement", epochs_without_improvement_},
+                        {"plateau_wait", plateau_wait_},
+                        {"learning_rates", nlohmann::json::object()},
                         {"history", nlohmann::json::array()},
                         {"best", nlohmann::json::array()}};
+    for (const auto& trainer : trainers_) meta["learning_rates"][trainer.file_stem] = learning_rate_of(*trainer.optimizer);
     for (const auto& row : history_) meta["history"].push_back(to_json(row));
     for (const auto& kept : best_)
       meta["best"].push_back({{"epoch", kept.epoch}, {"score", kept.score}, {"folder", kept.folder.filename().string()}});
-    write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << meta.dump(2) << '\n'; });
-    // Swap the finished folder in: the old one is only removed once the new one is complete.
-    fs::path previous = folder;
-    previous += ".old";
-    fs::remove_all(previous);
-    if (fs::exists(folder)) fs::rename(folder, previous);
-    fs::rename(temporary, folder);
-    fs::remove_all(previous);
+    return meta;
   }
 
+  // Writes the whole training state into `folder` (see commit_checkpoint_folder): every file under
+  // FOLDER.tmp, meta.json last, then the renames. Each step is a counted file operation.
+  void write_checkpoint(const fs::path& folder, int epoch, double score) {
+    const fs::path temporary = with_suffix(folder, ".tmp");
+    remove_all_durably(temporary);
+    create_folder(temporary);
+    for (auto& trainer : trainers_) {
+      const fs::path weights = temporary / (trainer.file_stem + ".pt");
+      count_file_operation("write weights", weights);
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->save_weights(weights); });
+      torch::serialize::OutputArchive archive;
+      trainer.optimizer->save(archive);
+      write_bytes_atomically(temporary / (trainer.file_stem + ".optimizer.pt"), archive_bytes(archive));
+    }
+    const auto& transforms = pipeline_->transforms();
+    for (std::size_t position = 0; position < transforms.size(); ++position)
+      if (transforms[position].stage->needs_fit()) {
+        const fs::path state = temporary / transform_state_file(position);
+        count_file_operation("write transform state", state);
+        call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(state); });
+      }
+    write_bytes_atomically(temporary / "random.pt", random_state_bytes());
+    write_bytes_atomically(temporary / "pipeline.toml", read_file_bytes(config_.file));
+    sync_folder_contents(temporary); // the files plugins wrote, too, are on disk before meta.json
+    write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << checkpoint_meta(epoch, score).dump(2) << '\n'; });
+    commit_checkpoint_folder(temporary, folder);
+  }
+
+  // One epoch's checkpoints, in an order that leaves a complete, consistent set after a kill at
+  // any file operation (tests/integration/train_test.cpp kills at each one in turn):
+  //  1. epoch-NNNN/ when the epoch ranks among the keep_best best;
+  //  2. last/;
+  //  3. best.pt from the best epoch's folder, when this epoch is the best;
+  //  4. removal of the epoch folders that fell out of the keep_best best;
+  //  5. history.csv and curves.png.
+  // A kill before 2 completes resumes from the previous epoch, recomputed identically; a kill after
+  // it resumes from this one, and resume() redoes 3 and 5 (4 waits for the next save).
   void save_epoch(int epoch, double score, bool improved) {
-    const fs::path checkpoints = out_ / "checkpoints";
-    const auto keep = static_cast<std::size_t>(train_.integer("keep_best"));
-    bool kept = best_.size() < keep || score > best_.back().score;
-    if (kept) {
-      const fs::path folder = checkpoints / fmt::format("epoch-{:04d}", epoch);
-      best_.push_back({epoch, score, folder});
-      std::stable_sort(best_.begin(), best_.end(), [](const Checkpoint& a, const Checkpoint& b) { return a.score > b.score; });
-      while (best_.size() > keep) {
-        fs::remove_all(best_.back().folder);
-        best_.pop_back();
+    try {
+      const fs::path checkpoints = out_ / "checkpoints";
+      const auto keep = static_cast<std::size_t>(train_.integer("keep_best"));
+      // NaN ranks below every number, so an undefined score never displaces a kept checkpoint.
+      const auto ranks_above = [](double a, double b) { return !std::isnan(a) && (std::isnan(b) || a > b); };
+      if (best_.size() < keep || ranks_above(score, best_.back().score)) {
+        best_.push_back({epoch, score, checkpoints / epoch_folder_name(epoch)});
+        std::stable_sort(best_.begin(), best_.end(), [&](const Checkpoint& a, const Checkpoint& b) { return ranks_above(a.score, b.score); });
+        if (best_.size() > keep) best_.pop_back(); // never this epoch: it ranks above the one it displaces
+        write_checkpoint(checkpoints / epoch_folder_name(epoch), epoch, score);
       }
-      write_checkpoint(folder, epoch, score);
+      write_checkpoint(checkpoints / "last", epoch, score);
+      if (improved) write_best_weights();
+      prune_checkpoints(epoch);
+      write_history();
+    } catch (const std::exception& error) {
+      // Exit 4 (an I/O failure), also when the plugin that writes the weights reports it.
+      throw std::runtime_error(fmt::format("cannot save the checkpoint of epoch {} in {}: {}. The checkpoints saved before are "
+                                           "intact; free space (or fix the folder) and continue with --resume",
+                                           epoch, (out_ / "checkpoints").string(), error.what()));
     }
-    write_checkpoint(checkpoints / "last", epoch, score);
-    if (improved) {
-      for (auto& trainer : trainers_) {
-        const fs::path source = checkpoints / "last" / (trainer.file_stem + ".pt");
-        const fs::path target = out_ / ((trainer.file_stem == "model" ? std::string("best") : "best-" + trainer.chain->name) + ".pt");
-        write_file_atomically(target, [&](std::ostream& out) { out << std::ifstream(source, std::ios::binary).rdbuf(); });
-      }
+  }
+
+  // best.pt (best-ROUTE.pt for routed chains): the weights of the best epoch, copied from its
+  // checkpoint folder, which keep_best never removes. Returns whether anything was rewritten.
+  bool write_best_weights() {
+    if (best_epoch_ == 0) return false;
+    bool rewritten = false;
+    const fs::path folder = out_ / "checkpoints" / epoch_folder_name(best_epoch_);
+    for (const auto& trainer : trainers_) {
+      const fs::path source = folder / (trainer.file_stem + ".pt"), target = out_ / best_weights_name(trainer);
+      const std::string bytes = read_file_bytes(source);
+      std::error_code missing;
+      if (fs::exists(target, missing) && read_file_bytes(target) == bytes) continue;
+      write_bytes_atomically(target, bytes);
+      rewritten = true;
     }
-    write_history();
+    return rewritten;
+  }
+
+  // Removes the epoch folders up to `epoch` that are not among the kept best (also the leftovers
+  // of a prune that a kill interrupted). Folders of later epochs, left by a killed run, are
+  // replaced when their epoch is recomputed.
+  void prune_checkpoints(int epoch) {
+    for (const auto& name : checkpoint_folder_names(out_ / "checkpoints")) {
+      const std::string text = name.filename().string();
+      if (!text.starts_with("epoch-") || fs::exists(with_suffix(name, ".tmp")) || fs::exists(with_suffix(name, ".old"))) continue;
+      const int folder_epoch = std::atoi(text.c_str() + 6);
+      if (folder_epoch <= 0 || folder_epoch > epoch) continue;
+      if (std::none_of(best_.begin(), best_.end(), [&](const Checkpoint& kept) { return kept.epoch == folder_epoch; }))
+        remove_all_durably(name);
+    }
   }
 
   void write_history() {
@@ -479,30 +738,88 @@ private:
     }
   }
 
-  int resume() {
-    const fs::path last = out_ / "checkpoints" / "last";
-    if (!fs::exists(last / "meta.json")) {
-      spdlog::info("--resume: no checkpoint in {}, starting afresh", last.string());
-      return 1;
+  // ---- Checkpoints: resuming -----------------------------------------------------------------
+
+  // Whether `folder` holds everything a resume reads (meta.json is written last, so this only
+  // fails for folders that something other than radpipe cut short).
+  bool is_resumable(const fs::path& folder) const {
+    if (!read_checkpoint_meta(folder)) return false;
+    for (const auto& trainer : trainers_)
+      for (const auto& file : {trainer.file_stem + ".pt", trainer.file_stem + ".optimizer.pt"})
+        if (!fs::is_regular_file(folder / file)) return false;
+    return true;
+  }
+
+  // The complete checkpoint of the latest epoch: normally last/, else (last/ lost or older) the
+  // newest epoch-NNNN/, which holds the same state. Interrupted saves are finished first.
+  std::optional<fs::path> find_resume_checkpoint() {
+    const fs::path checkpoints = out_ / "checkpoints", last = checkpoints / "last";
+    std::optional<fs::path> newest;
+    int newest_epoch = 0;
+    for (const auto& name : checkpoint_folder_names(checkpoints)) {
+      settle_checkpoint_folder(name);
+      if (!is_resumable(name)) continue;
+      const int epoch = (*read_checkpoint_meta(name))["epoch"].get<int>();
+      if (epoch > newest_epoch || (epoch == newest_epoch && name == last)) {
+        newest = name;
+        newest_epoch = epoch;
+      }
     }
-    nlohmann::json meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
+    return newest;
+  }
+
+  void load_checkpoint_state(const fs::path& folder, const nlohmann::json& meta) {
+    const auto number = [](const nlohmann::json& value) { return value.is_number() ? value.get<double>() : std::nan(""); };
     for (auto& trainer : trainers_) {
-      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(last / (trainer.file_stem + ".pt")); });
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(folder / (trainer.file_stem + ".pt")); });
       torch::serialize::InputArchive archive;
-      archive.load_from((last / (trainer.file_stem + ".optimizer.pt")).string());
+      archive.load_from((folder / (trainer.file_stem + ".optimizer.pt")).string());
       trainer.optimizer->load(archive);
+      if (meta.contains("learning_rates") && meta["learning_rates"].contains(trainer.file_stem))
+        set_learning_rate(*trainer.optimizer, meta["learning_rates"][trainer.file_stem].get<double>());
     }
     const auto& transforms = pipeline_->transforms();
     for (std::size_t position = 0; position < transforms.size(); ++position)
       if (transforms[position].stage->needs_fit())
-        call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(last / transform_state_file(position)); });
+        call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(folder / transform_state_file(position)); });
+    if (fs::exists(folder / "random.pt")) restore_random_state(folder / "random.pt");
+    else spdlog::warn("{} holds no random generator state (an older radpipe wrote it): the resumed run will not repeat the "
+                      "uninterrupted one exactly", folder.string());
+    history_.clear();
+    best_.clear();
     for (const auto& item : meta["history"]) history_.push_back(history_from_json(item));
     for (const auto& item : meta["best"])
-      best_.push_back({item["epoch"].get<int>(), item["score"].get<double>(), out_ / "checkpoints" / item["folder"].get<std::string>()});
-    best_score_ = meta["best_score"].get<double>();
-    epochs_without_improvement_ = meta["epochs_without_improvement"].get<int>();
+      best_.push_back({item["epoch"].get<int>(), number(item["score"]), out_ / "checkpoints" / item["folder"].get<std::string>()});
+    if (meta.contains("best_score") && meta["best_score"].is_number()) best_score_ = meta["best_score"].get<double>();
+    best_epoch_ = meta.value("best_epoch", best_.empty() ? 0 : best_.front().epoch);
+    epochs_without_improvement_ = meta.value("epochs_without_improvement", 0);
+    plateau_wait_ = meta.value("plateau_wait", std::int64_t{0});
+  }
+
+  // Continues from the newest complete checkpoint; returns the first epoch to run. Finishes the
+  // save a kill interrupted: last/ when it was the one lost, best.pt when it lags behind the
+  // best epoch, history.csv. Never removes a complete checkpoint of an epoch it resumes after.
+  int resume() {
+    const auto found = find_resume_checkpoint();
+    if (!found) {
+      spdlog::info("--resume: no complete checkpoint in {}, starting afresh", (out_ / "checkpoints").string());
+      return 1;
+    }
+    const nlohmann::json meta = *read_checkpoint_meta(*found);
+    load_checkpoint_state(*found, meta);
     const int epoch = meta["epoch"].get<int>();
-    spdlog::info("resuming after epoch {} from {}", epoch, last.string());
+    const double score = meta["score"].is_number() ? meta["score"].get<double>() : std::nan("");
+    try {
+      if (found->filename() != "last") {
+        spdlog::info("{} is newer than the last checkpoint: making it the last", found->string());
+        write_checkpoint(out_ / "checkpoints" / "last", epoch, score);
+      }
+      if (write_best_weights()) spdlog::info("best.pt brought up to date with the best epoch, {}", best_epoch_);
+      write_history();
+    } catch (const std::exception& error) {
+      throw std::runtime_error(fmt::format("cannot finish the interrupted save in {}: {}", (out_ / "checkpoints").string(), error.what()));
+    }
+    spdlog::info("resuming after epoch {} from {}", epoch, found->string());
     return epoch + 1;
   }
 
@@ -522,6 +839,7 @@ private:
   std::vector<HistoryRow> history_;
   std::vector<Checkpoint> best_;
   std::optional<double> best_score_;
+  int best_epoch_ = 0; // 0: no epoch has had a defined score yet
   int epochs_without_improvement_ = 0;
   std::int64_t plateau_wait_ = 0;
 };
