@@ -218,11 +218,15 @@ void restore_random_state(const fs::path& file) {
   archive.load_from(file.string());
   torch::Tensor state;
   archive.read("cpu", state);
-  at::globalContext().defaultGenerator(at::kCPU).set_state(state);
+  // A Generator is a handle: the copy sets the state of the global generator it refers to.
+  at::Generator cpu = at::globalContext().defaultGenerator(at::kCPU);
+  cpu.set_state(state);
   if (torch::cuda::is_available())
     for (std::size_t device = 0; device < torch::cuda::device_count(); ++device)
-      if (archive.try_read("cuda" + std::to_string(device), state))
-        at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device))).set_state(state);
+      if (archive.try_read("cuda" + std::to_string(device), state)) {
+        at::Generator cuda = at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
+        cuda.set_state(state);
+      }
 }
 
 // What a non-finite loss most likely comes from, judged from the batch's input and the model.

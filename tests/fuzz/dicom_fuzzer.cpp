@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
   try {
-    dicom::DicomReader reader(resolve_params(dicom::DicomReader::schema(), {{"root", scratch_file().string()}, {"timeout_s", 20.0}}),
+    dicom::DicomReader reader(resolve_params(dicom::DicomReader::schema(), {{"path", scratch_file().string()}, {"timeout_s", 20.0}}),
                               StageContext{}, RADPIPE_DICOM_DECODER);
     while (auto info = reader.next()) {
       try {
