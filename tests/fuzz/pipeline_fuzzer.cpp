@@ -3,9 +3,9 @@
 // result is a configuration or diagnostics, never both and never neither, and formatting each
 // diagnostic works. Paths resolve against pipelines/, so that the shipped pipelines, the seeds,
 // name files that exist.
-#include "diagnostics.hpp"
-#include "pipeline_config.hpp"
-#include "plugin_host.hpp"
+#include "config/diagnostics.hpp"
+#include "config/pipeline_config.hpp"
+#include "loader/plugin_host.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "plugin_host.hpp"
+#include "loader/plugin_host.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
@@ -77,7 +77,7 @@ TEST(PluginHost, SkipsBrokenLibrariesInAFolderAndLoadsTheRest) {
   std::vector<std::string> names;
   for (const auto& plugin : host.plugins()) names.push_back(plugin->name);
   EXPECT_EQ(names, (std::vector<std::string>{"abi_good", "abi_throwing"}));
-  EXPECT_EQ(host.broken().size(), 6u); // every library of tests/abi but the two good ones
+  EXPECT_EQ(host.broken().size(), 7u); // every library of tests/abi but the two good ones
 }
 
 TEST(PluginHost, FactoryExceptionsArriveAsPluginStageKeyAndMessage) {
@@ -123,4 +123,12 @@ TEST(PluginHost, ReportsWhichFingerprintFieldsDiffer) {
   EXPECT_EQ(host::fingerprint_difference("a=1;b=2", "a=1;b=2"), "");
   EXPECT_EQ(host::fingerprint_difference("a=1;b=3", "a=1;b=2"), "b: plugin built with 3, host with 2");
   EXPECT_EQ(host::fingerprint_difference("a=1", "a=1;c=x"), "c: plugin built with (absent), host with x");
+}
+
+TEST(PluginHost, RefusesAStageThatDeclaresAKeyTheHostOwns) {
+  PluginHost host;
+  EXPECT_FALSE(host.load_file(abi_dir / "libreserved_key.so"));
+  ASSERT_EQ(host.broken().size(), 1u);
+  EXPECT_NE(host.broken()[0].reason.find("aggregator stage 'averager' declares key 'threshold', which radpipe reads itself"), std::string::npos)
+      << host.broken()[0].reason;
 }

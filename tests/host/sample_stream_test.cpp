@@ -1,4 +1,4 @@
-#include "sample_stream.hpp"
+#include "runtime/sample_stream.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
@@ -38,7 +38,7 @@ private:
 };
 
 Built<Reader> built(std::shared_ptr<Reader> reader) {
-  static const StageDescriptor descriptor{StageKind::Reader, "generated", "", {}, {}};
+  static const StageDescriptor descriptor{StageKind::Reader, "generated", "", {}, {}, std::nullopt};
   static const LoadedPlugin plugin{"", "test", "", "", "", {}, nullptr};
   return {StageEntry{&plugin, &descriptor}, std::move(reader)};
 }

@@ -18,8 +18,10 @@
 #include <radpipe/version.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,27 +30,42 @@ namespace radpipe {
 
 using StageFactory = std::function<std::unique_ptr<Stage>(const Params&, const StageContext&)>;
 
+// How a reader takes single files handed to the host (`radpipe show FILE`): which files it can
+// read, judged cheaply (extension, magic bytes), and the parameter that names the file. The host
+// picks a reader this way instead of knowing reader stages by name.
+struct FileSupport {
+  std::function<bool(const std::filesystem::path&)> can_read;
+  std::string path_key;
+};
+
 struct StageDescriptor {
   StageKind kind = StageKind::Transform;
   std::string name;    // unique per kind across all loaded plugins
   std::string summary; // one line for `radpipe plugins` and `radpipe inspect`
   Schema schema;
   StageFactory factory;
+  std::optional<FileSupport> files; // readers only: the files they read on their own
 };
 
 class PluginRegistrar {
 public:
   // Registers StageT, constructed as StageT(const Params&, const StageContext&). Its kind comes
   // from the interface it implements.
+  // Returns the new descriptor, for what only some stages declare (a reader's `files`); the
+  // reference is valid until the next add.
   template <class StageT>
-  void add(std::string name, std::string summary, Schema schema) {
+  StageDescriptor& add(std::string name, std::string summary, Schema schema) {
     static_assert(std::is_base_of_v<Stage, StageT>, "a stage derives from a radpipe stage interface");
-    add(StageDescriptor{StageT::kind, std::move(name), std::move(summary), std::move(schema),
-                        [](const Params& params, const StageContext& context) -> std::unique_ptr<Stage> {
-                          return std::make_unique<StageT>(params, context);
-                        }});
+    return add(StageDescriptor{StageT::kind, std::move(name), std::move(summary), std::move(schema),
+                               [](const Params& params, const StageContext& context) -> std::unique_ptr<Stage> {
+                                 return std::make_unique<StageT>(params, context);
+                               },
+                               std::nullopt});
   }
-  void add(StageDescriptor descriptor) { stages_.push_back(std::move(descriptor)); }
+  StageDescriptor& add(StageDescriptor descriptor) {
+    stages_.push_back(std::move(descriptor));
+    return stages_.back();
+  }
 
   const std::vector<StageDescriptor>& stages() const { return stages_; }
 

@@ -33,6 +33,9 @@ struct StageContext {
   int threads = 1;         // intra-op threads the stage may use
   std::uint64_t seed = 0;  // the pipeline's seed, for stages with randomness
   LogFunction log;         // goes to the host's log; never print to stdout from a stage
+  // True when the host loads learned weights (a `radpipe train` checkpoint) into a model stage
+  // right after building it: the stage should skip loading the initial weights it names.
+  bool checkpoint_follows = false;
 
   void debug(const std::string& message) const;
   void info(const std::string& message) const;
@@ -93,15 +96,36 @@ public:
   virtual void load_state(const std::filesystem::path& /*file*/) {}
 };
 
-// Chooses the model chain for a sample (for example by body part).
+// What a router sees of one study: the metadata of each of its images and, when the pipeline's
+// [route] table names a chain to consult, that chain's class probabilities for each image.
+struct StudyToRoute {
+  std::span<const SampleInfo> images;
+  std::span<const std::vector<double>> consulted_probabilities; // [image][class]; empty without `consult`
+  std::span<const std::string> consulted_classes;               // the consulted chain's class names
+};
+
+struct RouteDecision {
+  // The value that picks a chain: the chain whose name or `match` list holds it (compared without
+  // regard to case). Empty: the router has no value for this study.
+  std::string value;
+  double confidence = 1.0; // in [0, 1]; written to the predictions
+  bool confident = true;   // false: the study goes to the [route] fallback chain
+};
+
+// Chooses the model chain for a whole study, so that all of a study's images meet one chain.
+// `route` may be called from one thread at a time; it must not keep the study.
 class Router : public Stage {
 public:
   static constexpr StageKind kind = StageKind::Router;
   ~Router() override;
 
-  // The route name; an empty string or a name without a chain goes to the default chain.
-  virtual std::string route(const Sample& sample) const = 0;
+  virtual RouteDecision route(const StudyToRoute& study) const = 0;
 };
+
+// The value of a sample field by name: id, path, patient_id, study_id, body_part, view, split,
+// label, or else a key of `tags` (a DICOM keyword such as BodyPartExamined, a CSV column).
+// nullopt when the sample has no such field or an empty one.
+std::optional<std::string> field_value(const SampleInfo& info, std::string_view name);
 
 // Turns the probabilities of a study's images into one study probability.
 class Aggregator : public Stage {
@@ -114,8 +138,12 @@ public:
 
 struct ImagePrediction {
   SampleInfo info;
-  double probability = 0.0; // of the positive (abnormal) class
+  double probability = 0.0; // of the positive (abnormal) class; of the predicted class for k > 2
   std::string chain;        // the model chain that scored it ("default" or a route name)
+  std::vector<double> class_probabilities; // softmax over a multi-class chain's classes; empty for binary
+  int predicted_class = 0;                 // argmax of class_probabilities (binary: 0 or 1 at the threshold)
+  std::string routed_value;  // what the router decided on (a body part, a class name); empty without router
+  double route_confidence = 1.0;
 };
 
 struct StudyPrediction {
@@ -124,8 +152,10 @@ struct StudyPrediction {
   std::string body_part;
   std::size_t image_count = 0;
   double probability = 0.0;
-  int predicted = 0;
+  int predicted = 0;        // 0 or 1 at the threshold; the class index for multi-class chains
   std::optional<int> label;
+  std::string chain;        // the chain that scored the study's images
+  std::vector<double> class_probabilities; // multi-class chains: the aggregated class probabilities
 };
 
 // Writes a run's results to files in `out_dir`, each written atomically.
