@@ -62,8 +62,9 @@ std::string without_privileges() { return ::geteuid() == 0 ? "setpriv --reuid=65
 TEST(HostileInput, AnUnusableOutIsRefusedBeforeAnyWork) {
   TempFolder scratch;
   const fs::path file = scratch.write("taken", "a file, not a folder\n");
-  for (const std::string command : {"predict " + demo + " --out ", "evaluate " + demo + " --out ", "explain " + demo + " --out ",
-                                    "preview " + demo + " --out ", "train " + demo + " --out "}) {
+  const fs::path trainable = scratch.write("trainable.toml", pipeline_with(samples_reader(source_dir / "samples" / "fracatlas" / "labels.csv")));
+  for (const std::string& command : {"predict " + demo + " --out ", "evaluate " + demo + " --out ", "explain " + demo + " --out ",
+                                     "preview " + demo + " --out ", "train " + trainable.string() + " --out "}) {
     SCOPED_TRACE(command);
     const auto result = radpipe_run(command + file.string());
     EXPECT_EQ(result.exit_code, 2) << result.err;
@@ -109,7 +110,7 @@ TEST(HostileInput, APipelinePathThatIsNotARegularTomlFileIsRefusedAtOnce) {
   const auto from_csv = radpipe_run("check " + scratch.write("patients.csv", secret + "\nRoe^Richard,1960-01-01,MRN 4712\n").string());
   EXPECT_EQ(from_csv.exit_code, 1);
   EXPECT_NE(from_csv.err.find("patients.csv:1:"), std::string::npos) << "still says where: " << from_csv.err;
-  for (const std::string part : {"Doe", "Jane", "1957", "4711"})
+  for (const char* part : {"Doe", "Jane", "1957", "4711"})
     EXPECT_EQ(from_csv.err.find(part), std::string::npos) << "echoed '" << part << "': " << from_csv.err;
 }
 
@@ -118,7 +119,7 @@ TEST(HostileInput, APipelinePathThatIsNotARegularTomlFileIsRefusedAtOnce) {
 TEST(HostileInput, CheckRefusesZeroDenormalAndNanStdAndWarnsAboutATinyOne) {
   TempFolder scratch;
   const std::string reader = samples_reader(source_dir / "samples" / "fracatlas" / "labels.csv");
-  for (const std::string std_value : {"0.0", "1e-45", "nan"}) {
+  for (const std::string& std_value : std::vector<std::string>{"0.0", "1e-45", "nan"}) {
     SCOPED_TRACE(std_value);
     const std::string text = pipeline_with(reader, "preset = \"custom\"\nmean = [0.5]\nstd = [" + std_value + "]");
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(text.find("std = [")), '\n');
@@ -156,7 +157,7 @@ TEST(HostileInput, ALabelOutsideZeroAndOneIsRefusedBeforeTrainingOrEvaluating) {
   labels.replace(first_row, second_row - first_row, row);
   const fs::path csv = scratch.write("labels.csv", labels);
   const fs::path pipeline = scratch.write("labels.toml", pipeline_with(samples_reader(csv)));
-  for (const std::string command : {"train " + pipeline.string() + " --out " + (scratch.path() / "train").string(),
+  for (const std::string& command : {"train " + pipeline.string() + " --out " + (scratch.path() / "train").string(),
                                     "evaluate " + pipeline.string() + " --split valid --out " + (scratch.path() / "eval").string()}) {
     SCOPED_TRACE(command);
     const auto result = radpipe_run(command);

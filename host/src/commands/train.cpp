@@ -731,9 +731,9 @@ private:
     for (auto* trainer : active) {
       const auto [run, skipped] = batches[trainer->chain];
       if (skipped > 0 && skipped == run)
-        throw std::runtime_error(fmt::format("epoch {}, {}: every one of its {} batches had a non-finite loss and was skipped; "
-                                             "nothing was learned. Check the preprocessing and the learning rate",
-                                             epoch, trainer->label(), run));
+        throw std::runtime_error(fmt::format("epoch {}, {}: every batch ({} of {}) had a non-finite loss and was skipped; nothing "
+                                             "was learned. Check the preprocessing and the learning rate",
+                                             epoch, trainer->label(), skipped, run));
       if (skipped > 0) spdlog::warn("epoch {}, {}: {} of {} batches skipped for a non-finite loss", epoch, trainer->label(), skipped, run);
     }
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
