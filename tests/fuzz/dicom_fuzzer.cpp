@@ -1,8 +1,8 @@
-// DICOM files across the decoder's process boundary: the dicom reader runs radpipe-dicom-decoder
-// (GDCM) in a process of its own for every file, so that a file on which GDCM aborts fails alone.
-// Here every input is such a file: GDCM crashing in the helper must come back as a SampleError,
-// and the plugin's side (process runner, reply parser) must never crash. The reply parser is also
-// fed the raw input, as a helper gone wrong could send anything.
+// DICOM files across the decoder's process boundary: the dicom reader hands every file to a pool of
+// radpipe-dicom-decoder helper processes (GDCM), so that a file on which GDCM aborts fails alone.
+// Here every input is such a file: GDCM crashing in a helper must come back as a SampleError, and
+// the plugin's side (pool, process runner, protocol parser) must never crash. The protocol parsers
+// are also fed the raw input, as a helper gone wrong could send anything.
 //
 // The helper of a sanitizer build exits with 86 when ASan or UBSan catch a bug in radpipe's own
 // decoding code; that is reported as a crash here, not hidden as a malformed file.
@@ -51,6 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)dicom::parse_reply(bytes);
   } catch (const std::runtime_error&) {
   }
+  try {
+    (void)dicom::parse_request(bytes);
+  } catch (const std::runtime_error&) {
+  }
 
   {
     std::ofstream out(scratch_file(), std::ios::binary | std::ios::trunc);
@@ -59,11 +63,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     dicom::DicomReader reader(resolve_params(dicom::DicomReader::schema(), {{"path", scratch_file().string()}, {"timeout_s", 20.0}}),
                               StageContext{}, RADPIPE_DICOM_DECODER);
-    while (auto info = reader.next()) {
+    for (;;) {
       try {
+        const auto info = reader.next(); // counts the file's frames in a helper
+        if (!info) break;
         (void)reader.load(*info);
       } catch (const SampleError& error) {
         if (std::string_view(error.what()).find(sanitizer_exit) != std::string_view::npos) __builtin_trap();
+        break;
       }
     }
   } catch (const StageError&) { // not recognised as DICOM at all

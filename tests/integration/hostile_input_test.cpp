@@ -224,10 +224,11 @@ TEST(HostileInput, AKillWhileCommittingPredictionsNeverPairsNewFilesWithAnOldRec
       const auto record = nlohmann::json::parse(read_text(out / "run.json"));
       EXPECT_EQ(record["images"].get<int>(), rows) << "run.json vouches only for the predictions beside it";
     }
-    for (const auto& entry : fs::directory_iterator(out)) // a killed run leaves its temporaries
-      if (entry.path().filename().string().find(".tmp") != std::string::npos) fs::remove(entry.path());
-    // The next run (not killed) commits a complete set again.
+    // The next run (not killed) commits a complete set again, and removes the temporaries the
+    // killed one left.
     ASSERT_EQ(radpipe_run("predict " + demo + " --limit 2 --device cpu --out " + out.string()).exit_code, 0);
+    for (const auto& entry : fs::directory_iterator(out))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
   }
   EXPECT_GE(killed, 5) << "three temporaries, the record's removal and three renames";
 }

@@ -136,6 +136,25 @@ struct RemoveOnFailure {
   }
 };
 
+// The temporaries radpipe writes end in ".tmp.PID" (write_file_atomically) or ".partial.PID" and
+// ".errors.PID" (gnuplot figures). Those of a process that no longer runs are a kill's leftovers.
+void remove_stale_temporaries(const fs::path& folder) {
+  std::error_code error;
+  for (fs::directory_iterator entry(folder, error), end; !error && entry != end; entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
+    const auto dot = name.rfind('.');
+    if (dot == std::string::npos || dot + 1 == name.size()) continue;
+    const std::string_view digits = std::string_view(name).substr(dot + 1);
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos || digits.size() > 9) continue;
+    const std::string_view stem = std::string_view(name).substr(0, dot);
+    if (!stem.ends_with(".tmp") && !stem.ends_with(".partial") && !stem.ends_with(".errors")) continue;
+    const auto pid = static_cast<pid_t>(std::stol(std::string(digits)));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue; // running, or not ours to judge
+    std::error_code ignored;
+    if (entry->is_regular_file(ignored)) fs::remove(entry->path(), ignored);
+  }
+}
+
 } // namespace
 
 void count_file_operation(std::string_view /*what*/, const fs::path& /*path*/) { before_operation(); }
@@ -229,6 +248,7 @@ void prepare_output_folder(const fs::path& folder, std::string_view option) {
   if (descriptor < 0) throw OutputPathError("cannot write into " + where + ": " + system_reason(errno));
   ::close(descriptor);
   ::unlink(probe.c_str());
+  remove_stale_temporaries(folder);
 }
 
 void prepare_output_file(const fs::path& file, std::string_view option) {

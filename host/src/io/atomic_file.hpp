@@ -61,7 +61,8 @@ public:
 };
 
 // Checks, before any work, that `folder` is (or can be made) a folder radpipe can write into:
-// not an existing file, not read-only. Creates it. Throws
+// not an existing file, not read-only. Creates it, and removes the temporaries that killed radpipe
+// processes left in it (NAME.tmp.PID and the like, the process no longer running). Throws
 // OutputPathError naming `option` (e.g. "--out") and the reason.
 void prepare_output_folder(const std::filesystem::path& folder, std::string_view option);
 // The same for one output file: its folder can be written into, and the file is not a folder.
