@@ -2,6 +2,7 @@
 
 #include "atomic_file.hpp"
 #include "progress.hpp"
+#include "stage_provenance.hpp"
 #include "tensor.hpp"
 
 #include <radpipe/version.hpp>
@@ -148,6 +149,7 @@ void write_inference_outputs(const InferenceResult& result, const PipelineConfig
   summary["radpipe_version"] = RADPIPE_SDK_VERSION_STRING;
   summary["pipeline"] = config.file.string();
   summary["pipeline_name"] = config.settings.string("name");
+  summary["stages"] = stage_provenance(config);
   summary["images"] = result.images.size();
   summary["studies"] = result.studies.size();
   summary["threshold"] = threshold;

@@ -74,29 +74,32 @@ void SampleStream::enumerate() {
 SampleStream::Result SampleStream::process(SampleInfo info) const {
   Result result;
   const std::string path = info.path;
+  const StageEntry* stage = &reader_.entry; // the stage running, to which a failure is attributed
+  auto skip = [&](const std::string& at, const std::string& message, bool plugin_failure) {
+    result.skip = SkippedSample{at.empty() ? path : at, PluginHost::describe(*stage, "") + message, stage->plugin ? stage->plugin->name : "",
+                                stage->stage ? std::string(to_string(stage->stage->kind)) + " " + stage->stage->name : "",
+                                plugin_failure};
+  };
   try {
-    Sample sample = call_plugin(reader_.entry, [&] {
-      try {
-        return reader_.stage->load(info);
-      } catch (const cv::Exception& error) {
-        throw SampleError(path, error.what());
-      }
-    });
+    Sample sample = reader_.stage->load(info);
     for (const auto& transform : transforms_) {
       if (transform.stage->is_random() && options_.transform.mode != RunMode::Train) continue;
-      call_plugin(transform.entry, [&] {
-        try {
-          transform.stage->apply(sample, options_.transform);
-        } catch (const cv::Exception& error) {
-          throw SampleError(path, "transform " + transform.entry.stage->name + ": " + error.what());
-        }
-      });
+      stage = &transform.entry;
+      transform.stage->apply(sample, options_.transform);
     }
     result.sample = std::move(sample);
   } catch (const SampleError& error) {
-    result.skip = SkippedSample{error.path().empty() ? path : error.path(), error.what()};
+    skip(error.path(), error.what(), false);
+  } catch (const cv::Exception& error) {
+    skip(path, error.what(), false); // OpenCV refusing these pixels: a property of the sample
+  } catch (const StageError& error) {
+    // A configuration problem, the same for every sample: the run stops whatever on_error says.
+    result.fatal = std::make_exception_ptr(
+        PluginError(PluginHost::describe(*stage, error.key()) + error.what() + " (on " + path + ")", error.key()));
+  } catch (const std::exception& error) {
+    skip(path, error.what(), true);
   } catch (...) {
-    result.fatal = std::current_exception();
+    skip(path, "unknown exception (not derived from std::exception)", true);
   }
   return result;
 }
@@ -144,8 +147,11 @@ std::optional<Sample> SampleStream::next() {
     changed_.notify_all();
     if (result.fatal) std::rethrow_exception(result.fatal);
     if (result.skip) {
-      if (!options_.skip_bad_samples)
-        throw SampleError(result.skip->path, result.skip->reason + " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)");
+      if (!options_.skip_bad_samples) {
+        const std::string policy = " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)";
+        if (result.skip->plugin_failure) throw PluginError(result.skip->path + ": " + result.skip->reason + policy);
+        throw SampleError(result.skip->path, result.skip->reason + policy);
+      }
       spdlog::warn("skipped {}: {}", result.skip->path, result.skip->reason);
       skipped_.push_back(*result.skip);
       continue;

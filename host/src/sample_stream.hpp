@@ -18,9 +18,14 @@
 
 namespace radpipe::host {
 
+// A sample that could not be read or processed: its path, and a reason that names the plugin and
+// stage at fault ("plugin NAME, stage KIND NAME: message").
 struct SkippedSample {
   std::string path;
   std::string reason;
+  std::string plugin;          // the plugin whose stage failed on it
+  std::string stage;           // "transform normalize"
+  bool plugin_failure = false; // the stage threw something other than SampleError (a bug, or a resource)
 };
 
 struct StreamOptions {
@@ -41,8 +46,10 @@ public:
   SampleStream(const SampleStream&) = delete;
   SampleStream& operator=(const SampleStream&) = delete;
 
-  // The next sample in order, or nullopt at the end. Rethrows a fatal error (a stage's
-  // configuration error, or a bad sample when skipping is off).
+  // The next sample in order, or nullopt at the end. A stage that throws on one sample fails that
+  // sample only: it is skipped (and counted) or, when skipping is off, the run stops with a
+  // SampleError (the stage threw SampleError) or a PluginError (anything else), either naming the
+  // sample, plugin and stage. A StageError (configuration) stops the run whatever the policy.
   std::optional<Sample> next();
 
   const std::vector<SkippedSample>& skipped() const { return skipped_; }
