@@ -1,5 +1,7 @@
 // The real radpipe binary on real files: the bundled samples, the shared FracAtlas data, and
 // files the tests write.
+#include <radpipe/version.hpp>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -85,7 +87,9 @@ std::vector<std::vector<std::string>> read_csv_rows(const fs::path& file) {
 TEST(Cli, PrintsItsVersionAndAbi) {
   CommandResult run = radpipe("--version");
   EXPECT_EQ(run.exit_code, 0);
-  EXPECT_NE(run.out.find("radpipe 0.1.0 (ABI 1, compiler="), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("radpipe " RADPIPE_SDK_VERSION_STRING "\nSDK " RADPIPE_SDK_VERSION_STRING ", plugin ABI 2\nbuild fingerprint compiler="),
+            std::string::npos)
+      << run.out;
 }
 
 TEST(Cli, BadCommandLinesExitWithTwo) {
@@ -123,7 +127,7 @@ TEST(Cli, BrokenPluginsAreReportedWithTheirReasonAndSkipped) {
   CommandResult run = radpipe("--plugin-path " RADPIPE_BINARY_DIR "/tests/abi plugins");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("BROKEN " RADPIPE_BINARY_DIR "/tests/abi/libwrong_abi.so"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("ABI version mismatch: plugin has ABI 999, host has ABI 1"), std::string::npos);
+  EXPECT_NE(run.out.find("ABI version mismatch: plugin has ABI 999 (SDK " RADPIPE_SDK_VERSION_STRING "), host has ABI 2"), std::string::npos);
   EXPECT_NE(run.out.find("transform   add_offset"), std::string::npos) << "the good test plugin loads beside the broken ones";
   EXPECT_NE(run.out.find("reader      csv"), std::string::npos) << "the installation's plugins still load";
 }

@@ -1,16 +1,17 @@
 #include "invert_intensity.hpp"
 
+#include <opencv2/core.hpp>
 #include <radpipe/error.hpp>
 #include <radpipe/image.hpp>
-
-#include <opencv2/core.hpp>
 
 namespace example {
 
 radpipe::Schema InvertIntensity::schema() {
-  return {radpipe::ParamSpec::real("float_maximum", "Value that float images are inverted around (8/16-bit use their depth's maximum)")
-              .with_default(1.0)
-              .at_least(0.0)};
+  return {
+      radpipe::ParamSpec::real(
+          "float_maximum", "Value that float images are inverted around (8/16-bit use their depth's maximum)")
+          .with_default(1.0)
+          .at_least(0.0)};
 }
 
 InvertIntensity::InvertIntensity(const radpipe::Params& params, const radpipe::StageContext&)

@@ -2,15 +2,16 @@
 // the SDK's resolve_params checks against its schema, exactly as the host would check a pipeline.
 #include "invert_intensity.hpp"
 
-#include <radpipe/error.hpp>
-
 #include <gtest/gtest.h>
+
 #include <opencv2/core.hpp>
+#include <radpipe/error.hpp>
 
 namespace {
 
 example::InvertIntensity make_stage(std::map<std::string, radpipe::ParamValue> values = {}) {
-  return example::InvertIntensity(radpipe::resolve_params(example::InvertIntensity::schema(), std::move(values)), {});
+  return example::InvertIntensity(
+      radpipe::resolve_params(example::InvertIntensity::schema(), std::move(values)), {});
 }
 
 radpipe::Sample sample_of(cv::Mat image) {
