@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   gnuplot-nox
+  doxygen
   libtesseract-dev tesseract-ocr-eng
   chromium
 )
