@@ -1,12 +1,12 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
-#include "commands.hpp"
-#include "evaluate.hpp"
-#include "explain.hpp"
-#include "plugin_host.hpp"
-#include "preview.hpp"
-#include "show.hpp"
-#include "split_command.hpp"
-#include "train.hpp"
+#include "commands/commands.hpp"
+#include "commands/evaluate.hpp"
+#include "commands/explain.hpp"
+#include "loader/plugin_host.hpp"
+#include "commands/preview.hpp"
+#include "commands/show.hpp"
+#include "commands/split_command.hpp"
+#include "commands/train.hpp"
 
 #include <radpipe/error.hpp>
 #include <radpipe/fingerprint.hpp>
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
 
   InspectOptions inspect_options;
-  auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]', '[evaluate]')");
+  auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]', '[evaluate]', '[route.NAME]')");
   auto* inspect_stage = inspect->add_option("stage", inspect_options.stage,
                                             "Stage name; PLUGIN:NAME when plugins share the name, KIND/NAME when kinds do");
   auto* inspect_all = inspect->add_flag("--all", inspect_options.all, "Every stage of every plugin, and the host's tables")->excludes(inspect_stage);
@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   train->add_flag("--resume", train_options.resume, "Continue from the last checkpoint in the output folder");
   train->add_option("--device", train_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
   train->add_option("--epochs", train_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
+  train->add_option("--route", train_options.route, "Train only this chain (a [route.NAME] name, or default for [model])")->type_name("NAME");
 
   ExplainOptions explain_options;
   auto* explain = app.add_subcommand("explain", "Heatmaps of where the model looked ([explain] table): heatmaps/*.png, index.html");

@@ -28,6 +28,20 @@ std::optional<StageKind> stage_kind_from_string(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::string> field_value(const SampleInfo& info, std::string_view name) {
+  auto present = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional<std::string>(text); };
+  if (name == "id") return present(info.id);
+  if (name == "path") return present(info.path);
+  if (name == "patient_id") return present(info.patient_id);
+  if (name == "study_id") return present(info.study_key());
+  if (name == "body_part") return present(info.body_part);
+  if (name == "view") return present(info.view);
+  if (name == "split") return present(info.split);
+  if (name == "label") return info.label ? std::optional<std::string>(std::to_string(*info.label)) : std::nullopt;
+  if (auto found = info.tags.find(std::string(name)); found != info.tags.end()) return present(found->second);
+  return std::nullopt;
+}
+
 void StageContext::debug(const std::string& message) const {
   if (log) log(LogLevel::Debug, message);
 }

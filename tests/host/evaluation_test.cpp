@@ -1,5 +1,5 @@
 // Evaluation numbers against values worked out by hand; each derivation is written beside its test.
-#include "evaluation.hpp"
+#include "report/evaluation.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "inference.hpp"
-#include "metrics.hpp"
+#include "runtime/inference.hpp"
+#include "report/metrics.hpp"
 
 using namespace radpipe::host;
 using radpipe::ImagePrediction;

@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "report/metrics.hpp"
 
 #include <gtest/gtest.h>
 

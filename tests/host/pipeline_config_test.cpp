@@ -1,7 +1,8 @@
-#include "pipeline_config.hpp"
+#include "config/pipeline_config.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -70,7 +71,10 @@ TEST(PipelineConfig, AValidPipelineResolvesEveryStageAndAppliesDefaults) {
   EXPECT_EQ(config.reader.entry.stage->name, "csv");
   ASSERT_EQ(config.preprocess.size(), 2u);
   EXPECT_EQ(config.preprocess[1].params.integers("size"), (std::vector<std::int64_t>{64, 64}));
-  EXPECT_EQ(config.model.device, "cpu");
+  ASSERT_EQ(config.chains.size(), 1u);
+  EXPECT_EQ(config.chains[0].name, "default");
+  EXPECT_EQ(config.chains[0].device(), "cpu");
+  EXPECT_EQ(config.chains[0].batch_size, 4u);
   EXPECT_DOUBLE_EQ(config.threshold, 0.4);
   EXPECT_EQ(config.preprocess[0].where.line, 10);
 }
@@ -163,18 +167,111 @@ TEST(PipelineConfig, ResolvesRelativePathsAgainstThePipelineFolder) {
 
 TEST(PipelineConfig, ValidatesRoutesAndTheirModels) {
   std::string text = valid_pipeline() +
-                     "[route]\nby = \"body_part\"\n"        // 23, 24
-                     "[route.hand.model]\nstage = \"cnn\"\nblocks = 3\ndevice = \"cpu\"\n" // 25-28
-                     "[route.leg.model]\nstage = \"cnn\"\nblokcs = 3\n";                   // 29-31
+                     "[route]\nstage = \"by_field\"\nby = \"body_part\"\n"                  // 23-25
+                     "[route.hand.model]\nstage = \"cnn\"\nblocks = 3\ndevice = \"cpu\"\n" // 26-29
+                     "[route.leg.model]\nstage = \"cnn\"\nblokcs = 3\n";                   // 30-32
   auto messages = messages_of(text);
   ASSERT_EQ(messages.size(), 1u);
-  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:31:1: error: unknown key 'blokcs' in [route.leg.model] (model 'cnn'); did you mean 'blocks'?", 0), 0u)
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:32:1: error: unknown key 'blokcs' in [route.leg.model] (model 'cnn'); did you mean 'blocks'?", 0), 0u)
       << messages[0];
   auto fixed = parse_pipeline(replace(text, "blokcs", "blocks"), "/pipelines/test.toml", real_plugins());
   ASSERT_TRUE(fixed.config);
-  EXPECT_EQ(fixed.config->route_by, "body_part");
-  ASSERT_EQ(fixed.config->routes.size(), 2u);
-  EXPECT_EQ(fixed.config->routes[0].name, "hand");
+  ASSERT_TRUE(fixed.config->route);
+  EXPECT_EQ(fixed.config->route->router.entry.stage->name, "by_field");
+  EXPECT_EQ(fixed.config->route->router.params.string("by"), "body_part");
+  EXPECT_EQ(fixed.config->route->fallback, "default"); // [model] catches what no route takes
+  ASSERT_EQ(fixed.config->chains.size(), 3u);
+  EXPECT_EQ(fixed.config->chains[1].name, "hand");
+  EXPECT_EQ(fixed.config->chains[2].name, "leg");
+}
+
+TEST(PipelineConfig, ARouteIsAWholeChain) {
+  const std::string text = valid_pipeline() +
+                           "[train]\nepochs = 4\nlearning_rate = 0.001\n"         // 23-25
+                           "[route]\nstage = \"by_field\"\nby = \"BodyPartExamined\"\n" // 26-28
+                           "[route.hand]\nbatch_size = 2\nmatch = [\"HAND\", \"XR_HAND\"]\n" // 29-31
+                           "[[route.hand.preprocess]]\nstage = \"invert\"\n"          // 32-33
+                           "[route.hand.model]\nstage = \"resnet\"\ndepth = 18\n"     // 34-36
+                           "[route.hand.aggregate]\nstage = \"max\"\nthreshold = 0.3\n" // 37-39
+                           "[route.hand.train]\nlearning_rate = 0.01\n";             // 40-41
+  auto result = parse_pipeline(text, "/pipelines/test.toml", real_plugins());
+  ASSERT_TRUE(result.diagnostics.empty()) << format(result.diagnostics.front());
+  const ChainConfig* hand = result.config->chain("hand");
+  ASSERT_NE(hand, nullptr);
+  EXPECT_EQ(hand->batch_size, 2u);
+  EXPECT_TRUE(hand->matches("xr_hand"));
+  EXPECT_TRUE(hand->matches("Hand"));
+  EXPECT_FALSE(hand->matches("leg"));
+  ASSERT_EQ(hand->preprocess.size(), 1u);
+  EXPECT_EQ(hand->preprocess[0].table, "route.hand.preprocess[1]");
+  EXPECT_EQ(hand->model.entry.stage->name, "resnet");
+  EXPECT_EQ(hand->device(), "auto");
+  EXPECT_EQ(hand->aggregate.entry.stage->name, "max");
+  EXPECT_DOUBLE_EQ(hand->threshold, 0.3);
+  ASSERT_TRUE(hand->train);
+  EXPECT_DOUBLE_EQ(hand->train->real("learning_rate"), 0.01); // its own
+  EXPECT_EQ(hand->train->integer("epochs"), 4);              // the pipeline's
+  const ChainConfig* fallback = result.config->default_chain();
+  ASSERT_NE(fallback, nullptr);
+  EXPECT_DOUBLE_EQ(fallback->train->real("learning_rate"), 0.001);
+  EXPECT_EQ(fallback->aggregate.entry.stage->name, "mean");
+  EXPECT_DOUBLE_EQ(fallback->threshold, 0.4);
+}
+
+TEST(PipelineConfig, ReportsRouteMistakesWhereTheyAre) {
+  const std::string text = valid_pipeline() +
+                           "[route]\nstage = \"by_field\"\nby = \"body_part\"\nfallback = \"hnad\"\n" // 23-26
+                           "[route.default.model]\nstage = \"cnn\"\n"                              // 27-28
+                           "[route.hand]\nbatch_sise = 3\n"                                         // 29-30
+                           "[route.hand.model]\nstage = \"cnn\"\ndevice = \"gpu\"\n"               // 31-33
+                           "[route.hand.train]\noutput = \"elsewhere\"\n"                           // 34-35
+                           "[train]\nepochs = 2\n";                                                  // 36-37
+  const auto messages = messages_of(text);
+  auto has = [&](const std::string& wanted) {
+    return std::any_of(messages.begin(), messages.end(), [&](const std::string& message) { return message.rfind(wanted, 0) == 0; });
+  };
+  std::string all;
+  for (const auto& message : messages) all += message + "\n";
+  EXPECT_TRUE(has("/pipelines/test.toml:26:12: error: key 'fallback' in [route]: no chain named 'hnad'; did you mean 'hand'?")) << all;
+  EXPECT_TRUE(has("/pipelines/test.toml:27:8: error: route name 'default' is reserved")) << all;
+  EXPECT_TRUE(has("/pipelines/test.toml:30:1: error: unknown key 'batch_sise' in [route.hand]; did you mean 'batch_size'?")) << all;
+  EXPECT_TRUE(has("/pipelines/test.toml:33:10: error: key 'device' in [route.hand.model]")) << all;
+  EXPECT_TRUE(has("/pipelines/test.toml:35:1: error: unknown key 'output' in [route.hand.train]")) << all;
+  EXPECT_EQ(messages.size(), 5u) << all;
+  const auto without_train = messages_of(text.substr(0, text.find("[train]")));
+  EXPECT_TRUE(std::any_of(without_train.begin(), without_train.end(), [](const std::string& message) {
+    return message.rfind("/pipelines/test.toml:34:1: error: [route.hand.train] overrides [train], but the pipeline has no [train] table", 0) == 0;
+  }));
+}
+
+TEST(PipelineConfig, RoutesWithoutModelMustSayWhereUnknownStudiesGo) {
+  std::string routed_only = replace(valid_pipeline(), "[model]\nstage = \"cnn\"\ndevice = \"cpu\"\n", "") +
+                            "[route]\nstage = \"by_field\"\nby = \"body_part\"\n" // 19-21
+                            "[route.hand.model]\nstage = \"cnn\"\n";
+  auto messages = messages_of(routed_only);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find("on_unknown = \"fallback\"), but there is none"), std::string::npos) << messages[0];
+  auto skipping = parse_pipeline(replace(routed_only, "by = \"body_part\"\n", "by = \"body_part\"\non_unknown = \"skip\"\n"), "/pipelines/test.toml",
+                                 real_plugins());
+  ASSERT_TRUE(skipping.diagnostics.empty()) << format(skipping.diagnostics.front());
+  EXPECT_EQ(skipping.config->chains.size(), 1u);
+  EXPECT_EQ(skipping.config->default_chain(), nullptr);
+}
+
+TEST(PipelineConfig, AConsultedChainMustBeAClassifier) {
+  const std::string text = valid_pipeline() +
+                           "[route]\nstage = \"classifier\"\nconsult = \"part\"\n" // 23-25
+                           "[route.part.model]\nstage = \"cnn\"\n"                 // 26-27
+                           "[route.hand.model]\nstage = \"cnn\"\n";                // 28-29
+  auto messages = messages_of(text);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:25:11: error: key 'consult' in [route]: chain 'part' has no classes", 0), 0u) << messages[0];
+  auto fixed = parse_pipeline(replace(text, "[route.part.model]\nstage = \"cnn\"\n",
+                                      "[route.part.model]\nstage = \"cnn\"\noutputs = 2\nclasses = [\"hand\", \"leg\"]\ntarget = \"body_part\"\n"),
+                              "/pipelines/test.toml", real_plugins());
+  ASSERT_TRUE(fixed.diagnostics.empty()) << format(fixed.diagnostics.front());
+  EXPECT_EQ(fixed.config->chain("part")->classes(), (std::vector<std::string>{"hand", "leg"}));
+  EXPECT_EQ(fixed.config->chain("part")->target(), "body_part");
 }
 
 TEST(PipelineConfig, ValidatesTheTrainTable) {

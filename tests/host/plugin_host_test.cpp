@@ -1,9 +1,9 @@
-#include "elf_symbols.hpp"
-#include "pipeline_config.hpp"
-#include "plugin_host.hpp"
-#include "plugin_verify.hpp"
-#include "sha256.hpp"
-#include "stage_provenance.hpp"
+#include "config/pipeline_config.hpp"
+#include "loader/elf_symbols.hpp"
+#include "loader/plugin_host.hpp"
+#include "loader/plugin_verify.hpp"
+#include "loader/sha256.hpp"
+#include "runtime/stage_provenance.hpp"
 
 #include <radpipe/testing.hpp>
 
@@ -203,7 +203,7 @@ TEST(PluginHost, SkipsBrokenLibrariesInAFolderAndLoadsTheRest) {
   std::vector<std::string> names;
   for (const auto& plugin : host.plugins()) names.push_back(plugin->name);
   EXPECT_EQ(names, (std::vector<std::string>{"abi_good", "abi_legacy_info", "abi_marker", "abi_throwing"}));
-  EXPECT_EQ(host.broken().size(), 10u); // every library of tests/abi but the four good ones
+  EXPECT_EQ(host.broken().size(), 11u); // every library of tests/abi but the four good ones
 }
 
 TEST(PluginHost, FactoryExceptionsArriveAsPluginStageKeyAndMessage) {
@@ -249,6 +249,14 @@ TEST(PluginHost, ReportsWhichFingerprintFieldsDiffer) {
   EXPECT_EQ(host::fingerprint_difference("a=1;b=2", "a=1;b=2"), "");
   EXPECT_EQ(host::fingerprint_difference("a=1;b=3", "a=1;b=2"), "b: plugin built with 3, host with 2");
   EXPECT_EQ(host::fingerprint_difference("a=1", "a=1;c=x"), "c: plugin built with (absent), host with x");
+}
+
+TEST(PluginHost, RefusesAStageThatDeclaresAKeyTheHostOwns) {
+  PluginHost host;
+  EXPECT_FALSE(host.load_file(abi_dir / "libreserved_key.so"));
+  ASSERT_EQ(host.broken().size(), 1u);
+  EXPECT_NE(host.broken()[0].reason.find("aggregator stage 'averager' declares key 'threshold', which radpipe reads itself"), std::string::npos)
+      << host.broken()[0].reason;
 }
 
 TEST(PluginHost, ComparesVersionNumbers) {

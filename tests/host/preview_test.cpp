@@ -1,6 +1,6 @@
 // The pieces of `radpipe preview` that decide what a person sees: how pixels map to display
 // values and where each image lands on a contact sheet.
-#include "preview.hpp"
+#include "commands/preview.hpp"
 
 #include <gtest/gtest.h>
 

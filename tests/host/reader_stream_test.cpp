@@ -8,7 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <radpipe/testing.hpp>
 
-#include "sample_stream.hpp"
+#include "runtime/sample_stream.hpp"
 
 using namespace radpipe;
 using namespace radpipe::host;

@@ -1,4 +1,4 @@
-#include "sample_stream.hpp"
+#include "runtime/sample_stream.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
@@ -40,7 +40,7 @@ private:
 const LoadedPlugin test_plugin{.name = "test"};
 
 Built<Reader> built(std::shared_ptr<Reader> reader) {
-  static const StageDescriptor descriptor{StageKind::Reader, "generated", "", {}, {}};
+  static const StageDescriptor descriptor{StageKind::Reader, "generated", "", {}, {}, std::nullopt};
   return {StageEntry{&test_plugin, &descriptor}, std::move(reader)};
 }
 
@@ -59,7 +59,7 @@ private:
 };
 
 std::vector<Built<Transform>> buggy_transforms(bool misconfigured) {
-  static const StageDescriptor descriptor{StageKind::Transform, "buggy", "", {}, {}};
+  static const StageDescriptor descriptor{StageKind::Transform, "buggy", "", {}, {}, std::nullopt};
   return {Built<Transform>{StageEntry{&test_plugin, &descriptor}, std::make_shared<Buggy>(misconfigured)}};
 }
 

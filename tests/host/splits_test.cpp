@@ -1,4 +1,4 @@
-#include "splits.hpp"
+#include "data/splits.hpp"
 
 #include <gtest/gtest.h>
 

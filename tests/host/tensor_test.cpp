@@ -1,4 +1,4 @@
-#include "tensor.hpp"
+#include "runtime/tensor.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>

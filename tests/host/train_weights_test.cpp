@@ -1,4 +1,4 @@
-#include "train.hpp"
+#include "commands/train.hpp"
 
 #include <gtest/gtest.h>
 

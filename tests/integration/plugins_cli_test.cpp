@@ -115,8 +115,9 @@ TEST(PluginsCli, AClashIsAnErrorUntilThePipelineQualifiesTheName) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto record = nlohmann::json::parse(read_text(folder.path() / "out" / "run.json"));
   ASSERT_TRUE(record["stages"].is_array()) << record.dump(2);
-  const auto& aggregate = record["stages"].back();
-  EXPECT_EQ(aggregate["table"], "aggregate");
+  nlohmann::json aggregate;
+  for (const auto& stage : record["stages"])
+    if (stage["table"] == "aggregate") aggregate = stage;
   EXPECT_EQ(aggregate["stage"], "acme:mean");
   EXPECT_EQ(aggregate["plugin"], "acme");
   EXPECT_EQ(aggregate["plugin_version"], "2.1.0");

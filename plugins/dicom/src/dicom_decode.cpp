@@ -44,6 +44,7 @@ constexpr KeptTag kept_tags[] = {
     {"WindowCenter", 0x0028, 0x1050},      {"WindowWidth", 0x0028, 0x1051},
     {"VOILUTFunction", 0x0028, 0x1056},    {"RescaleSlope", 0x0028, 0x1053},
     {"RescaleIntercept", 0x0028, 0x1052},  {"TransferSyntaxUID", 0x0002, 0x0010},
+    {"BodyPartExamined", 0x0018, 0x0015},  {"ViewPosition", 0x0018, 0x5101},
 };
 
 std::string trimmed(std::string text) {

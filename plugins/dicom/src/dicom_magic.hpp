@@ -9,4 +9,8 @@ namespace radpipe::dicom {
 // Whether `file` carries the DICM marker at byte 128. False when it cannot be read.
 bool has_dicom_magic(const std::filesystem::path& file);
 
+// What the reader takes for a DICOM file: the DICM marker, or a .dcm/.dicom extension (files
+// without the preamble exist).
+bool is_dicom_file(const std::filesystem::path& file);
+
 } // namespace radpipe::dicom

@@ -1,6 +1,8 @@
 // The `readers` plugin: where datasets come from.
 #include <radpipe/plugin.hpp>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "class_folders_reader.hpp"
 #include "csv_reader.hpp"
 #include "image_files_reader.hpp"
@@ -11,8 +13,8 @@ namespace {
 void register_readers(radpipe::PluginRegistrar& registrar) {
   using radpipe::readers::CsvReader;
   using radpipe::readers::ImageFilesReader;
-  registrar.add<ImageFilesReader>("image_files", "Every image file under a folder, sorted by path",
-                                  ImageFilesReader::schema());
+  registrar.add<ImageFilesReader>("image_files", "Every image file under a folder, sorted by path", ImageFilesReader::schema()).files =
+      radpipe::FileSupport{[](const std::filesystem::path& file) { return cv::haveImageReader(file.string()); }, "root"};
   registrar.add<CsvReader>("csv", "A dataset listed in a CSV file: image paths, labels, body parts, splits",
                            CsvReader::schema());
   using radpipe::readers::ClassFoldersReader;

@@ -50,7 +50,8 @@ const char* kind_name(const Network& network) { return network.name().c_str(); }
 NetworkModel::NetworkModel(std::shared_ptr<Network> network, const Params& params, const StageContext& context)
     : network_(std::move(network)), context_(context), input_channels_(channels_of(params)),
       outputs_(static_cast<int>(params.integer("outputs"))) {
-  if (params.has("weights")) load(params.path("weights"), "weights");
+  // Learned weights from a checkpoint replace these right after construction: skip the read.
+  if (params.has("weights") && !context.checkpoint_follows) load(params.path("weights"), "weights");
   freeze(*network_, params.strings("freeze"));
   network_->eval();
 }

@@ -26,8 +26,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -38,6 +40,16 @@ namespace radpipe {
 /// object per pipeline table that names the stage). Any exception it throws reaches the user as
 /// `plugin NAME, stage KIND NAME, key KEY: message`.
 using StageFactory = std::function<std::unique_ptr<Stage>(const Params&, const StageContext&)>;
+
+/// How a reader takes single files handed to the host (`radpipe show FILE`): which files it can
+/// read, judged cheaply (extension, magic bytes), and the parameter that names the file. The host
+/// picks a reader this way instead of knowing reader stages by name.
+struct FileSupport {
+  /// Whether the reader reads `file` on its own; cheap (extension, magic bytes), never decoding.
+  std::function<bool(const std::filesystem::path&)> can_read;
+  /// The reader's parameter that names the file.
+  std::string path_key;
+};
 
 /// One stage a plugin offers.
 struct StageDescriptor {
@@ -53,23 +65,30 @@ struct StageDescriptor {
   Schema schema;
   /// Makes the stage object.
   StageFactory factory;
+  /// Readers only: the files they read on their own (`radpipe show FILE`).
+  std::optional<FileSupport> files;
 };
 
 /// Collects the stages a plugin registers in its `register_stages` function.
 class PluginRegistrar {
 public:
   /// Registers `StageT`, constructed as `StageT(const Params&, const StageContext&)`. Its kind
-  /// comes from the interface it implements (`StageT::kind`).
+  /// comes from the interface it implements (`StageT::kind`). Returns the new descriptor, for what
+  /// only some stages declare (a reader's `files`); the reference is valid until the next add.
   template <class StageT>
-  void add(std::string name, std::string summary, Schema schema) {
+  StageDescriptor& add(std::string name, std::string summary, Schema schema) {
     static_assert(std::is_base_of_v<Stage, StageT>, "a stage derives from a radpipe stage interface");
-    add(StageDescriptor{StageT::kind, std::move(name), std::move(summary), std::move(schema),
-                        [](const Params& params, const StageContext& context) -> std::unique_ptr<Stage> {
-                          return std::make_unique<StageT>(params, context);
-                        }});
+    return add(StageDescriptor{StageT::kind, std::move(name), std::move(summary), std::move(schema),
+                               [](const Params& params, const StageContext& context) -> std::unique_ptr<Stage> {
+                                 return std::make_unique<StageT>(params, context);
+                               },
+                               std::nullopt});
   }
   /// Registers a stage described by hand (for factories that choose the class at run time).
-  void add(StageDescriptor descriptor) { stages_.push_back(std::move(descriptor)); }
+  StageDescriptor& add(StageDescriptor descriptor) {
+    stages_.push_back(std::move(descriptor));
+    return stages_.back();
+  }
 
   /// The stages registered so far, in order.
   const std::vector<StageDescriptor>& stages() const { return stages_; }

@@ -3,9 +3,9 @@
 /// model.hpp).
 ///
 /// A stage object is created by its plugin's factory from validated Params and lives as long as
-/// the pipeline that uses it. Threads: **a `const` method may be called on several threads at
-/// once, on the same object; a non-const method is never called concurrently on one object.**
-/// Each method's documentation says where it is called from.
+/// the pipeline that uses it. Threads: **unless its documentation says otherwise, a `const` method
+/// may be called on several threads at once, on the same object; a non-const method is never
+/// called concurrently on one object.** Each method's documentation says where it is called from.
 #pragma once
 
 #include <radpipe/sample.hpp>
@@ -26,7 +26,7 @@ enum class StageKind {
   Reader,     ///< Lists a dataset and decodes its images.
   Transform,  ///< Changes one sample (preprocessing, augmentation).
   Model,      ///< Scores batches (LibTorch; model.hpp).
-  Router,     ///< Chooses the model chain of a sample.
+  Router,     ///< Chooses the model chain of a study.
   Aggregator, ///< Turns a study's image probabilities into one.
   Explainer,  ///< Heatmaps of where a model looked (model.hpp).
   Writer      ///< Writes a run's results.
@@ -55,6 +55,9 @@ struct StageContext {
   int threads = 1;                    ///< Intra-op threads the stage may use.
   std::uint64_t seed = 0;             ///< The pipeline's seed, for stages with randomness.
   LogFunction log;                    ///< Goes to the host's log; never print to stdout from a stage.
+  /// True when the host loads learned weights (a `radpipe train` checkpoint) into a model stage
+  /// right after building it: the stage should skip loading the initial weights it names.
+  bool checkpoint_follows = false;
 
   /// Logs `message` at LogLevel::Debug (nothing when `log` is empty).
   void debug(const std::string& message) const;
@@ -137,16 +140,37 @@ public:
   virtual void load_state(const std::filesystem::path& /*file*/) {}
 };
 
-/// Chooses the model chain for a sample (for example by body part).
+/// What a router sees of one study: the metadata of each of its images and, when the pipeline's
+/// [route] table names a chain to consult, that chain's class probabilities for each image.
+struct StudyToRoute {
+  std::span<const SampleInfo> images; ///< The metadata of each of the study's images.
+  std::span<const std::vector<double>> consulted_probabilities; ///< [image][class]; empty without `consult`.
+  std::span<const std::string> consulted_classes;               ///< The consulted chain's class names.
+};
+
+/// A router's choice for one study.
+struct RouteDecision {
+  /// The value that picks a chain: the chain whose name or `match` list holds it (compared without
+  /// regard to case). Empty: the router has no value for this study.
+  std::string value;
+  double confidence = 1.0; ///< In [0, 1]; written to the predictions.
+  bool confident = true;   ///< False: the study goes to the [route] fallback chain.
+};
+
+/// Chooses the model chain for a whole study, so that all of a study's images meet one chain.
 class Router : public Stage {
 public:
   static constexpr StageKind kind = StageKind::Router; ///< What PluginRegistrar::add registers it as.
   ~Router() override;
 
-  /// The route name; an empty string or a name without a chain goes to the default chain. May be
-  /// called from several threads at once.
-  virtual std::string route(const Sample& sample) const = 0;
+  /// The chain for `study`. Called from one thread at a time; it must not keep the study.
+  virtual RouteDecision route(const StudyToRoute& study) const = 0;
 };
+
+/// The value of a sample field by name: id, path, patient_id, study_id, body_part, view, split,
+/// label, or else a key of `tags` (a DICOM keyword such as BodyPartExamined, a CSV column).
+/// nullopt when the sample has no such field or an empty one.
+std::optional<std::string> field_value(const SampleInfo& info, std::string_view name);
 
 /// Turns the probabilities of a study's images into one study probability.
 class Aggregator : public Stage {
@@ -162,8 +186,12 @@ public:
 /// One scored image, as writers receive it.
 struct ImagePrediction {
   SampleInfo info;          ///< The image.
-  double probability = 0.0; ///< Of the positive (abnormal) class.
+  double probability = 0.0; ///< Of the positive (abnormal) class; of the predicted class for k > 2.
   std::string chain;        ///< The model chain that scored it ("default" or a route name).
+  std::vector<double> class_probabilities; ///< Softmax over a multi-class chain's classes; empty for binary.
+  int predicted_class = 0;                 ///< Argmax of class_probabilities (binary: 0 or 1 at the threshold).
+  std::string routed_value;                ///< What the router decided on (a body part, a class name); empty without router.
+  double route_confidence = 1.0;           ///< The router's confidence in that decision.
 };
 
 /// One study's verdict, as writers receive it.
@@ -173,8 +201,10 @@ struct StudyPrediction {
   std::string body_part;       ///< Its study type.
   std::size_t image_count = 0; ///< How many of its images were scored.
   double probability = 0.0;    ///< The aggregator's study probability.
-  int predicted = 0;           ///< 1 when `probability` reaches the `[aggregate]` threshold.
+  int predicted = 0;           ///< 0 or 1 at the threshold; the class index for multi-class chains.
   std::optional<int> label;    ///< 1 when any of its images is labelled abnormal; unset when unlabelled.
+  std::string chain;           ///< The chain that scored the study's images.
+  std::vector<double> class_probabilities; ///< Multi-class chains: the aggregated class probabilities.
 };
 
 /// Writes a run's results to files in `out_dir`, each written atomically.

@@ -1,0 +1,268 @@
+#include "commands/evaluate.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <radpipe/version.hpp>
+
+#include "io/atomic_file.hpp"
+#include "report/evaluation.hpp"
+#include "commands/explain.hpp"
+#include "runtime/inference.hpp"
+#include "runtime/pipeline.hpp"
+#include "report/report.hpp"
+
+namespace radpipe::host {
+namespace fs = std::filesystem;
+
+fs::path find_training_history(const fs::path& checkpoint, const PipelineConfig& config) {
+  std::vector<fs::path> candidates;
+  if (!checkpoint.empty()) {
+    const fs::path folder = fs::absolute(checkpoint).lexically_normal();
+    candidates = {folder / "history.csv", folder.parent_path() / "history.csv",
+                  folder.parent_path().parent_path() / "history.csv"};
+  } else if (const ChainConfig* chain = config.default_chain()) {
+    // Beside any file the model stage names (its initial weights, say), without knowing its keys.
+    for (const auto& [key, value] : chain->model.params.values())
+      if (const auto* text = std::get_if<std::string>(&value); text && chain->model.entry.stage->schema.find(key) &&
+                                                                chain->model.entry.stage->schema.find(key)->type == ParamType::Path)
+        candidates.push_back(fs::path(*text).parent_path() / "history.csv");
+  }
+  for (const auto& candidate : candidates)
+    if (fs::is_regular_file(candidate)) return candidate;
+  return {};
+}
+
+namespace {
+
+double choose_or_explain(const std::string& method, std::span<const ScoredCase> cases,
+                         const PipelineConfig& config, const std::string& level, const std::string& split) {
+  try {
+    return choose_threshold(method, cases, config.threshold, config.evaluate.real("target_sensitivity"));
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error(
+        fmt::format("{}: [evaluate] threshold_method = \"{}\" at {} level on split '{}': {}; pick another "
+                    "threshold_split or threshold_method = \"fixed\"",
+                    config.file.string(), method, level, split, error.what()));
+  }
+}
+
+void print_summary(const LevelMetrics& level) {
+  std::cout << fmt::format("{} level, threshold {:.4f}\n", level.level, level.threshold);
+  std::cout << fmt::format("  {:<12} {:>6} {:>5}  {:<22} {:<23} {:<22}\n", "part", "n", "pos",
+                           "AUROC (95% CI)", "kappa (95% CI)", "accuracy (95% CI)");
+  auto cell = [](double value, const Interval& ci) {
+    if (!std::isfinite(value)) return std::string("-"); // undefined, e.g. AUROC of a part with one class
+    return std::isfinite(ci.low) ? fmt::format("{:.3f} ({:.3f}-{:.3f})", value, ci.low, ci.high)
+                                 : fmt::format("{:.3f}", value);
+  };
+  auto row = [&](const GroupMetrics& group) {
+    std::cout << fmt::format("  {:<12} {:>6} {:>5}  {:<22} {:<23} {:<22}\n", group.name, group.counts.total(),
+                             group.positives, cell(group.auroc, group.auroc_ci),
+                             cell(group.kappa, group.kappa_ci),
+                             cell(group.counts.accuracy(), group.accuracy_ci));
+  };
+  for (const auto& part : level.parts) row(part);
+  row(level.overall);
+}
+
+// The images a reader of the report most wants explained: the most confident true positives,
+// false positives and false negatives at the image-level operating point.
+struct ExplanationChoice {
+  std::vector<SampleInfo> infos;
+  std::map<std::string, std::string> group_of; // image id -> "true positive", ...
+};
+
+ExplanationChoice choose_images_to_explain(const std::vector<ImagePrediction>& images, double threshold, std::size_t per_group) {
+  std::vector<const ImagePrediction*> true_positives, false_positives, false_negatives;
+  for (const auto& image : images) {
+    if (!image.info.label) continue;
+    const bool called = image.probability >= threshold;
+    if (*image.info.label == 1 && called) true_positives.push_back(&image);
+    else if (*image.info.label == 0 && called) false_positives.push_back(&image);
+    else if (*image.info.label == 1) false_negatives.push_back(&image);
+  }
+  ExplanationChoice choice;
+  auto take = [&](std::vector<const ImagePrediction*>& group, const std::string& name, bool most_positive_first) {
+    std::stable_sort(group.begin(), group.end(), [&](const ImagePrediction* a, const ImagePrediction* b) {
+      return most_positive_first ? a->probability > b->probability : a->probability < b->probability;
+    });
+    for (std::size_t i = 0; i < std::min(per_group, group.size()); ++i) {
+      choice.infos.push_back(group[i]->info);
+      choice.group_of[group[i]->info.id] = name;
+    }
+  };
+  take(true_positives, "true positive", true);
+  take(false_positives, "false positive", true);
+  take(false_negatives, "false negative", false);
+  return choice;
+}
+
+std::vector<ReportFigure> explain_for_report(Pipeline& pipeline, const std::vector<ImagePrediction>& images, double threshold,
+                                             std::size_t per_group, const fs::path& out) {
+  ExplanationChoice choice = choose_images_to_explain(images, threshold, per_group);
+  if (choice.infos.empty()) return {};
+  SampleStream stream(vector_source(choice.infos), pipeline.reader(), pipeline.transforms(),
+                      prediction_stream_options(pipeline.config()));
+  auto figures = explain_stream(pipeline, stream, out, "explanations");
+  std::vector<ReportFigure> report;
+  for (const std::string group : {"true positive", "false positive", "false negative"})
+    for (const auto& figure : figures)
+      if (choice.group_of[figure.info.id] == group)
+        report.push_back({figure.image_file, fmt::format("{}: {}{} · p = {:.3f}", group, figure.info.id,
+                                                         figure.info.body_part.empty() ? "" : " · " + figure.info.body_part,
+                                                         figure.probability)});
+  return report;
+}
+
+} // namespace
+
+int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options) {
+  PluginHost plugins;
+  load_plugins(plugins, global);
+  auto config = validate_or_report(options.pipeline, plugins);
+  if (!config) return exit_invalid;
+  const Params& settings = config->evaluate;
+  const std::string split = options.split.empty() ? settings.string("split") : options.split;
+
+  BuildOptions build;
+  build.threads = global.threads;
+  build.device_override = options.device;
+  build.checkpoint = options.checkpoint;
+  Pipeline pipeline(*config, plugins, build);
+  const int threads = resolve_threads(
+      global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
+  torch::set_num_threads(threads);
+
+  InferenceResult result = run_inference(pipeline, {split, options.limit});
+  const auto images = image_cases(result.images);
+  if (images.empty()) {
+    spdlog::error(
+        "{}: no labelled image {} split '{}' ({} scored, {} skipped); evaluation needs labels: check the "
+        "reader's "
+        "label and split columns, or pass --split",
+        options.pipeline.string(), result.images.empty() ? "in" : "with a label in", split,
+        result.images.size(), result.skipped.size());
+    return exit_invalid;
+  }
+  if (images.size() < result.images.size())
+    spdlog::warn("{} of {} images have no label and are left out of the metrics",
+                 result.images.size() - images.size(), result.images.size());
+
+  // The operating point: the pipeline's, or tuned on the threshold split (image and study level apart).
+  const std::string method = settings.string("threshold_method");
+  const std::string threshold_split = settings.string("threshold_split");
+  double image_threshold = config->threshold, study_threshold = config->threshold;
+  if (method != "fixed") {
+    InferenceResult tuning_run;
+    const InferenceResult* tuning = &result;
+    if (threshold_split != split) {
+      pipeline.reader() = pipeline.make_reader(); // the first pass used up the reader
+      tuning_run = run_inference(pipeline, {threshold_split, options.limit});
+      tuning = &tuning_run;
+    }
+    image_threshold =
+        choose_or_explain(method, image_cases(tuning->images), *config, "image", threshold_split);
+    study_threshold =
+        choose_or_explain(method, study_cases(tuning->studies), *config, "study", threshold_split);
+    spdlog::info("threshold ({} on split '{}'): image level {:.4f}, study level {:.4f}", method,
+                 threshold_split, image_threshold, study_threshold);
+  }
+  for (auto& study : result.studies) study.predicted = study.probability >= study_threshold ? 1 : 0;
+
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = static_cast<std::size_t>(settings.integer("bootstrap_resamples"));
+  bootstrap.seed = static_cast<std::uint64_t>(settings.has("seed") ? settings.integer("seed")
+                                                                   : config->settings.integer("seed"));
+  bootstrap.level = settings.real("confidence_level");
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<LevelMetrics> levels{
+      level_metrics("study", study_cases(result.studies), study_threshold, bootstrap),
+      level_metrics("image", images, image_threshold, bootstrap)};
+  spdlog::debug("metrics and {} bootstrap resamples per group in {:.2f} s", bootstrap.resamples,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+
+  const fs::path& out = options.out_dir;
+  write_inference_outputs(result, *config, image_threshold, out);
+
+  const fs::path reference_file = !options.reference.empty()  ? options.reference
+                                  : settings.has("reference") ? settings.path("reference")
+                                                              : fs::path();
+  std::vector<ReferenceRow> reference;
+  if (!reference_file.empty()) reference = read_reference(reference_file);
+
+  nlohmann::json metrics{
+      {"radpipe_version", RADPIPE_SDK_VERSION_STRING},
+      {"pipeline", config->file.string()},
+      {"pipeline_name", config->settings.string("name")},
+      {"checkpoint", options.checkpoint.string()},
+      {"split", split},
+      {"images", result.images.size()},
+      {"studies", result.studies.size()},
+      {"skipped", result.skipped.size()},
+      {"threshold", {{"method", method}, {"chosen_on", method == "fixed" ? "" : threshold_split}}},
+      {"bootstrap",
+       {{"resamples", bootstrap.resamples}, {"seed", bootstrap.seed}, {"level", bootstrap.level}}},
+      {"levels", nlohmann::json::object()}};
+  if (method == "sensitivity")
+    metrics["threshold"]["target_sensitivity"] = settings.real("target_sensitivity");
+  for (const auto& level : levels) metrics["levels"][level.level] = to_json(level);
+  if (!reference.empty()) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : compare_with_reference(levels.front(), reference)) {
+      nlohmann::json published = nlohmann::json::object();
+      for (const auto* item : row.published)
+        published[item->reader] = {{"kappa", item->kappa}, {"ci", {item->ci.low, item->ci.high}}};
+      rows.push_back({{"study_type", row.study_type},
+                      {"kappa", row.kappa},
+                      {"kappa_ci", {row.kappa_ci.low, row.kappa_ci.high}},
+                      {"published", published}});
+    }
+    metrics["reference"] = {{"file", reference_file.string()}, {"study_types", rows}};
+  }
+  write_file_atomically(out / "metrics.json",
+                        [&](std::ostream& stream) { stream << metrics.dump(2) << '\n'; });
+
+  // MURA's submission format: one "study path,label" row per study, no header.
+  const bool mura = !result.studies.empty() &&
+                    std::all_of(result.studies.begin(), result.studies.end(),
+                                [](const StudyPrediction& s) { return is_mura_study_path(s.study_id); });
+  if (mura)
+    write_file_atomically(out / "mura-submission.csv", [&](std::ostream& stream) {
+      for (const auto& study : result.studies)
+        stream << csv_field(study.study_id) << ',' << study.predicted << '\n';
+    });
+
+  ReportInput report;
+  report.pipeline_name = config->settings.string("name");
+  report.pipeline_file = config->file;
+  report.split = split;
+  report.threshold_method = method;
+  report.threshold_split = threshold_split;
+  report.bootstrap = bootstrap;
+  report.images = result.images.size();
+  report.studies = result.studies.size();
+  report.skipped = result.skipped.size();
+  report.levels = levels;
+  report.reference = reference;
+  report.reference_file = reference_file;
+  report.training_history = find_training_history(options.checkpoint, *config);
+  if (pipeline.explainer() != nullptr && settings.integer("explain_per_group") > 0)
+    report.explanations = explain_for_report(pipeline, result.images, image_threshold,
+                                             static_cast<std::size_t>(settings.integer("explain_per_group")), out);
+  write_report(report, out);
+
+  for (const auto& level : levels) print_summary(level);
+  spdlog::info("{} images, {} studies of split '{}'; wrote {}{}", result.images.size(), result.studies.size(),
+               split, (out / "report.html").string(), mura ? " and mura-submission.csv" : "");
+  return exit_ok;
+}
+
+} // namespace radpipe::host

@@ -1,0 +1,796 @@
+#include "commands/train.hpp"
+
+#include "io/atomic_file.hpp"
+#include "report/gnuplot.hpp"
+#include "runtime/inference.hpp"
+#include "report/metrics.hpp"
+#include "runtime/pipeline.hpp"
+#include "config/pipeline_config.hpp"
+#include "io/progress.hpp"
+#include "runtime/chain_runner.hpp"
+#include "runtime/routing.hpp"
+#include "runtime/sample_stream.hpp"
+#include "runtime/tensor.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+
+namespace radpipe::host {
+namespace fs = std::filesystem;
+
+ClassWeights class_weights_for(const std::string& mode, std::size_t positives, std::size_t negatives, double explicit_positive,
+                               double explicit_negative, double standardization_bias) {
+  const double p = static_cast<double>(positives), n = static_cast<double>(negatives);
+  if (mode == "explicit") return {explicit_positive, explicit_negative};
+  if (mode == "none" || p == 0 || n == 0) return {1.0, 1.0};
+  if (mode == "standardization") return {1.0 + (n + standardization_bias) / p, 1.0 + p / n};
+  // MURA: w_abnormal = |N| / (|A| + |N|), w_normal = |A| / (|A| + |N|).
+  return {n / (p + n), p / (p + n)};
+}
+
+namespace {
+
+void set_cuda_autocast(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(enabled);
+#endif
+  if (!enabled) at::autocast::clear_cache();
+}
+
+struct HistoryRow {
+  int epoch = 0;
+  double learning_rate = 0, train_loss = 0, val_loss = 0, val_auroc = 0, val_kappa = 0, val_accuracy = 0, seconds = 0,
+         images_per_second = 0, val_macro_f1 = 0;
+};
+
+nlohmann::json to_json(const HistoryRow& row) {
+  return {{"epoch", row.epoch},           {"learning_rate", row.learning_rate}, {"train_loss", row.train_loss},
+          {"val_loss", row.val_loss},     {"val_auroc", row.val_auroc},         {"val_kappa", row.val_kappa},
+          {"val_accuracy", row.val_accuracy}, {"seconds", row.seconds},        {"images_per_second", row.images_per_second},
+          {"val_macro_f1", row.val_macro_f1}};
+}
+
+HistoryRow history_from_json(const nlohmann::json& item) {
+  auto number = [&](const char* key) { return item.contains(key) && item[key].is_number() ? item[key].get<double>() : std::nan(""); };
+  return {item.at("epoch").get<int>(), number("learning_rate"), number("train_loss"), number("val_loss"), number("val_auroc"),
+          number("val_kappa"), number("val_accuracy"), number("seconds"), number("images_per_second"), number("val_macro_f1")};
+}
+
+// The trainable parameters of `module`: all but those `freeze` names by prefix, which stop
+// receiving gradients.
+std::vector<torch::Tensor> trainable_parameters(torch::nn::Module& module, const std::vector<std::string>& freeze) {
+  std::vector<torch::Tensor> parameters;
+  for (auto& item : module.named_parameters()) {
+    const bool frozen = std::any_of(freeze.begin(), freeze.end(), [&](const std::string& prefix) { return item.key().rfind(prefix, 0) == 0; });
+    if (frozen) item.value().set_requires_grad(false);
+    if (item.value().requires_grad()) parameters.push_back(item.value());
+  }
+  return parameters;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Params& train, torch::nn::Module& module) {
+  std::vector<torch::Tensor> parameters = trainable_parameters(module, train.strings("freeze"));
+  if (parameters.empty()) throw std::runtime_error("every parameter of the model is frozen: nothing to train");
+  const double rate = train.real("learning_rate"), decay = train.real("weight_decay");
+  const std::string& name = train.string("optimizer");
+  if (name == "sgd")
+    return std::make_unique<torch::optim::SGD>(parameters,
+                                               torch::optim::SGDOptions(rate).momentum(train.real("momentum")).weight_decay(decay));
+  if (name == "adamw")
+    return std::make_unique<torch::optim::AdamW>(parameters, torch::optim::AdamWOptions(rate).weight_decay(decay));
+  return std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(rate).weight_decay(decay));
+}
+
+double learning_rate_of(torch::optim::Optimizer& optimizer) { return optimizer.param_groups().front().options().get_lr(); }
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double rate) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
+}
+
+// Higher is better for every monitored value once val_loss is negated.
+double monitored_score(const std::string& monitor, const HistoryRow& row) {
+  if (monitor == "kappa") return row.val_kappa;
+  if (monitor == "auroc") return row.val_auroc;
+  if (monitor == "accuracy") return row.val_accuracy;
+  if (monitor == "macro_f1") return row.val_macro_f1;
+  return -row.val_loss;
+}
+
+struct Checkpoint {
+  int epoch = 0;
+  double score = 0;
+  fs::path folder;
+};
+
+// One chain in training: its optimizer and schedule, its share of the data, its best score.
+struct ChainTrainer {
+  Chain* chain = nullptr;
+  Params train;                // [train] with the chain's overrides
+  std::string file_stem;       // "model" for the default chain, "model-NAME" for routed ones
+  bool selected = true;        // false: `--route` trains another chain; this one keeps its weights
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<SampleInfo> train_set, valid_set;
+  ClassWeights global_weights;
+  std::map<std::string, ClassWeights> part_weights; // binary chains, per body part
+  std::vector<float> class_weights;                 // multi-class chains, per class
+  std::vector<HistoryRow> history;
+  std::optional<double> best_score;
+  int epochs_without_improvement = 0;
+  std::int64_t plateau_wait = 0;
+  bool stopped = false; // early stopping ended this chain's training
+
+  int epochs() const { return static_cast<int>(train.integer("epochs")); }
+  std::string label() const { return chain->name == "default" ? std::string("model") : "chain '" + chain->name + "'"; }
+  // history.csv and best.pt for the [model] chain, history-NAME.csv and best-NAME.pt for routes.
+  std::string suffix() const { return chain->name == "default" ? std::string() : "-" + chain->name; }
+};
+
+nlohmann::json chain_state_json(const ChainTrainer& trainer) {
+  nlohmann::json state{{"best_score", trainer.best_score ? nlohmann::json(*trainer.best_score) : nlohmann::json()},
+                       {"epochs_without_improvement", trainer.epochs_without_improvement},
+                       {"plateau_wait", trainer.plateau_wait},
+                       {"stopped", trainer.stopped},
+                       {"learning_rate", learning_rate_of(*trainer.optimizer)},
+                       {"history", nlohmann::json::array()}};
+  for (const auto& row : trainer.history) state["history"].push_back(to_json(row));
+  if (trainer.chain->multiclass()) state["classes"] = trainer.chain->classes;
+  return state;
+}
+
+void restore_chain_state(ChainTrainer& trainer, const nlohmann::json& state) {
+  trainer.history.clear();
+  for (const auto& item : state.at("history")) trainer.history.push_back(history_from_json(item));
+  if (!state.at("best_score").is_null()) trainer.best_score = state.at("best_score").get<double>();
+  trainer.epochs_without_improvement = state.at("epochs_without_improvement").get<int>();
+  trainer.plateau_wait = state.at("plateau_wait").get<std::int64_t>();
+  trainer.stopped = state.at("stopped").get<bool>();
+  set_learning_rate(*trainer.optimizer, state.at("learning_rate").get<double>());
+}
+
+struct ValidationScores {
+  std::vector<double> scores; // binary: positive probability; multi-class: the true class's
+  std::vector<int> labels;
+  std::vector<int> predicted;
+  double loss_sum = 0;
+  std::map<std::string, std::pair<std::vector<double>, std::vector<int>>> by_part;
+};
+
+class Trainer {
+public:
+  Trainer(const PipelineConfig& config, const PluginHost& plugins, const GlobalOptions& global, const TrainOptions& options)
+      : config_(config), train_(*config.train), options_(options) {
+    seed_ = static_cast<std::uint64_t>(config.settings.integer("seed"));
+    torch::manual_seed(seed_);
+    threads_ = resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config.settings.integer("threads")));
+    torch::set_num_threads(threads_);
+    out_ = options.out_dir.empty() ? train_.path("output") : options.out_dir;
+    mixed_precision_ = train_.boolean("mixed_precision");
+    if (!options.route.empty() && config.chain(options.route) == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& chain : config.chains) names.push_back(chain.name);
+      throw std::runtime_error("--route " + options.route + ": the pipeline has no chain of that name (chains: " + join(names) + ")");
+    }
+    if (config.route && !config.route->consult().empty() && config.route->train_by().empty())
+      throw std::runtime_error(format(Diagnostic{config.route->router.where,
+                                                 "[route] consults chain '" + config.route->consult() +
+                                                     "', whose predictions cannot route training images before it is trained: "
+                                                     "set train_by = \"FIELD\" (e.g. \"body_part\") to route them by a known field"}));
+    BuildOptions build;
+    build.threads = threads_;
+    build.device_override = options.device;
+    pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
+    for (auto& chain : pipeline_->chains()) add_chain(chain);
+  }
+
+  int run() {
+    list_samples();
+    for (auto& trainer : trainers_) compute_class_weights(trainer);
+    fs::create_directories(out_ / "checkpoints");
+    int first_epoch = 1;
+    if (options_.resume) first_epoch = resume();
+    else if (!options_.route.empty()) carry_other_chains();
+    if (first_epoch == 1) fit_transforms();
+    int last_epoch = 0;
+    for (const auto& trainer : trainers_)
+      if (trainer.selected) last_epoch = std::max(last_epoch, options_.epochs.value_or(trainer.epochs()));
+    spdlog::info("training '{}' for epochs {}..{}: {}; {} thread{}; output {}", config_.settings.string("name"), first_epoch, last_epoch,
+                 describe_sets(), threads_, threads_ == 1 ? "" : "s", out_.string());
+    for (int epoch = first_epoch; epoch <= last_epoch; ++epoch) {
+      std::vector<ChainTrainer*> active;
+      for (auto& trainer : trainers_)
+        if (trainer.selected && !trainer.stopped && epoch <= options_.epochs.value_or(trainer.epochs())) active.push_back(&trainer);
+      if (active.empty()) break;
+      run_epoch(epoch, last_epoch, active);
+      save_epoch(epoch, active);
+      for (auto* trainer : active) adjust_learning_rate(*trainer, epoch, last_epoch);
+    }
+    for (const auto& trainer : trainers_) {
+      if (!trainer.selected) continue;
+      const std::string monitor = trainer.train.string("monitor");
+      const double best = trainer.best_score ? (monitor == "val_loss" ? -*trainer.best_score : *trainer.best_score) : 0.0;
+      spdlog::info("{}: best {} {:.4f}; best weights in {}", trainer.label(), monitor, best, (out_ / ("best" + trainer.suffix() + ".pt")).string());
+    }
+    return exit_ok;
+  }
+
+private:
+  void add_chain(Chain& chain) {
+    ChainTrainer trainer;
+    trainer.chain = &chain;
+    trainer.train = chain.config->train.value_or(train_);
+    trainer.file_stem = chain_weights_file(chain.name).substr(0, chain_weights_file(chain.name).size() - 3);
+    trainer.selected = options_.route.empty() || options_.route == chain.name;
+    torch::nn::Module* module = call_plugin(chain.model.entry, [&] { return chain.model.stage->trainable(); });
+    if (module == nullptr) {
+      if (trainer.selected)
+        throw std::runtime_error("model chain '" + chain.name + "' (" + chain.model.entry.stage->name + ") cannot be trained: it is inference-only" +
+                                 (config_.chains.size() > 1 ? "; train the other chains with --route NAME" : ""));
+      return;
+    }
+    trainer.optimizer = make_optimizer(trainer.train, *module);
+    trainers_.push_back(std::move(trainer));
+  }
+
+  ChainTrainer* trainer_of(const Chain* chain) {
+    for (auto& trainer : trainers_)
+      if (trainer.chain == chain) return &trainer;
+    return nullptr;
+  }
+
+  std::string describe_sets() const {
+    std::vector<std::string> parts;
+    for (const auto& trainer : trainers_)
+      if (trainer.selected)
+        parts.push_back(fmt::format("{} on {} images, validating on {}", trainer.label(), trainer.train_set.size(), trainer.valid_set.size()));
+    return join(parts, "; ");
+  }
+
+  // The chains that learn from a sample: the one its known field routes it to, and a consulted
+  // classifier, which learns from every image whose class it knows.
+  std::vector<Chain*> chains_for(const SampleInfo& info, StudyRouter& router) {
+    std::vector<Chain*> chains;
+    Chain* consulted = config_.route && !config_.route->consult().empty() ? pipeline_->chain(config_.route->consult()) : nullptr;
+    if (consulted != nullptr && consulted->target_of(info)) chains.push_back(consulted);
+    if (Chain* routed = router.assign(info); routed != nullptr && routed != consulted) chains.push_back(routed);
+    return chains;
+  }
+
+  void list_samples() {
+    auto& reader = pipeline_->reader();
+    const std::string train_split = train_.string("train_split"), valid_split = train_.string("valid_split");
+    StudyRouter router(*pipeline_, {RunMode::Train, seed_, 0}, config_.route ? config_.route->train_by() : std::string());
+    std::size_t unassigned = 0;
+    std::uint64_t listed = 0;
+    while (auto info = call_plugin(reader.entry, [&] { return reader.stage->next(); })) {
+      if (info->split != train_split && info->split != valid_split) continue;
+      info->index = listed++; // identifies the image across the chains' sets (readers need not number them)
+      const std::vector<Chain*> chains = chains_for(*info, router);
+      if (chains.empty()) ++unassigned;
+      for (Chain* chain : chains) {
+        ChainTrainer* trainer = trainer_of(chain);
+        if (trainer == nullptr || !trainer->selected) continue;
+        if (!chain->target_of(*info))
+          throw std::runtime_error("sample " + info->id + " (" + info->path + ") has no " +
+                                   (chain->multiclass() ? "value of '" + chain->config->target() + "' among the classes of chain '" + chain->name + "'"
+                                                        : std::string("label")) +
+                                   "; training needs labelled data");
+        (info->split == train_split ? trainer->train_set : trainer->valid_set).push_back(*info);
+      }
+    }
+    if (unassigned > 0) spdlog::info("{} images go to no chain ([route] on_unknown = \"skip\") and are not trained on", unassigned);
+    for (auto& trainer : trainers_) {
+      if (!trainer.selected) continue;
+      if (trainer.train_set.empty())
+        throw std::runtime_error(trainer.label() + ": no sample has split '" + train_split + "': nothing to train on");
+      if (trainer.valid_set.empty())
+        throw std::runtime_error(trainer.label() + ": no sample has split '" + valid_split + "': nothing to validate on");
+      if (auto limit = static_cast<std::size_t>(trainer.train.integer("limit")); limit > 0 && limit < trainer.train_set.size()) {
+        std::mt19937_64 random(seed_);
+        std::shuffle(trainer.train_set.begin(), trainer.train_set.end(), random);
+        trainer.train_set.resize(limit);
+        trainer.valid_set.resize(std::min(trainer.valid_set.size(), std::max<std::size_t>(limit / 2, 8)));
+      }
+    }
+  }
+
+  // Every distinct image of the given chains' sets, in listing order, each once.
+  static std::vector<SampleInfo> distinct(const std::vector<const ChainTrainer*>& trainers, std::vector<SampleInfo> ChainTrainer::*set) {
+    std::map<std::uint64_t, const SampleInfo*> by_index;
+    for (const auto* trainer : trainers)
+      for (const auto& info : (*trainer).*set) by_index.emplace(info.index, &info);
+    std::vector<SampleInfo> all;
+    for (const auto& [index, info] : by_index) all.push_back(*info);
+    return all;
+  }
+
+  std::vector<SampleInfo> union_of(std::vector<SampleInfo> ChainTrainer::*set) const {
+    std::vector<const ChainTrainer*> selected;
+    for (const auto& trainer : trainers_)
+      if (trainer.selected) selected.push_back(&trainer);
+    return distinct(selected, set);
+  }
+
+  // Transforms with learned state (dataset standardisation) fit on the training split, each seeing
+  // samples as the transforms before it leave them, in one streaming pass per such transform:
+  // shared steps on every chain's training images, a chain's own steps on that chain's.
+  void fit_transforms() {
+    const auto& shared = pipeline_->transforms();
+    const std::vector<SampleInfo> everything = union_of(&ChainTrainer::train_set);
+    for (std::size_t position = 0; position < shared.size(); ++position) {
+      if (!shared[position].stage->needs_fit()) continue;
+      std::vector<Built<Transform>> before(shared.begin(), shared.begin() + static_cast<long>(position));
+      fit_one(shared[position], before, {}, everything);
+    }
+    for (auto& trainer : trainers_) {
+      if (!trainer.selected) continue;
+      const auto& own = trainer.chain->transforms;
+      for (std::size_t position = 0; position < own.size(); ++position) {
+        if (!own[position].stage->needs_fit()) continue;
+        std::vector<Built<Transform>> before(own.begin(), own.begin() + static_cast<long>(position));
+        fit_one(own[position], shared, before, trainer.train_set);
+      }
+    }
+  }
+
+  void fit_one(const Built<Transform>& transform, const std::vector<Built<Transform>>& shared_before,
+               const std::vector<Built<Transform>>& own_before, const std::vector<SampleInfo>& samples) {
+    SampleStream stream(vector_source(samples), pipeline_->reader(), shared_before, stream_options(RunMode::Evaluate, 0));
+    Progress progress(fmt::format("fit {}", transform.entry.stage->name), samples.size());
+    const TransformContext context{RunMode::Evaluate, seed_, 0};
+    call_plugin(transform.entry, [&] { transform.stage->fit_begin(); });
+    while (auto sample = stream.next()) {
+      for (const auto& step : own_before) call_plugin(step.entry, [&] { step.stage->apply(*sample, context); });
+      call_plugin(transform.entry, [&] { transform.stage->fit_add(*sample); });
+      progress.advance(1);
+    }
+    call_plugin(transform.entry, [&] { transform.stage->fit_end(); });
+    progress.finish();
+  }
+
+  void compute_class_weights(ChainTrainer& trainer) {
+    if (!trainer.selected) return;
+    const std::string mode = trainer.train.string("class_weights");
+    Chain& chain = *trainer.chain;
+    if (chain.multiclass()) {
+      // Softmax cross-entropy weights each class by N / (k * N_class), so that rare classes count.
+      std::vector<std::size_t> counts(chain.classes.size(), 0);
+      for (const auto& info : trainer.train_set) ++counts[static_cast<std::size_t>(*chain.target_of(info))];
+      for (std::size_t k = 0; k < counts.size(); ++k) {
+        const double weight = mode == "none" || counts[k] == 0
+                                  ? 1.0
+                                  : static_cast<double>(trainer.train_set.size()) / (static_cast<double>(counts.size()) * static_cast<double>(counts[k]));
+        trainer.class_weights.push_back(static_cast<float>(weight));
+        spdlog::info("{}: class '{}': {} images, loss weight {:.3f}", trainer.label(), chain.classes[k], counts[k], weight);
+      }
+      return;
+    }
+    std::map<std::string, std::pair<std::size_t, std::size_t>> counts; // part -> positives, negatives
+    std::size_t positives = 0, negatives = 0;
+    for (const auto& info : trainer.train_set) {
+      auto& [part_positives, part_negatives] = counts[info.body_part];
+      (*info.label == 1 ? part_positives : part_negatives)++;
+      (*info.label == 1 ? positives : negatives)++;
+    }
+    auto weights_of = [&](std::size_t p, std::size_t n) {
+      return class_weights_for(mode, p, n, trainer.train.real("positive_weight"), trainer.train.real("negative_weight"),
+                               trainer.train.real("standardization_bias"));
+    };
+    trainer.global_weights = weights_of(positives, negatives);
+    for (const auto& [part, pair] : counts) {
+      trainer.part_weights[part] = mode == "per_part" ? weights_of(pair.first, pair.second) : trainer.global_weights;
+      spdlog::info("{}: body part '{}': {} positive, {} negative; loss weights positive {:.3f}, negative {:.3f}", trainer.label(),
+                   part.empty() ? "(none)" : part, pair.first, pair.second, trainer.part_weights[part].positive,
+                   trainer.part_weights[part].negative);
+    }
+  }
+
+  double weight_of(const ChainTrainer& trainer, const SampleInfo& info) const {
+    auto found = trainer.part_weights.find(info.body_part);
+    const ClassWeights& weights = found == trainer.part_weights.end() ? trainer.global_weights : found->second;
+    return *info.label == 1 ? weights.positive : weights.negative;
+  }
+
+  // Loss of a batch: weighted binary cross-entropy, or weighted softmax cross-entropy for a
+  // multi-class chain, averaged over the batch. `scores` receives what validation needs.
+  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, ValidationScores* scores) {
+    Chain& chain = *trainer.chain;
+    auto& model = *chain.model.stage;
+    auto input = samples_to_tensor(batch, model.input_channels()).to(chain.device);
+    torch::Tensor logits;
+    if (mixed_precision_ && chain.device.is_cuda()) {
+      // bfloat16 keeps float32's range, so no gradient scaler is needed (LibTorch has none).
+      set_cuda_autocast(true);
+      struct AutocastOff {
+        ~AutocastOff() { set_cuda_autocast(false); }
+      } autocast_off;
+      logits = model.forward(input).logits.to(torch::kFloat32);
+    } else {
+      logits = model.forward(input).logits;
+    }
+    std::vector<int> targets;
+    for (const auto& sample : batch) targets.push_back(*chain.target_of(sample.info));
+    if (chain.multiclass()) {
+      auto target = torch::tensor(std::vector<std::int64_t>(targets.begin(), targets.end())).to(chain.device);
+      auto weight = torch::tensor(trainer.class_weights).to(chain.device);
+      if (scores != nullptr) {
+        auto probabilities = torch::softmax(logits.detach().to(torch::kCPU, torch::kFloat32), 1);
+        auto predicted = probabilities.argmax(1);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          scores->scores.push_back(probabilities[static_cast<long>(i)][targets[i]].item<double>());
+          scores->predicted.push_back(static_cast<int>(predicted[static_cast<long>(i)].item<long>()));
+          scores->labels.push_back(targets[i]);
+        }
+      }
+      return torch::nn::functional::cross_entropy(logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
+    }
+    logits = logits.reshape({-1});
+    std::vector<float> labels, weights;
+    for (const auto& sample : batch) {
+      labels.push_back(static_cast<float>(*sample.info.label));
+      weights.push_back(static_cast<float>(weight_of(trainer, sample.info)));
+    }
+    auto target = torch::tensor(labels).to(chain.device);
+    auto weight = torch::tensor(weights).to(chain.device);
+    if (scores != nullptr) {
+      auto probabilities = torch::sigmoid(logits.detach()).to(torch::kCPU);
+      auto values = probabilities.accessor<float, 1>();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        scores->scores.push_back(values[static_cast<long>(i)]);
+        scores->labels.push_back(targets[i]);
+        auto& part = scores->by_part[batch[i].info.body_part];
+        part.first.push_back(values[static_cast<long>(i)]);
+        part.second.push_back(targets[i]);
+      }
+    }
+    return torch::binary_cross_entropy_with_logits(logits, target, weight);
+  }
+
+  StreamOptions stream_options(RunMode mode, int epoch) const {
+    StreamOptions options;
+    options.workers = static_cast<int>(config_.settings.integer("workers"));
+    options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(train_.integer("batch_size")));
+    options.skip_bad_samples = config_.settings.string("on_error") == "skip";
+    options.transform = {mode, seed_, static_cast<std::uint64_t>(epoch)};
+    return options;
+  }
+
+  // Streams `infos` once and hands each sample to every active chain it belongs to, through the
+  // one batching helper (inline, so that a seeded run repeats exactly).
+  template <class Result>
+  void run_pass(const std::vector<SampleInfo>& infos, RunMode mode, int epoch, const std::vector<ChainTrainer*>& active,
+                std::vector<SampleInfo> ChainTrainer::*set, const typename ChainRunner<Result>::Work& work,
+                const typename ChainRunner<Result>::Sink& sink) {
+    // The stream numbers samples by their position in `infos`; each position's chains, in advance.
+    std::map<std::uint64_t, std::vector<Chain*>> by_listing; // listing index -> the active chains that take it
+    for (auto* trainer : active)
+      for (const auto& info : (*trainer).*set) by_listing[info.index].push_back(trainer->chain);
+    std::vector<std::vector<Chain*>> members;
+    for (const auto& info : infos) members.push_back(by_listing[info.index]);
+    ChainRunnerOptions options;
+    options.concurrent = false;
+    options.transform = {mode, seed_, static_cast<std::uint64_t>(epoch)};
+    ChainRunner<Result> runner(pipeline_->chains(), work, sink, options);
+    SampleStream stream(vector_source(infos), pipeline_->reader(), pipeline_->transforms(), stream_options(mode, epoch));
+    while (auto sample = stream.next()) {
+      const auto& chains = members.at(sample->info.index);
+      for (std::size_t i = 0; i < chains.size(); ++i) {
+        if (i + 1 == chains.size()) runner.push(std::move(*sample), *chains[i]);
+        else runner.push(Sample{sample->info, sample->image.clone()}, *chains[i]);
+      }
+    }
+    runner.finish();
+  }
+
+  void run_epoch(int epoch, int last_epoch, const std::vector<ChainTrainer*>& active) {
+    const auto start = std::chrono::steady_clock::now();
+    std::map<const Chain*, std::pair<double, std::size_t>> losses; // loss sum, images
+    std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::train_set);
+    std::mt19937_64 random(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
+    std::shuffle(order.begin(), order.end(), random);
+    for (auto* trainer : active) call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_training(true); });
+    std::size_t seen = 0;
+    double loss_sum = 0;
+    {
+      Progress progress(fmt::format("epoch {}/{} train", epoch, last_epoch), order.size());
+      run_pass<double>(
+          order, RunMode::Train, epoch, active, &ChainTrainer::train_set,
+          [&](Chain& chain, std::vector<Sample>& batch) {
+            ChainTrainer& trainer = *trainer_of(&chain);
+            double loss_value = 0;
+            call_plugin(chain.model.entry, [&] {
+              trainer.optimizer->zero_grad();
+              auto loss = batch_loss(trainer, batch, nullptr);
+              loss.backward();
+              trainer.optimizer->step();
+              loss_value = loss.item<double>();
+            });
+            auto& [sum, count] = losses[&chain];
+            sum += loss_value * static_cast<double>(batch.size());
+            count += batch.size();
+            loss_sum += loss_value * static_cast<double>(batch.size());
+            seen += batch.size();
+            progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
+            return std::vector<double>(batch.size(), loss_value);
+          },
+          [](ChainOutcome<double>&&) {});
+      progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
+    }
+    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::map<const Chain*, ValidationScores> validation = validate(active);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (auto* trainer : active) {
+      HistoryRow row;
+      row.epoch = epoch;
+      row.learning_rate = learning_rate_of(*trainer->optimizer);
+      const auto& [sum, count] = losses[trainer->chain];
+      row.train_loss = count ? sum / static_cast<double>(count) : std::nan("");
+      row.images_per_second = static_cast<double>(seen) / std::max(train_seconds, 1e-9);
+      row.seconds = seconds;
+      score_validation(*trainer, validation[trainer->chain], row);
+      trainer->history.push_back(row);
+      const double score = monitored_score(trainer->train.string("monitor"), row);
+      const bool improved = !trainer->best_score || score > *trainer->best_score + 1e-12;
+      if (improved) {
+        trainer->best_score = score;
+        trainer->epochs_without_improvement = 0;
+      } else {
+        ++trainer->epochs_without_improvement;
+      }
+      improved_[trainer->chain] = improved;
+      if (trainer->chain->multiclass())
+        spdlog::info("epoch {}/{} {}: train loss {:.4f}, val loss {:.4f}, accuracy {:.4f}, macro F1 {:.4f}, lr {:.2g}, {:.1f} img/s{}", epoch,
+                     last_epoch, trainer->label(), row.train_loss, row.val_loss, row.val_accuracy, row.val_macro_f1, row.learning_rate,
+                     row.images_per_second, improved ? " (best)" : "");
+      else
+        spdlog::info("epoch {}/{} {}: train loss {:.4f}, val loss {:.4f}, AUROC {:.4f}, kappa {:.4f}, accuracy {:.4f}, lr {:.2g}, {:.1f} img/s{}",
+                     epoch, last_epoch, trainer->label(), row.train_loss, row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy,
+                     row.learning_rate, row.images_per_second, improved ? " (best)" : "");
+      const auto patience = trainer->train.integer("early_stopping");
+      if (patience > 0 && trainer->epochs_without_improvement >= patience) {
+        trainer->stopped = true;
+        spdlog::info("{}: early stopping after {} epochs without improvement of {}", trainer->label(), trainer->epochs_without_improvement,
+                     trainer->train.string("monitor"));
+      }
+    }
+  }
+
+  std::map<const Chain*, ValidationScores> validate(const std::vector<ChainTrainer*>& active) {
+    for (auto* trainer : active) call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_training(false); });
+    torch::NoGradGuard no_gradients;
+    std::map<const Chain*, ValidationScores> scores;
+    const std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::valid_set);
+    run_pass<double>(
+        order, RunMode::Evaluate, 0, active, &ChainTrainer::valid_set,
+        [&](Chain& chain, std::vector<Sample>& batch) {
+          auto& target = scores[&chain];
+          auto loss = call_plugin(chain.model.entry, [&] { return batch_loss(*trainer_of(&chain), batch, &target); });
+          target.loss_sum += loss.item<double>() * static_cast<double>(batch.size());
+          return std::vector<double>(batch.size(), 0.0);
+        },
+        [](ChainOutcome<double>&&) {});
+    return scores;
+  }
+
+  void score_validation(const ChainTrainer& trainer, const ValidationScores& scores, HistoryRow& row) const {
+    if (scores.labels.empty()) throw std::runtime_error(trainer.label() + ": every validation image was skipped");
+    row.val_loss = scores.loss_sum / static_cast<double>(scores.labels.size());
+    if (trainer.chain->multiclass()) {
+      const auto counts = count_classes(scores.predicted, scores.labels, trainer.chain->classes.size());
+      row.val_accuracy = counts.accuracy();
+      row.val_macro_f1 = counts.macro_f1();
+      row.val_auroc = row.val_kappa = std::nan("");
+      for (std::size_t k = 0; k < trainer.chain->classes.size(); ++k)
+        spdlog::info("  valid {:<10} recall {:.4f}  precision {:.4f}  F1 {:.4f}", trainer.chain->classes[k], counts.recall(k), counts.precision(k),
+                     counts.f1(k));
+      return;
+    }
+    const double threshold = trainer.chain->config->threshold;
+    row.val_auroc = auroc(scores.scores, scores.labels);
+    auto predicted = threshold_at(scores.scores, threshold);
+    row.val_kappa = cohen_kappa(predicted, scores.labels);
+    const auto counts = count_outcomes(predicted, scores.labels);
+    row.val_accuracy = counts.accuracy();
+    row.val_macro_f1 = counts.macro_f1();
+    for (const auto& [part, pair] : scores.by_part) {
+      auto part_predicted = threshold_at(pair.first, threshold);
+      spdlog::info("  valid {:<10} n={:<4} AUROC {:.4f}  kappa {:.4f}  accuracy {:.4f}", part, pair.first.size(), auroc(pair.first, pair.second),
+                   cohen_kappa(part_predicted, pair.second), count_outcomes(part_predicted, pair.second).accuracy());
+    }
+  }
+
+  // The score that ranks epoch checkpoints: the mean monitored score of the chains trained.
+  double epoch_score(const std::vector<ChainTrainer*>& active) const {
+    double sum = 0;
+    for (const auto* trainer : active) sum += monitored_score(trainer->train.string("monitor"), trainer->history.back());
+    return active.empty() ? 0.0 : sum / static_cast<double>(active.size());
+  }
+
+  void write_checkpoint(const fs::path& folder, int epoch, double score) {
+    fs::path temporary = folder;
+    temporary += ".tmp";
+    fs::remove_all(temporary);
+    fs::create_directories(temporary);
+    for (auto& trainer : trainers_) {
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->save_weights(temporary / (trainer.file_stem + ".pt")); });
+      torch::serialize::OutputArchive archive;
+      trainer.optimizer->save(archive);
+      archive.save_to((temporary / (trainer.file_stem + ".optimizer.pt")).string());
+    }
+    auto save_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
+      for (std::size_t position = 0; position < transforms.size(); ++position)
+        if (transforms[position].stage->needs_fit())
+          call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(temporary / transform_state_file(position, chain)); });
+    };
+    save_states(pipeline_->transforms(), "");
+    for (auto& chain : pipeline_->chains()) save_states(chain.transforms, chain.name);
+    fs::copy_file(config_.file, temporary / "pipeline.toml", fs::copy_options::overwrite_existing);
+    nlohmann::json meta{{"epoch", epoch},
+                        {"score", score},
+                        {"seed", seed_},
+                        {"threshold", config_.threshold},
+                        {"class_map", {{"0", "normal"}, {"1", "abnormal"}}},
+                        {"chains", nlohmann::json::object()},
+                        {"best", nlohmann::json::array()}};
+    for (const auto& trainer : trainers_) meta["chains"][trainer.chain->name] = chain_state_json(trainer);
+    for (const auto& kept : best_)
+      meta["best"].push_back({{"epoch", kept.epoch}, {"score", kept.score}, {"folder", kept.folder.filename().string()}});
+    write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << meta.dump(2) << '\n'; });
+    // Swap the finished folder in: the old one is only removed once the new one is complete.
+    fs::path previous = folder;
+    previous += ".old";
+    fs::remove_all(previous);
+    if (fs::exists(folder)) fs::rename(folder, previous);
+    fs::rename(temporary, folder);
+    fs::remove_all(previous);
+  }
+
+  void save_epoch(int epoch, const std::vector<ChainTrainer*>& active) {
+    const fs::path checkpoints = out_ / "checkpoints";
+    const double score = epoch_score(active);
+    const auto keep = static_cast<std::size_t>(train_.integer("keep_best"));
+    bool kept = best_.size() < keep || score > best_.back().score;
+    if (kept) {
+      const fs::path folder = checkpoints / fmt::format("epoch-{:04d}", epoch);
+      best_.push_back({epoch, score, folder});
+      std::stable_sort(best_.begin(), best_.end(), [](const Checkpoint& a, const Checkpoint& b) { return a.score > b.score; });
+      while (best_.size() > keep) {
+        fs::remove_all(best_.back().folder);
+        best_.pop_back();
+      }
+      write_checkpoint(folder, epoch, score);
+    }
+    write_checkpoint(checkpoints / "last", epoch, score);
+    for (auto* trainer : active) {
+      if (improved_[trainer->chain]) {
+        const fs::path source = checkpoints / "last" / (trainer->file_stem + ".pt");
+        write_file_atomically(out_ / ("best" + trainer->suffix() + ".pt"),
+                              [&](std::ostream& out) { out << std::ifstream(source, std::ios::binary).rdbuf(); });
+      }
+      write_history(*trainer);
+    }
+  }
+
+  void write_history(const ChainTrainer& trainer) {
+    const fs::path history = out_ / ("history" + trainer.suffix() + ".csv");
+    write_file_atomically(history, [&](std::ostream& out) {
+      out << "epoch,learning_rate,train_loss,val_loss,val_auroc,val_kappa,val_accuracy,seconds,images_per_second,val_macro_f1\n";
+      for (const auto& row : trainer.history)
+        out << fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.2f},{:.2f},{:.6f}\n", row.epoch, row.learning_rate, row.train_loss,
+                           row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy, row.seconds, row.images_per_second, row.val_macro_f1);
+    });
+    const std::string title = config_.settings.string("name") + (trainer.chain->name == "default" ? "" : " / " + trainer.chain->name);
+    plot_training_curves(history, out_ / ("curves" + trainer.suffix() + ".png"), title);
+  }
+
+  void adjust_learning_rate(ChainTrainer& trainer, int epoch, int last_epoch) {
+    const Params& train = trainer.train;
+    const std::string scheduler = train.string("scheduler");
+    auto& optimizer = *trainer.optimizer;
+    const double rate = learning_rate_of(optimizer);
+    double next = rate;
+    if (scheduler == "plateau") {
+      if (improved_[trainer.chain]) trainer.plateau_wait = 0;
+      else if (++trainer.plateau_wait > train.integer("plateau_patience")) {
+        next = rate * train.real("plateau_factor");
+        trainer.plateau_wait = 0;
+      }
+    } else if (scheduler == "step" && epoch % train.integer("step_size") == 0) {
+      next = rate * train.real("step_gamma");
+    } else if (scheduler == "cosine") {
+      const double initial = train.real("learning_rate");
+      const int epochs = std::min(last_epoch, options_.epochs.value_or(trainer.epochs()));
+      next = 0.5 * initial * (1.0 + std::cos(M_PI * epoch / static_cast<double>(epochs)));
+    }
+    if (next != rate) {
+      set_learning_rate(optimizer, next);
+      if (scheduler != "cosine") spdlog::info("learning rate of {} {:.3g} -> {:.3g}", trainer.label(), rate, next);
+    }
+  }
+
+  // `--route NAME` without --resume: the other chains keep the weights an earlier run in this
+  // output folder gave them, so that the checkpoint goes on holding every chain.
+  void carry_other_chains() {
+    const fs::path last = out_ / "checkpoints" / "last";
+    if (!fs::exists(last / "meta.json")) return;
+    nlohmann::json meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
+    for (auto& trainer : trainers_) {
+      if (trainer.selected) continue;
+      const fs::path weights = last / (trainer.file_stem + ".pt");
+      if (!fs::exists(weights)) continue;
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(weights); });
+      if (meta.contains("chains") && meta["chains"].contains(trainer.chain->name)) restore_chain_state(trainer, meta["chains"][trainer.chain->name]);
+      spdlog::info("{}: keeps its trained weights from {}", trainer.label(), weights.string());
+    }
+  }
+
+  int resume() {
+    const fs::path last = out_ / "checkpoints" / "last";
+    if (!fs::exists(last / "meta.json")) {
+      spdlog::info("--resume: no checkpoint in {}, starting afresh", last.string());
+      return 1;
+    }
+    nlohmann::json meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
+    for (auto& trainer : trainers_) {
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(last / (trainer.file_stem + ".pt")); });
+      torch::serialize::InputArchive archive;
+      archive.load_from((last / (trainer.file_stem + ".optimizer.pt")).string());
+      trainer.optimizer->load(archive);
+      if (meta.contains("chains") && meta["chains"].contains(trainer.chain->name)) restore_chain_state(trainer, meta["chains"][trainer.chain->name]);
+    }
+    auto load_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
+      for (std::size_t position = 0; position < transforms.size(); ++position)
+        if (transforms[position].stage->needs_fit())
+          call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(last / transform_state_file(position, chain)); });
+    };
+    load_states(pipeline_->transforms(), "");
+    for (auto& chain : pipeline_->chains()) load_states(chain.transforms, chain.name);
+    for (const auto& item : meta["best"])
+      best_.push_back({item["epoch"].get<int>(), item["score"].get<double>(), out_ / "checkpoints" / item["folder"].get<std::string>()});
+    const int epoch = meta["epoch"].get<int>();
+    spdlog::info("resuming after epoch {} from {}", epoch, last.string());
+    return epoch + 1;
+  }
+
+  const PipelineConfig& config_;
+  const Params& train_;
+  const TrainOptions& options_;
+  std::uint64_t seed_ = 0;
+  int threads_ = 1;
+  bool mixed_precision_ = false;
+  fs::path out_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::vector<ChainTrainer> trainers_;
+  std::map<const Chain*, bool> improved_; // by the last validation
+  std::vector<Checkpoint> best_;
+};
+
+} // namespace
+
+int command_train(const GlobalOptions& global, const TrainOptions& options) {
+  PluginHost plugins;
+  load_plugins(plugins, global);
+  auto config = validate_or_report(options.pipeline, plugins);
+  if (!config) return exit_invalid;
+  if (!config->train) {
+    std::cerr << options.pipeline.string() << ": error: no [train] table; `radpipe inspect '[train]'` lists its keys\n";
+    return exit_invalid;
+  }
+  Trainer trainer(*config, plugins, global, options);
+  return trainer.run();
+}
+
+} // namespace radpipe::host

@@ -1,0 +1,60 @@
+#include "loader/host_keys.hpp"
+
+namespace radpipe::host {
+
+const Schema& host_keys_for(StageKind kind) {
+  static const Schema model{
+      ParamSpec::string("device", "Device of the chain's model: cpu, cuda, cuda:N, or auto (the first CUDA device, else the CPU)")
+          .with_default("auto"),
+      ParamSpec::strings("classes",
+                         "Class names of a multi-class model, in the order of its outputs (their count must equal the "
+                         "model's outputs); absent for binary models, whose classes are normal and abnormal")
+          .optional(),
+      ParamSpec::string("target",
+                        "With classes: the sample field or tag whose value is each image's class when training and "
+                        "evaluating (body_part, view, a CSV column, a DICOM keyword)")
+          .with_default("label"),
+  };
+  static const Schema aggregator{
+      ParamSpec::real("threshold", "Study probability at or above which a study is called positive").with_default(0.5).in_range(0, 1),
+  };
+  static const Schema router{
+      ParamSpec::string("fallback",
+                        "Chain for studies the router has no chain for, or is not confident about (default: the [model] "
+                        "chain when the pipeline has one)")
+          .optional(),
+      ParamSpec::string("on_unknown", "What a study without a chain does: go to the fallback chain, be skipped (logged and "
+                                      "counted), or stop the run")
+          .with_default("fallback")
+          .one_of({"fallback", "skip", "fail"}),
+      ParamSpec::string("consult", "A chain to run first on each study's images; the router sees its class probabilities "
+                                   "(a body-part classifier, say)")
+          .optional(),
+      ParamSpec::string("train_by", "Sample field or tag whose value assigns training images to chains (through each "
+                                    "chain's name and match list); needed when the router consults a chain")
+          .optional(),
+      ParamSpec::integer("max_study_images",
+                         "Images of one study held while the study is routed; a longer study is routed in parts of this size")
+          .with_default(256)
+          .in_range(1, 100000),
+  };
+  static const Schema none;
+  switch (kind) {
+  case StageKind::Model: return model;
+  case StageKind::Aggregator: return aggregator;
+  case StageKind::Router: return router;
+  default: return none;
+  }
+}
+
+const Schema& chain_table_schema() {
+  static const Schema schema{
+      ParamSpec::integer("batch_size", "Images per model call of this chain (default: [pipeline] batch_size)").optional().in_range(1, 65536),
+      ParamSpec::strings("match", "Router values that pick this chain besides its own name, compared without regard to case "
+                                  "(e.g. [\"HAND\", \"XR_HAND\"])")
+          .with_default(ParamValue{std::vector<std::string>{}}),
+  };
+  return schema;
+}
+
+} // namespace radpipe::host

@@ -1,0 +1,243 @@
+#include "runtime/inference.hpp"
+
+#include "io/atomic_file.hpp"
+#include "io/progress.hpp"
+#include "runtime/chain_runner.hpp"
+#include "runtime/routing.hpp"
+#include "runtime/stage_provenance.hpp"
+#include "runtime/tensor.hpp"
+
+#include <radpipe/version.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <map>
+
+namespace radpipe::host {
+
+torch::Tensor positive_probability(const torch::Tensor& logits) {
+  auto flat = logits.to(torch::kCPU, torch::kFloat32);
+  if (flat.dim() == 1 || flat.size(1) == 1) return torch::sigmoid(flat.reshape({-1}));
+  return torch::softmax(flat, 1).select(1, 1).contiguous();
+}
+
+torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
+  torch::NoGradGuard no_gradients;
+  return call_plugin(chain.model.entry, [&] {
+    auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
+    auto logits = chain.model.stage->forward(input).logits;
+    if (chain.multiclass()) return torch::softmax(logits.to(torch::kCPU, torch::kFloat32), 1).contiguous();
+    return positive_probability(logits);
+  });
+}
+
+std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& batch) {
+  torch::Tensor probabilities = chain_probabilities(chain, batch);
+  std::vector<ImagePrediction> out;
+  out.reserve(batch.size());
+  if (chain.multiclass()) {
+    auto rows = probabilities.accessor<float, 2>();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      ImagePrediction prediction{std::move(batch[i].info), 0.0, chain.name, {}, 0, {}, 1.0};
+      for (long k = 0; k < probabilities.size(1); ++k) prediction.class_probabilities.push_back(rows[static_cast<long>(i)][k]);
+      const auto best = std::max_element(prediction.class_probabilities.begin(), prediction.class_probabilities.end());
+      prediction.predicted_class = static_cast<int>(best - prediction.class_probabilities.begin());
+      prediction.probability = *best;
+      out.push_back(std::move(prediction));
+    }
+  } else {
+    auto values = probabilities.accessor<float, 1>();
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      out.push_back({std::move(batch[i].info), static_cast<double>(values[static_cast<long>(i)]), chain.name, {}, 0, {}, 1.0});
+  }
+  return out;
+}
+
+StreamOptions prediction_stream_options(const PipelineConfig& config) {
+  const auto& settings = config.settings;
+  StreamOptions options;
+  options.workers = static_cast<int>(settings.integer("workers"));
+  options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(settings.integer("batch_size")));
+  options.skip_bad_samples = settings.string("on_error") == "skip";
+  options.transform = {RunMode::Predict, static_cast<std::uint64_t>(settings.integer("seed")), 0};
+  return options;
+}
+
+InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& options,
+                                  const std::function<void(ImagePrediction&&)>& on_image) {
+  const auto start = std::chrono::steady_clock::now();
+  pipeline.set_training(false);
+
+  auto& reader = pipeline.reader();
+  std::function<bool(const SampleInfo&)> keep;
+  if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
+  const StreamOptions stream_options = prediction_stream_options(pipeline.config());
+  SampleStream stream(reader_source(*reader.stage, keep, options.limit), reader, pipeline.transforms(), stream_options);
+
+  std::optional<std::uint64_t> total = call_plugin(reader.entry, [&] { return reader.stage->size_hint(); });
+  if (options.limit > 0 && total) total = std::min<std::uint64_t>(*total, options.limit);
+  if (!options.split.empty()) total.reset(); // the hint counts every split
+  Progress progress("predict", total);
+
+  InferenceSummary summary;
+  std::vector<SkippedSample> chain_skips;
+  ChainRunnerOptions runner_options;
+  runner_options.window = window_for(pipeline.chains());
+  runner_options.transform = stream_options.transform;
+  ChainRunner<ImagePrediction> runner(
+      pipeline.chains(), predict_batch,
+      [&](ChainOutcome<ImagePrediction>&& outcome) {
+        progress.advance(1);
+        if (outcome.skip) {
+          if (!stream_options.skip_bad_samples)
+            throw SampleError(outcome.skip->path, outcome.skip->reason + " (on_error = \"fail\")");
+          spdlog::warn("skipped {}: {}", outcome.skip->path, outcome.skip->reason);
+          chain_skips.push_back(std::move(*outcome.skip));
+          return;
+        }
+        outcome.result->routed_value = std::move(outcome.route.value);
+        outcome.result->route_confidence = outcome.route.confidence;
+        ++summary.images;
+        ++summary.chain_images[outcome.chain->name];
+        on_image(std::move(*outcome.result));
+      },
+      runner_options);
+  StudyRouter router(pipeline, stream_options.transform);
+  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
+  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
+  router.finish(emit);
+  runner.finish();
+
+  summary.skipped = stream.skipped();
+  summary.skipped.insert(summary.skipped.end(), router.skipped().begin(), router.skipped().end());
+  summary.skipped.insert(summary.skipped.end(), chain_skips.begin(), chain_skips.end());
+  progress.finish(summary.skipped.empty() ? std::string() : fmt::format("{} skipped", summary.skipped.size()));
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (summary.chain_images.size() > 1)
+    for (const auto& [name, count] : summary.chain_images) spdlog::info("chain '{}': {} images", name, count);
+  return summary;
+}
+
+InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& options) {
+  InferenceResult result;
+  InferenceSummary summary = stream_inference(pipeline, options, [&](ImagePrediction&& image) { result.images.push_back(std::move(image)); });
+  result.skipped = std::move(summary.skipped);
+  result.chain_images = std::move(summary.chain_images);
+  result.studies = aggregate_studies(result.images, pipeline);
+  result.seconds = summary.seconds;
+  return result;
+}
+
+namespace {
+
+struct StudyGroup {
+  StudyPrediction study;
+  std::vector<double> probabilities;             // binary: each image's
+  std::vector<std::vector<double>> class_columns; // multi-class: per class, each image's
+};
+
+std::vector<StudyGroup> group_studies(const std::vector<ImagePrediction>& images) {
+  std::vector<StudyGroup> groups;
+  std::map<std::string, std::size_t> position;
+  for (const auto& image : images) {
+    const std::string& key = image.info.study_key();
+    auto [found, inserted] = position.emplace(key, groups.size());
+    if (inserted) {
+      groups.push_back({});
+      groups.back().study = {key, image.info.patient_id, image.info.body_part, 0, 0.0, 0, image.info.label, image.chain, {}};
+      groups.back().class_columns.resize(image.class_probabilities.size());
+    }
+    auto& group = groups[found->second];
+    ++group.study.image_count;
+    group.probabilities.push_back(image.probability);
+    for (std::size_t k = 0; k < image.class_probabilities.size() && k < group.class_columns.size(); ++k)
+      group.class_columns[k].push_back(image.class_probabilities[k]);
+    // A study is abnormal when any of its images is labelled abnormal.
+    if (image.info.label && (!group.study.label || *image.info.label > *group.study.label)) group.study.label = image.info.label;
+  }
+  return groups;
+}
+
+void aggregate_group(StudyGroup& group, const Built<Aggregator>& aggregator, double threshold) {
+  auto& study = group.study;
+  if (group.class_columns.empty()) {
+    study.probability = call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(group.probabilities); });
+    study.predicted = study.probability >= threshold ? 1 : 0;
+    return;
+  }
+  // Multi-class: each class's probabilities aggregate like a binary one's; the largest wins.
+  for (const auto& column : group.class_columns)
+    study.class_probabilities.push_back(call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(column); }));
+  const auto best = std::max_element(study.class_probabilities.begin(), study.class_probabilities.end());
+  study.predicted = static_cast<int>(best - study.class_probabilities.begin());
+  study.probability = *best;
+}
+
+} // namespace
+
+std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
+                                               double threshold) {
+  std::vector<StudyPrediction> studies;
+  for (auto& group : group_studies(images)) {
+    aggregate_group(group, aggregator, threshold);
+    studies.push_back(std::move(group.study));
+  }
+  return studies;
+}
+
+std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, Pipeline& pipeline) {
+  std::vector<StudyPrediction> studies;
+  for (auto& group : group_studies(images)) {
+    const Chain* chain = pipeline.chain(group.study.chain);
+    if (chain == nullptr) throw std::logic_error("study " + group.study.study_id + " was scored by an unknown chain");
+    aggregate_group(group, chain->aggregator, chain->config->threshold);
+    studies.push_back(std::move(group.study));
+  }
+  return studies;
+}
+
+void write_inference_outputs(const InferenceResult& result, const PipelineConfig& config, double threshold,
+                             const std::filesystem::path& out_dir) {
+  auto label_text = [](const std::optional<int>& label) { return label ? std::to_string(*label) : std::string(); };
+  const bool routed = config.route.has_value();
+  write_file_atomically(out_dir / "predictions.csv", [&](std::ostream& out) {
+    out << "id,path,study_id,patient_id,body_part,view,chain," << (routed ? "routed_value,route_confidence," : "")
+        << "probability,predicted,label\n";
+    for (const auto& image : result.images) {
+      const int predicted = image.class_probabilities.empty() ? (image.probability >= threshold ? 1 : 0) : image.predicted_class;
+      out << csv_field(image.info.id) << ',' << csv_field(image.info.path) << ',' << csv_field(image.info.study_key()) << ','
+          << csv_field(image.info.patient_id) << ',' << csv_field(image.info.body_part) << ',' << csv_field(image.info.view) << ','
+          << csv_field(image.chain) << ',';
+      if (routed) out << csv_field(image.routed_value) << ',' << fmt::format("{:.6f}", image.route_confidence) << ',';
+      out << fmt::format("{:.6f}", image.probability) << ',' << predicted << ',' << label_text(image.info.label) << '\n';
+    }
+  });
+  write_file_atomically(out_dir / "studies.csv", [&](std::ostream& out) {
+    out << "study_id,patient_id,body_part,chain,images,probability,predicted,label\n";
+    for (const auto& study : result.studies) {
+      out << csv_field(study.study_id) << ',' << csv_field(study.patient_id) << ',' << csv_field(study.body_part) << ','
+          << csv_field(study.chain) << ',' << study.image_count << ',' << fmt::format("{:.6f}", study.probability) << ',' << study.predicted
+          << ',' << label_text(study.label) << '\n';
+    }
+  });
+  nlohmann::json summary;
+  summary["radpipe_version"] = RADPIPE_SDK_VERSION_STRING;
+  summary["pipeline"] = config.file.string();
+  summary["pipeline_name"] = config.settings.string("name");
+  summary["stages"] = stage_provenance(config);
+  summary["images"] = result.images.size();
+  summary["studies"] = result.studies.size();
+  summary["threshold"] = threshold;
+  summary["seconds"] = result.seconds;
+  summary["images_per_second"] = result.seconds > 0 ? static_cast<double>(result.images.size()) / result.seconds : 0.0;
+  summary["chains"] = result.chain_images;
+  summary["skipped"] = nlohmann::json::array();
+  for (const auto& skip : result.skipped) summary["skipped"].push_back({{"path", skip.path}, {"reason", skip.reason}});
+  write_file_atomically(out_dir / "run.json", [&](std::ostream& out) { out << summary.dump(2) << '\n'; });
+}
+
+} // namespace radpipe::host

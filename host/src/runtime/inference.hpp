@@ -1,0 +1,71 @@
+// Runs a built pipeline over a stream of samples: routing, each chain's preprocessing and model,
+// and study aggregation. The core of `predict` and `evaluate`.
+#pragma once
+
+#include "runtime/pipeline.hpp"
+#include "runtime/sample_stream.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace radpipe::host {
+
+struct InferenceOptions {
+  std::string split;     // keep only samples of this split (empty: all)
+  std::size_t limit = 0; // at most this many images (0: all)
+};
+
+struct InferenceSummary {
+  std::size_t images = 0;
+  std::vector<SkippedSample> skipped; // unreadable images, and images no chain takes
+  std::map<std::string, std::size_t> chain_images; // images scored by each chain
+  double seconds = 0.0;
+};
+
+// Scores every image the reader lists (of the split, up to the limit) and hands each prediction
+// to `on_image` in the reader's order, as soon as the images before it are done.
+InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& options,
+                                  const std::function<void(ImagePrediction&&)>& on_image);
+
+struct InferenceResult {
+  std::vector<ImagePrediction> images; // in enumeration order
+  std::vector<StudyPrediction> studies;
+  std::vector<SkippedSample> skipped;
+  std::map<std::string, std::size_t> chain_images;
+  double seconds = 0.0;
+};
+
+// stream_inference, collected, with the studies aggregated.
+InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& options);
+
+// Stream options for scoring a pipeline's samples as predict does: its workers and error policy,
+// random stages off.
+StreamOptions prediction_stream_options(const PipelineConfig& config);
+
+// The chain's model on a batch, in evaluation mode and without gradients, on the CPU: the
+// positive-class probability [N] for binary chains, the softmax over the classes [N, k] for
+// multi-class ones.
+torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch);
+
+// Image predictions of a batch scored by `chain` (the ChainRunner work of predict and evaluate).
+std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& batch);
+
+// Probability of the positive class from a model's logits: sigmoid for one output, the softmax
+// share of class 1 for several.
+torch::Tensor positive_probability(const torch::Tensor& logits);
+
+// Groups image predictions into studies (first-seen order) and aggregates each.
+std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
+                                               double threshold);
+// The same, each study with the aggregator and threshold of the chain that scored it.
+std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, Pipeline& pipeline);
+
+// predictions.csv, studies.csv and run.json in `out_dir`, each written atomically.
+void write_inference_outputs(const InferenceResult& result, const PipelineConfig& config, double threshold,
+                             const std::filesystem::path& out_dir);
+
+} // namespace radpipe::host

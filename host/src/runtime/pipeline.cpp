@@ -1,0 +1,159 @@
+#include "runtime/pipeline.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <thread>
+
+namespace radpipe::host {
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  torch::Device device(name);
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available())
+      throw std::runtime_error("device '" + name + "' asked for, but this LibTorch sees no CUDA device (use device = \"cpu\" or \"auto\")");
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+      throw std::runtime_error("device '" + name + "' asked for, but only " + std::to_string(torch::cuda::device_count()) +
+                               " CUDA device(s) are visible");
+  }
+  return device;
+}
+
+std::string transform_state_file(std::size_t position, const std::string& chain) {
+  return (chain.empty() || chain == "default" ? std::string() : "route-" + chain + "-") + "preprocess-" + std::to_string(position + 1) + ".state";
+}
+
+std::string chain_weights_file(const std::string& chain) { return chain == "default" ? std::string("model.pt") : "model-" + chain + ".pt"; }
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+LogFunction logger_for(std::string prefix) {
+  return [prefix = std::move(prefix)](LogLevel level, const std::string& message) {
+    switch (level) {
+    case LogLevel::Debug: spdlog::debug("[{}] {}", prefix, message); break;
+    case LogLevel::Info: spdlog::info("[{}] {}", prefix, message); break;
+    case LogLevel::Warning: spdlog::warn("[{}] {}", prefix, message); break;
+    case LogLevel::Error: spdlog::error("[{}] {}", prefix, message); break;
+    }
+  };
+}
+
+StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads) {
+  StageContext context;
+  context.pipeline_dir = config.folder;
+  context.plugin_name = stage.entry.plugin->name;
+  context.stage_name = stage.entry.stage->name;
+  context.threads = threads;
+  context.seed = static_cast<std::uint64_t>(config.settings.integer("seed"));
+  context.log = logger_for(stage.table + " " + stage.entry.stage->name);
+  return context;
+}
+
+Built<Reader> build_reader(const PipelineConfig& config, const PluginHost& plugins, int threads) {
+  return {config.reader.entry, create_configured<Reader>(plugins, config.reader, stage_context(config, config.reader, threads))};
+}
+
+StageContext Pipeline::context_for(const StageConfig& stage) const { return stage_context(config_, stage, threads_); }
+
+Built<Reader> Pipeline::make_reader() const { return build_reader(config_, plugins_, threads_); }
+
+std::optional<int> Chain::target_of(const SampleInfo& info) const {
+  if (!multiclass()) return info.label;
+  auto value = field_value(info, config->target());
+  if (!value) return std::nullopt;
+  for (std::size_t i = 0; i < classes.size(); ++i)
+    if (classes[i].size() == value->size() &&
+        std::equal(value->begin(), value->end(), classes[i].begin(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); }))
+      return static_cast<int>(i);
+  return std::nullopt;
+}
+
+Chain* Pipeline::chain(std::string_view name) {
+  for (auto& each : chains_)
+    if (each.name == name) return &each;
+  return nullptr;
+}
+
+void Pipeline::set_training(bool on) {
+  for (auto& chain : chains_) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(on); });
+}
+
+namespace {
+
+// Restores the fitted state of `transforms` from a checkpoint folder.
+void load_transform_states(std::vector<Built<Transform>>& transforms, const std::filesystem::path& checkpoint, const std::string& chain) {
+  for (std::size_t position = 0; position < transforms.size(); ++position) {
+    auto& transform = transforms[position];
+    if (!transform.stage->needs_fit()) continue;
+    const auto file = checkpoint / transform_state_file(position, chain);
+    if (!std::filesystem::exists(file))
+      throw std::runtime_error("checkpoint " + checkpoint.string() + " has no " + file.filename().string() + " for " +
+                               (chain.empty() ? std::string("[[preprocess]]") : "[[route." + chain + ".preprocess]]") + " #" +
+                               std::to_string(position + 1) + " (" + transform.entry.stage->name + ")");
+    call_plugin(transform.entry, [&] { transform.stage->load_state(file); });
+  }
+}
+
+} // namespace
+
+Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
+    : config_(config), plugins_(plugins) {
+  threads_ = resolve_threads(options.threads > 0 ? options.threads : static_cast<int>(config.settings.integer("threads")));
+  reader_ = make_reader();
+  for (const auto& stage : config.preprocess)
+    transforms_.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
+  if (!options.checkpoint.empty()) load_transform_states(transforms_, options.checkpoint, "");
+  if (!options.build_models) return;
+
+  const bool checkpoint_follows = !options.load_model_weights || !options.checkpoint.empty();
+  for (const auto& chain_config : config.chains) {
+    Chain chain;
+    chain.config = &chain_config;
+    chain.name = chain_config.name;
+    chain.batch_size = chain_config.batch_size;
+    chain.classes = chain_config.classes();
+    for (const auto& stage : chain_config.preprocess)
+      chain.transforms.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
+    if (!options.checkpoint.empty()) load_transform_states(chain.transforms, options.checkpoint, chain.name);
+    StageContext model_context = context_for(chain_config.model);
+    model_context.checkpoint_follows = checkpoint_follows;
+    chain.model = {chain_config.model.entry, create_configured<Model>(plugins, chain_config.model, model_context)};
+    chain.device = resolve_device(options.device_override.empty() ? chain_config.device() : options.device_override);
+    const int outputs = call_plugin(chain.model.entry, [&] { return chain.model.stage->num_outputs(); });
+    if (chain.multiclass() && outputs != static_cast<int>(chain.classes.size()))
+      throw std::runtime_error(format(Diagnostic{chain_config.model.where, "[" + chain_config.model.table + "] names " +
+                                                                                std::to_string(chain.classes.size()) + " classes, but its model has " +
+                                                                                std::to_string(outputs) + " outputs; make them equal"}));
+    if (!chain.multiclass() && outputs > 2)
+      throw std::runtime_error(format(Diagnostic{chain_config.model.where, "[" + chain_config.model.table + "]: the model has " +
+                                                                                std::to_string(outputs) +
+                                                                                " outputs; name them with classes = [...] (binary chains have 1 or 2)"}));
+    if (!options.checkpoint.empty()) {
+      const auto file = options.checkpoint / chain_weights_file(chain.name);
+      if (!std::filesystem::exists(file))
+        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() + " for model chain '" +
+                                 chain.name + "'");
+      call_plugin(chain.model.entry, [&] { chain.model.stage->load_weights(file); });
+      spdlog::info("model chain '{}': weights from {}", chain.name, file.string());
+    }
+    call_plugin(chain.model.entry, [&] { chain.model.stage->to(chain.device); });
+    chain.aggregator = {chain_config.aggregate.entry, create_configured<Aggregator>(plugins, chain_config.aggregate, context_for(chain_config.aggregate))};
+    spdlog::info("model chain '{}': {} on {}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
+                 chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"));
+    chains_.push_back(std::move(chain));
+  }
+  if (config.route)
+    router_ = Built<Router>{config.route->router.entry, create_configured<Router>(plugins, config.route->router, context_for(config.route->router))};
+  if (config.explain)
+    explainer_ = Built<Explainer>{config.explain->entry, create_configured<Explainer>(plugins, *config.explain, context_for(*config.explain))};
+}
+
+} // namespace radpipe::host

@@ -1,0 +1,164 @@
+#include "runtime/sample_stream.hpp"
+
+#include <opencv2/core.hpp>
+#include <spdlog/spdlog.h>
+
+namespace radpipe::host {
+
+SampleStream::Source reader_source(Reader& reader, std::function<bool(const SampleInfo&)> keep, std::size_t limit) {
+  return [&reader, keep = std::move(keep), limit, taken = std::size_t{0}]() mutable -> std::optional<SampleInfo> {
+    if (limit > 0 && taken >= limit) return std::nullopt;
+    while (auto info = reader.next()) {
+      if (keep && !keep(*info)) continue;
+      ++taken;
+      return info;
+    }
+    return std::nullopt;
+  };
+}
+
+SampleStream::Source vector_source(const std::vector<SampleInfo>& infos) {
+  return [&infos, position = std::size_t{0}]() mutable -> std::optional<SampleInfo> {
+    if (position >= infos.size()) return std::nullopt;
+    return infos[position++];
+  };
+}
+
+SampleStream::SampleStream(Source source, const Built<Reader>& reader, const std::vector<Built<Transform>>& transforms,
+                           StreamOptions options)
+    : source_(std::move(source)), reader_(reader), transforms_(transforms), options_(options) {
+  options_.workers = std::max(1, options_.workers);
+  options_.window = std::max<std::size_t>(options_.window, static_cast<std::size_t>(options_.workers));
+  threads_.emplace_back([this] { enumerate(); });
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { work(); });
+}
+
+SampleStream::~SampleStream() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  threads_.clear(); // joins
+}
+
+void SampleStream::enumerate() {
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || enumerated_ - next_to_deliver_ < options_.window; });
+      if (stopping_) return;
+    }
+    std::optional<SampleInfo> info;
+    std::exception_ptr error;
+    try {
+      info = source_();
+    } catch (const std::exception& failure) {
+      error = std::make_exception_ptr(PluginError(PluginHost::describe(reader_.entry, "") + failure.what()));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!info) {
+        enumeration_done_ = true;
+        enumeration_error_ = error;
+      } else {
+        info->index = enumerated_;
+        pending_.emplace_back(enumerated_++, std::move(*info));
+      }
+    }
+    changed_.notify_all();
+    if (!info) return;
+  }
+}
+
+SampleStream::Result SampleStream::process(SampleInfo info) const {
+  Result result;
+  const std::string path = info.path;
+  const StageEntry* stage = &reader_.entry; // the stage running, to which a failure is attributed
+  auto skip = [&](const std::string& at, const std::string& message, bool plugin_failure) {
+    result.skip = SkippedSample{at.empty() ? path : at, PluginHost::describe(*stage, "") + message, stage->plugin ? stage->plugin->name : "",
+                                stage->stage ? std::string(to_string(stage->stage->kind)) + " " + stage->stage->name : "",
+                                plugin_failure};
+  };
+  try {
+    Sample sample = reader_.stage->load(info);
+    for (const auto& transform : transforms_) {
+      if (transform.stage->is_random() && options_.transform.mode != RunMode::Train) continue;
+      stage = &transform.entry;
+      transform.stage->apply(sample, options_.transform);
+    }
+    result.sample = std::move(sample);
+  } catch (const SampleError& error) {
+    skip(error.path(), error.what(), false);
+  } catch (const cv::Exception& error) {
+    skip(path, error.what(), false); // OpenCV refusing these pixels: a property of the sample
+  } catch (const StageError& error) {
+    // A configuration problem, the same for every sample: the run stops whatever on_error says.
+    result.fatal = std::make_exception_ptr(
+        PluginError(PluginHost::describe(*stage, error.key()) + error.what() + " (on " + path + ")", error.key()));
+  } catch (const std::exception& error) {
+    skip(path, error.what(), true);
+  } catch (...) {
+    skip(path, "unknown exception (not derived from std::exception)", true);
+  }
+  return result;
+}
+
+void SampleStream::work() {
+  while (true) {
+    std::pair<std::uint64_t, SampleInfo> task;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || pending_front_ < pending_.size() || enumeration_done_; });
+      if (stopping_) return;
+      if (pending_front_ >= pending_.size()) return; // enumeration done, nothing left
+      task = std::move(pending_[pending_front_++]);
+      if (pending_front_ == pending_.size()) {
+        pending_.clear();
+        pending_front_ = 0;
+      }
+    }
+    Result result = process(std::move(task.second));
+    {
+      std::lock_guard lock(mutex_);
+      results_.emplace(task.first, std::move(result));
+    }
+    changed_.notify_all();
+  }
+}
+
+std::optional<Sample> SampleStream::next() {
+  while (true) {
+    Result result;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] {
+        return results_.count(next_to_deliver_) || (enumeration_done_ && next_to_deliver_ == enumerated_);
+      });
+      auto found = results_.find(next_to_deliver_);
+      if (found == results_.end()) {
+        if (enumeration_error_) std::rethrow_exception(enumeration_error_);
+        return std::nullopt;
+      }
+      result = std::move(found->second);
+      results_.erase(found);
+      ++next_to_deliver_;
+    }
+    changed_.notify_all();
+    if (result.fatal) std::rethrow_exception(result.fatal);
+    if (result.skip) {
+      if (!options_.skip_bad_samples) {
+        const std::string policy = " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)";
+        if (result.skip->plugin_failure) throw PluginError(result.skip->path + ": " + result.skip->reason + policy);
+        throw SampleError(result.skip->path, result.skip->reason + policy);
+      }
+      spdlog::warn("skipped {}: {}", result.skip->path, result.skip->reason);
+      skipped_.push_back(*result.skip);
+      continue;
+    }
+    ++delivered_;
+    return std::move(result.sample);
+  }
+}
+
+} // namespace radpipe::host

@@ -1,0 +1,97 @@
+// Decodes and preprocesses samples on a pool of worker threads, behind a bounded window, and
+// hands them out in enumeration order. Memory stays flat however long the listing: at most
+// `window` samples are enumerated but not yet consumed.
+#pragma once
+
+#include "runtime/pipeline.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace radpipe::host {
+
+// A sample that could not be read or processed: its path, and a reason that names the plugin and
+// stage at fault ("plugin NAME, stage KIND NAME: message").
+struct SkippedSample {
+  std::string path;
+  std::string reason;
+  std::string plugin;          // the plugin whose stage failed on it
+  std::string stage;           // "transform normalize"
+  bool plugin_failure = false; // the stage threw something other than SampleError (a bug, or a resource)
+};
+
+struct StreamOptions {
+  int workers = 2;
+  std::size_t window = 64;
+  bool skip_bad_samples = true; // false: the first unreadable sample stops the run
+  TransformContext transform;   // run mode, seed, epoch
+};
+
+class SampleStream {
+public:
+  using Source = std::function<std::optional<SampleInfo>()>;
+
+  // `source` is called from one thread only; `reader.load` and the transforms from several.
+  SampleStream(Source source, const Built<Reader>& reader, const std::vector<Built<Transform>>& transforms,
+               StreamOptions options);
+  ~SampleStream();
+  SampleStream(const SampleStream&) = delete;
+  SampleStream& operator=(const SampleStream&) = delete;
+
+  // The next sample in order, or nullopt at the end. A stage that throws on one sample fails that
+  // sample only: it is skipped (and counted) or, when skipping is off, the run stops with a
+  // SampleError (the stage threw SampleError) or a PluginError (anything else), either naming the
+  // sample, plugin and stage. A StageError (configuration) stops the run whatever the policy.
+  std::optional<Sample> next();
+
+  const std::vector<SkippedSample>& skipped() const { return skipped_; }
+  std::uint64_t delivered() const { return delivered_; }
+
+private:
+  struct Result {
+    std::optional<Sample> sample;
+    std::optional<SkippedSample> skip;
+    std::exception_ptr fatal;
+  };
+
+  void enumerate();
+  void work();
+  Result process(SampleInfo info) const;
+
+  Source source_;
+  const Built<Reader>& reader_;
+  const std::vector<Built<Transform>>& transforms_;
+  StreamOptions options_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::pair<std::uint64_t, SampleInfo>> pending_; // enumerated, not yet taken by a worker (FIFO)
+  std::size_t pending_front_ = 0;
+  std::map<std::uint64_t, Result> results_;
+  std::uint64_t enumerated_ = 0;
+  std::uint64_t next_to_deliver_ = 0;
+  bool enumeration_done_ = false;
+  std::exception_ptr enumeration_error_;
+  bool stopping_ = false;
+
+  std::vector<SkippedSample> skipped_;
+  std::uint64_t delivered_ = 0;
+  std::vector<std::jthread> threads_;
+};
+
+// A source that enumerates a reader lazily, keeping only samples that `keep` accepts, up to
+// `limit` of them (0: no limit).
+SampleStream::Source reader_source(Reader& reader, std::function<bool(const SampleInfo&)> keep = {}, std::size_t limit = 0);
+
+// A source that hands out `infos` in order; the vector must outlive the stream.
+SampleStream::Source vector_source(const std::vector<SampleInfo>& infos);
+
+} // namespace radpipe::host
