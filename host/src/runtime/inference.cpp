@@ -93,8 +93,7 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
       [&](ChainOutcome<ImagePrediction>&& outcome) {
         progress.advance(1);
         if (outcome.skip) {
-          if (!stream_options.skip_bad_samples)
-            throw SampleError(outcome.skip->path, outcome.skip->reason + " (on_error = \"fail\")");
+          if (!stream_options.skip_bad_samples) stop_at(*outcome.skip);
           spdlog::warn("skipped {}: {}", outcome.skip->path, outcome.skip->reason);
           chain_skips.push_back(std::move(*outcome.skip));
           return;
