@@ -167,10 +167,7 @@ std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stre
       },
       options);
   StudyRouter router(pipeline, options.transform);
-  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
-  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
-  router.finish(emit);
-  runner.finish();
+  route_into(stream, router, runner);
   skipped.insert(skipped.end(), router.skipped().begin(), router.skipped().end());
   const std::size_t skip_count = stream.skipped().size() + skipped.size();
   progress.finish(skip_count == 0 ? std::string() : fmt::format("{} skipped", skip_count));

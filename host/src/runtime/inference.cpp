@@ -106,10 +106,7 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
       },
       runner_options);
   StudyRouter router(pipeline, stream_options.transform);
-  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
-  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
-  router.finish(emit);
-  runner.finish();
+  route_into(stream, router, runner);
 
   summary.skipped = stream.skipped();
   summary.skipped.insert(summary.skipped.end(), router.skipped().begin(), router.skipped().end());

@@ -74,4 +74,14 @@ private:
   std::map<std::string, std::size_t> counts_;
 };
 
+// Routes every sample of `stream` into `runner`, then routes what is held and runs the partial
+// batches: the loop predict, evaluate and explain share.
+template <class Result>
+void route_into(SampleStream& stream, StudyRouter& router, ChainRunner<Result>& runner) {
+  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
+  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
+  router.finish(emit);
+  runner.finish();
+}
+
 } // namespace radpipe::host
