@@ -37,7 +37,12 @@ private:
   std::size_t position_ = 0;
 };
 
-const LoadedPlugin test_plugin{.name = "test"};
+LoadedPlugin plugin_named(std::string name) {
+  LoadedPlugin plugin;
+  plugin.name = std::move(name);
+  return plugin;
+}
+const LoadedPlugin test_plugin = plugin_named("test");
 
 Built<Reader> built(std::shared_ptr<Reader> reader) {
   static const StageDescriptor descriptor{StageKind::Reader, "generated", "", {}, {}, std::nullopt};

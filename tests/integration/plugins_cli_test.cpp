@@ -67,9 +67,10 @@ TEST(PluginsCli, ListsMetadataAndClashesWithGlobalOptionsAfterTheCommand) {
           ", license Apache-2.0, vendor Acme Imaging, https://acme.example/radpipe, needs radpipe >= 0.2.0"),
       std::string::npos)
       << text.out;
+  // In search-path order: --plugin-path before the installation's folder.
   EXPECT_NE(text.out.find(
-                "CLASH aggregator 'mean' is registered by plugins aggregators, acme: pipelines must name it "
-                "'aggregators:mean' or 'acme:mean'"),
+                "CLASH aggregator 'mean' is registered by plugins acme, aggregators: pipelines must name it "
+                "'acme:mean' or 'aggregators:mean'"),
             std::string::npos)
       << text.out;
 
@@ -90,7 +91,7 @@ TEST(PluginsCli, ListsMetadataAndClashesWithGlobalOptionsAfterTheCommand) {
     }
   EXPECT_TRUE(found) << json.out;
   ASSERT_EQ(listing["clashes"].size(), 1u) << json.out;
-  EXPECT_EQ(listing["clashes"][0]["qualified"], (nlohmann::json{"aggregators:mean", "acme:mean"}));
+  EXPECT_EQ(listing["clashes"][0]["qualified"], (nlohmann::json{"acme:mean", "aggregators:mean"}));
 
   const CommandResult inspect = run_radpipe("inspect aggregator/acme:mean --plugin-path " + vendor_dir.string());
   ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
