@@ -14,6 +14,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   gnuplot-nox
   clang libclang-rt-dev llvm
+  doxygen
   libtesseract-dev tesseract-ocr-eng
   chromium
 )

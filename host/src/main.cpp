@@ -57,9 +57,12 @@ int main(int argc, char** argv) {
   // a word. Ignored, the write fails with EFBIG ("File too large") and radpipe reports it (exit 4).
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"radpipe: plugin pipelines for musculoskeletal radiograph analysis", "radpipe"};
-  app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING " (ABI ") +
-                                        std::to_string(RADPIPE_ABI_VERSION) + ", " RADPIPE_BUILD_FINGERPRINT ")");
+  app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING "\nSDK " RADPIPE_SDK_VERSION_STRING ", plugin ABI ") +
+                                        std::to_string(RADPIPE_ABI_VERSION) + "\nbuild fingerprint " RADPIPE_BUILD_FINGERPRINT);
   app.require_subcommand(1);
+  // Global options may follow the subcommand too (`radpipe plugins --plugin-path DIR`): each
+  // subcommand hands the options it does not know to this one. Inherited by the subcommands below.
+  app.fallthrough();
   app.footer("Exit codes: 0 success, 1 invalid pipeline or input, 2 bad command line, 3 plugin failure, 4 other failure.");
 
   GlobalOptions global;
@@ -69,15 +72,28 @@ int main(int argc, char** argv) {
   app.add_option("--threads", global.threads, "Intra-op threads (overrides [pipeline] threads; 0: every core)")->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", verbosity, "More log output (repeat for debug)");
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+  app.add_flag("--allow-insecure-plugins", global.allow_insecure_plugins,
+               "Load plugin files that other users could replace (world-writable, or in a folder writable by others)");
 
-  bool json = false;
-  auto* plugins = app.add_subcommand("plugins", "List plugins, their versions and stages, and broken libraries with the reason");
-  plugins->add_flag("--json", json, "Machine-readable output");
+  PluginsOptions plugins_options;
+  auto* plugins = app.add_subcommand("plugins", "List plugins, their versions, licences and stages, and broken libraries with the reason");
+  plugins->add_flag("--json", plugins_options.json, "Machine-readable output");
+  plugins->add_option("--verify", plugins_options.verify,
+                      "Check every plugin file's SHA-256 against this list (sha256sum format) without loading any; exit 1 on a "
+                      "mismatch or an unlisted file")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
 
-  std::string stage;
+  InspectOptions inspect_options;
   auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]', '[evaluate]', '[route.NAME]')");
-  inspect->add_option("stage", stage, "Stage name, KIND/NAME when several kinds share the name")->required();
-  inspect->add_flag("--json", json, "Machine-readable output");
+  auto* inspect_stage = inspect->add_option("stage", inspect_options.stage,
+                                            "Stage name; PLUGIN:NAME when plugins share the name, KIND/NAME when kinds do");
+  auto* inspect_all = inspect->add_flag("--all", inspect_options.all, "Every stage of every plugin, and the host's tables")->excludes(inspect_stage);
+  auto* inspect_json = inspect->add_flag("--json", inspect_options.json, "Machine-readable output");
+  inspect->add_flag("--markdown", inspect_options.markdown, "Markdown (with --all: the stage reference, docs/stages.md)")->excludes(inspect_json);
+  inspect->callback([&] {
+    if (!*inspect_stage && !*inspect_all) throw CLI::RequiredError("a stage name or --all");
+  });
 
   std::filesystem::path pipeline_file;
   auto* check = app.add_subcommand("check", "Validate a pipeline file; exit 0 when valid, 1 when not");
@@ -161,8 +177,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(quiet ? spdlog::level::warn : verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
 
   try {
-    if (*plugins) return command_plugins(global, json);
-    if (*inspect) return command_inspect(global, stage, json);
+    if (*plugins) return command_plugins(global, plugins_options);
+    if (*inspect) return command_inspect(global, inspect_options);
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
     if (*train) return command_train(global, train_options);

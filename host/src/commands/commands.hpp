@@ -22,15 +22,27 @@ enum ExitCode : int {
 struct GlobalOptions {
   std::vector<std::filesystem::path> plugin_paths;
   int threads = 0;
+  bool allow_insecure_plugins = false; // load plugins that other users could have replaced
 };
 
-// Loads the plugins of the search path, logging broken and shadowed ones.
+// Loads the plugins of the search path, logging broken ones.
 void load_plugins(PluginHost& plugins, const GlobalOptions& global);
 // Validates a pipeline file, printing every diagnostic to stderr; nullopt when it is invalid.
 std::optional<PipelineConfig> validate_or_report(const std::filesystem::path& pipeline, const PluginHost& plugins);
 
-int command_plugins(const GlobalOptions& global, bool as_json);
-int command_inspect(const GlobalOptions& global, const std::string& stage, bool as_json);
+struct PluginsOptions {
+  bool json = false;
+  std::filesystem::path verify; // a checksum list (sha256sum format): verify instead of listing
+};
+int command_plugins(const GlobalOptions& global, const PluginsOptions& options);
+
+struct InspectOptions {
+  std::string stage; // NAME, PLUGIN:NAME, KIND/NAME, or a host table such as '[pipeline]'
+  bool all = false;  // every stage and host table
+  bool json = false;
+  bool markdown = false; // the stage reference, docs/stages.md
+};
+int command_inspect(const GlobalOptions& global, const InspectOptions& options);
 int command_check(const GlobalOptions& global, const std::filesystem::path& pipeline);
 
 struct PredictOptions {

@@ -333,6 +333,10 @@ private:
     }
     const std::string name = stage_name->get();
     if (auto entry = plugins_.find(kind, name)) return entry;
+    if (auto clash = plugins_.ambiguity(kind, name); !clash.empty()) {
+      error(stage_node->source(), clash + " (in " + where + ")");
+      return std::nullopt;
+    }
 
     std::vector<std::string> names;
     for (const auto& entry : plugins_.stages_of(kind)) names.push_back(entry.stage->name);

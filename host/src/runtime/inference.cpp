@@ -4,6 +4,7 @@
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
 #include "runtime/routing.hpp"
+#include "runtime/stage_provenance.hpp"
 #include "runtime/tensor.hpp"
 
 #include <radpipe/version.hpp>
@@ -92,8 +93,7 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
       [&](ChainOutcome<ImagePrediction>&& outcome) {
         progress.advance(1);
         if (outcome.skip) {
-          if (!stream_options.skip_bad_samples)
-            throw SampleError(outcome.skip->path, outcome.skip->reason + " (on_error = \"fail\")");
+          if (!stream_options.skip_bad_samples) stop_at(*outcome.skip);
           spdlog::warn("skipped {}: {}", outcome.skip->path, outcome.skip->reason);
           chain_skips.push_back(std::move(*outcome.skip));
           return;
@@ -234,6 +234,7 @@ void write_inference_outputs(const InferenceResult& result, const PipelineConfig
   summary["radpipe_version"] = RADPIPE_SDK_VERSION_STRING;
   summary["pipeline"] = config.file.string();
   summary["pipeline_name"] = config.settings.string("name");
+  summary["stages"] = stage_provenance(config);
   summary["images"] = result.images.size();
   summary["studies"] = result.studies.size();
   summary["threshold"] = threshold;
