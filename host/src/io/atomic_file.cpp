@@ -1,5 +1,7 @@
 #include "io/atomic_file.hpp"
 
+#include <radpipe/output_file.hpp>
+
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -33,14 +35,6 @@ void write_file_atomically(const fs::path& target, const std::function<void(std:
   cleanup.armed = false;
 }
 
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char character : text) {
-    if (character == '"') quoted += '"';
-    quoted += character;
-  }
-  return quoted + '"';
-}
+std::string csv_field(const std::string& text) { return radpipe::csv_field(text); }
 
 } // namespace radpipe::host
