@@ -84,8 +84,8 @@ TEST_F(TrainTest, WritesCheckpointsHistoryAndResumes) {
   auto meta = nlohmann::json::parse(read_bytes(out / "checkpoints" / "last" / "meta.json"));
   EXPECT_EQ(meta["epoch"], 1);
   EXPECT_EQ(meta["class_map"]["1"], "abnormal");
-  ASSERT_EQ(meta["history"].size(), 1u);
-  EXPECT_GT(meta["history"][0]["train_loss"].get<double>(), 0.0);
+  ASSERT_EQ(meta["chains"]["default"]["history"].size(), 1u); // each chain keeps its own history
+  EXPECT_GT(meta["chains"]["default"]["history"][0]["train_loss"].get<double>(), 0.0);
 
   ASSERT_EQ(radpipe("train " + pipeline.string() + " --resume --epochs 2"), 0) << log();
   EXPECT_NE(log().find("resuming after epoch 1"), std::string::npos) << log();
