@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   // Global options may follow the subcommand too (`radpipe plugins --plugin-path DIR`): each
   // subcommand hands the options it does not know to this one. Inherited by the subcommands below.
   app.fallthrough();
-  app.footer("Exit codes: 0 success, 1 invalid pipeline or input, 2 bad command line, 3 plugin failure, 4 other failure.");
+  app.footer("Exit codes: 0 success, 1 invalid pipeline or input, 2 bad command line, 3 plugin failure, 4 other failure, "
+             "5 stopped by SIGINT/SIGTERM (resumable).");
 
   GlobalOptions global;
   int verbosity = 0;
@@ -102,6 +103,24 @@ int main(int argc, char** argv) {
   PredictOptions predict_options;
   auto* predict = app.add_subcommand("predict", "Score images with a pipeline: predictions.csv, studies.csv, run.json");
   add_scoring_options(*predict, predict_options, "Pipeline TOML file");
+  predict->add_flag("--resume", predict_options.resume,
+                    "Continue the run in --out: skip the images it committed, finish the studies it cut, append");
+  predict->add_option("--shard", predict_options.shard,
+                      "Take shard I of N (0-based), by a stable hash of the study id; default: from SLURM_ARRAY_TASK_ID/"
+                      "SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX")
+      ->type_name("I/N");
+  predict->add_option("--input", predict_options.inputs,
+                      "Read these image files, folders or list files (a path per line) instead of the pipeline's [reader], "
+                      "each with the reader plugin that reads it")
+      ->type_name("PATH...");
+  predict->add_option("--shard-count", predict_options.shard_count, "Number of shards when JOB_COMPLETION_INDEX gives the index")
+      ->check(CLI::PositiveNumber);
+
+  std::filesystem::path merge_out;
+  std::vector<std::filesystem::path> merge_shards;
+  auto* merge = app.add_subcommand("merge", "Join the outputs of `predict --shard` runs, checking that none is missing or duplicated");
+  merge->add_option("out", merge_out, "Output folder")->required()->type_name("DIR");
+  merge->add_option("shards", merge_shards, "The shards' --out folders")->required()->check(CLI::ExistingDirectory)->type_name("SHARD_DIR...");
 
   TrainOptions train_options;
   auto* train = app.add_subcommand("train", "Train a pipeline's models ([train] table): checkpoints, history.csv, curves.png");
@@ -181,6 +200,7 @@ int main(int argc, char** argv) {
     if (*inspect) return command_inspect(global, inspect_options);
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
+    if (*merge) return command_merge(merge_out, merge_shards);
     if (*train) return command_train(global, train_options);
     if (*explain) return command_explain(global, explain_options);
     if (*preview) return command_preview(global, preview_options);

@@ -237,7 +237,12 @@ TEST(Cli, PredictSkipsUnreadableImagesAndCountsThem) {
   CommandResult strict = radpipe("predict " + (folder.path() / "p.toml").string() + " --out " + (folder.path() / "out2").string());
   EXPECT_EQ(strict.exit_code, 1) << strict.err;
   EXPECT_NE(strict.err.find("broken.jpg"), std::string::npos) << strict.err;
-  EXPECT_FALSE(fs::exists(folder.path() / "out2" / "predictions.csv")) << "a failed run leaves no partial results";
+  // Predict streams (issue 12): a failed run keeps the whole lines it committed and says so.
+  auto failed = nlohmann::json::parse(read_text(folder.path() / "out2" / "run.json"));
+  EXPECT_EQ(failed["status"], "failed");
+  const std::string partial = read_text(folder.path() / "out2" / "predictions.csv");
+  ASSERT_FALSE(partial.empty());
+  EXPECT_EQ(partial.back(), '\n') << "whole lines only";
 }
 
 TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {

@@ -6,7 +6,10 @@
 #include "loader/plugin_host.hpp"
 #include "loader/plugin_verify.hpp"
 #include "runtime/inference.hpp"
+#include "runtime/input_reader.hpp"
 #include "runtime/pipeline.hpp"
+#include "runtime/run_outputs.hpp"
+#include "runtime/shard.hpp"
 
 #include <radpipe/fingerprint.hpp>
 #include <radpipe/version.hpp>
@@ -17,7 +20,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <tuple>
@@ -414,6 +420,41 @@ int command_check(const GlobalOptions& global, const fs::path& pipeline) {
   return exit_ok;
 }
 
+namespace {
+
+std::atomic<bool> stop_requested{false};
+std::atomic<int> stop_signal{0};
+
+void request_stop(int signal_number) {
+  if (stop_requested.exchange(true)) std::_Exit(128 + signal_number); // a second signal: stop now
+  stop_signal = signal_number;
+}
+
+// SIGINT and SIGTERM stop the run after the images in flight; restored when the run ends.
+class StopOnSignals {
+public:
+  StopOnSignals() {
+    stop_requested = false;
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
+
+} // namespace
+
 int command_predict(const GlobalOptions& global, const PredictOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
@@ -421,26 +462,64 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
   if (!config) return exit_invalid;
   prepare_output_folder(options.out_dir, "--out");
 
+  Shard shard;
+  try {
+    if (!options.shard.empty()) shard = parse_shard(options.shard);
+    else if (auto assigned = shard_from_environment(options.shard_count)) shard = *assigned;
+  } catch (const std::invalid_argument& error) {
+    spdlog::error("{}", error.what());
+    return exit_usage;
+  }
+
   BuildOptions build;
   build.threads = global.threads;
   build.device_override = options.device;
   build.checkpoint = options.checkpoint;
   Pipeline pipeline(*config, plugins, build);
+  if (!options.inputs.empty()) {
+    auto inputs = std::make_shared<InputsReader>(plugins, options.inputs);
+    pipeline.reader() = Built<Reader>{inputs->first_entry(), inputs};
+  }
   const int threads = resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
   torch::set_num_threads(threads);
-  spdlog::info("pipeline '{}': {} intra-op thread{}, {} decode worker{}", config->settings.string("name"), threads,
-               threads == 1 ? "" : "s", config->settings.integer("workers"), config->settings.integer("workers") == 1 ? "" : "s");
+  spdlog::info("pipeline '{}': {} intra-op thread{}, {} decode worker{}{}", config->settings.string("name"), threads,
+               threads == 1 ? "" : "s", config->settings.integer("workers"), config->settings.integer("workers") == 1 ? "" : "s",
+               shard.count > 1 ? ", shard " + shard.text() : "");
 
-  InferenceResult result = run_inference(pipeline, {options.split, options.limit});
-  if (result.images.empty()) {
-    spdlog::error("no image could be scored ({} skipped); nothing written", result.skipped.size());
+  OutputOptions output_options;
+  output_options.out_dir = options.out_dir;
+  output_options.resume = options.resume;
+  output_options.shard = shard;
+  output_options.inputs = options.inputs;
+  for (const auto& chain : pipeline.chains())
+    output_options.commit_every = std::min(output_options.commit_every, std::max<std::size_t>(1, chain.config->batch_size));
+  RunOutputs outputs(pipeline, plugins, output_options);
+
+  StopOnSignals signals;
+  InferenceOptions inference(options.split, options.limit);
+  if (shard.count > 1 || options.resume) {
+    inference.keep = [&](const SampleInfo& info) { return shard.holds(info) && !outputs.committed(info.id); };
+    inference.expected_share = shard.count;
+    inference.already_done = outputs.images_before();
+  }
+  inference.stop = &stop_requested;
+  const InferenceSummary summary = stream_inference(pipeline, inference, [&](ImagePrediction&& image) { outputs.add(std::move(image)); });
+  const bool stopped = stop_requested.load();
+  outputs.finish(summary, stopped ? "interrupted" : "complete");
+
+  spdlog::info("{}: {} images scored, {} studies written in all{}, {} skipped, {} committed before, in {:.1f} s ({:.1f} img/s); wrote {}",
+               stopped ? "stopped" : "done", summary.images, outputs.studies(),
+               outputs.open_studies() > 0 ? fmt::format(" ({} open, finished by --resume)", outputs.open_studies()) : "",
+               summary.skipped.size(), outputs.images_before(), summary.seconds,
+               static_cast<double>(summary.images) / std::max(summary.seconds, 1e-9), options.out_dir.string());
+  if (stopped) {
+    spdlog::warn("stopped by signal {}: the output holds whole lines only; continue with --resume", stop_signal.load());
+    return exit_interrupted;
+  }
+  if (outputs.images() == 0) {
+    spdlog::error("no image could be scored ({} skipped)", summary.skipped.size());
     return exit_invalid;
   }
-  write_inference_outputs(result, *config, config->threshold, options.out_dir);
-  spdlog::info("{} images, {} studies in {:.1f} s ({:.1f} img/s){}; wrote {}", result.images.size(), result.studies.size(),
-               result.seconds, static_cast<double>(result.images.size()) / std::max(result.seconds, 1e-9),
-               result.skipped.empty() ? "" : fmt::format(", {} skipped", result.skipped.size()),
-               (options.out_dir / "predictions.csv").string());
   return exit_ok;
 }
 

@@ -4,6 +4,7 @@
 #include "config/pipeline_config.hpp"
 #include "loader/plugin_host.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@ enum ExitCode : int {
   exit_usage = 2,       // bad command line
   exit_plugin = 3,      // a plugin failed (load, build or run)
   exit_failure = 4,     // any other runtime failure (I/O, out of memory, ...)
+  exit_interrupted = 5, // SIGINT or SIGTERM: stopped cleanly, resumable with --resume
 };
 
 struct GlobalOptions {
@@ -52,7 +54,15 @@ struct PredictOptions {
   std::size_t limit = 0;
   std::string device;
   std::filesystem::path checkpoint;
+  // predict only:
+  bool resume = false;             // append to the run in out_dir, skipping the ids it committed
+  std::string shard;               // "I/N"; empty: from the scheduler's environment, else the whole run
+  std::uint64_t shard_count = 0;   // Kubernetes Indexed Jobs: the Job's completions
+  std::vector<std::string> inputs; // files, folders or list files read instead of the pipeline's [reader]
 };
 int command_predict(const GlobalOptions& global, const PredictOptions& options);
+
+// Joins the outputs of shards of one run into `out_dir` after checking each shard's run.json.
+int command_merge(const std::filesystem::path& out_dir, const std::vector<std::filesystem::path>& shard_dirs);
 
 } // namespace radpipe::host

@@ -17,6 +17,7 @@
 #include "commands/explain.hpp"
 #include "runtime/inference.hpp"
 #include "runtime/pipeline.hpp"
+#include "runtime/run_outputs.hpp"
 #include "report/report.hpp"
 
 namespace radpipe::host {
@@ -241,11 +242,7 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   const bool mura = !result.studies.empty() &&
                     std::all_of(result.studies.begin(), result.studies.end(),
                                 [](const StudyPrediction& s) { return is_mura_study_path(s.study_id); });
-  if (mura)
-    write_file_atomically(out / "mura-submission.csv", [&](std::ostream& stream) {
-      for (const auto& study : result.studies)
-        stream << csv_field(study.study_id) << ',' << study.predicted << '\n';
-    });
+  if (mura) write_collected(plugins, *config, "mura_submission", {}, result.studies, out);
 
   ReportInput report;
   report.pipeline_name = config->settings.string("name");

@@ -215,6 +215,7 @@ public:
     read_default_chain(document, config);
     read_routes(document, config);
     if (document.contains("explain")) config.explain = read_stage(document, "explain", StageKind::Explainer);
+    config.outputs = read_steps(document, "output", "output", StageKind::Writer);
     if (const auto* evaluate = document.get_as<toml::table>("evaluate")) {
       config.evaluate = read_params(*evaluate, "[evaluate]", evaluate_table_schema(), {});
     } else {
@@ -235,7 +236,7 @@ private:
 
   void check_top_level(const toml::table& document) {
     static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train",
-                                                "evaluate", "explain"};
+                                                "evaluate", "explain", "output"};
     for (const auto& [key, node] : document) {
       const std::string name(key.str());
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
@@ -381,7 +382,8 @@ private:
   }
 
   // An array of transform tables: [[preprocess]] or [[route.NAME.preprocess]].
-  std::vector<StageConfig> read_steps(const toml::table& parent, const std::string& key, const std::string& label_stem) {
+  std::vector<StageConfig> read_steps(const toml::table& parent, const std::string& key, const std::string& label_stem,
+                                      StageKind kind = StageKind::Transform) {
     std::vector<StageConfig> steps;
     const std::string shown = "[[" + label_stem + "]]";
     const auto* node = parent.get(key);
@@ -395,7 +397,7 @@ private:
     for (const auto& item : *array) {
       ++index;
       const std::string label = label_stem + "[" + std::to_string(index) + "]";
-      if (auto stage = read_stage_table(*item.as_table(), label, shown + " #" + std::to_string(index), StageKind::Transform))
+      if (auto stage = read_stage_table(*item.as_table(), label, shown + " #" + std::to_string(index), kind))
         steps.push_back(std::move(*stage));
     }
     return steps;

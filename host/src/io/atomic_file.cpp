@@ -1,5 +1,7 @@
 #include "io/atomic_file.hpp"
 
+#include <radpipe/output_file.hpp>
+
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -258,14 +260,6 @@ void prepare_output_file(const fs::path& file, std::string_view option) {
   prepare_output_folder(file.has_parent_path() ? file.parent_path() : fs::path("."), std::string(option) + "'s folder");
 }
 
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char character : text) {
-    if (character == '"') quoted += '"';
-    quoted += character;
-  }
-  return quoted + '"';
-}
+std::string csv_field(const std::string& text) { return radpipe::csv_field(text); }
 
 } // namespace radpipe::host

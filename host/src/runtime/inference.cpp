@@ -73,14 +73,19 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
   pipeline.set_training(false);
 
   auto& reader = pipeline.reader();
-  std::function<bool(const SampleInfo&)> keep;
-  if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
+  std::function<bool(const SampleInfo&)> keep = options.keep;
+  if (!options.split.empty())
+    keep = [split = options.split, also = options.keep](const SampleInfo& info) { return info.split == split && (!also || also(info)); };
   const StreamOptions stream_options = prediction_stream_options(pipeline.config());
   SampleStream stream(reader_source(*reader.stage, keep, options.limit), reader, pipeline.transforms(), stream_options);
 
   std::optional<std::uint64_t> total = call_plugin(reader.entry, [&] { return reader.stage->size_hint(); });
   if (options.limit > 0 && total) total = std::min<std::uint64_t>(*total, options.limit);
   if (!options.split.empty()) total.reset(); // the hint counts every split
+  if (total && options.keep) { // an estimate: a shard's share, less what a resumed run has already
+    *total /= std::max<std::uint64_t>(1, options.expected_share);
+    *total -= std::min(*total, options.already_done);
+  }
   Progress progress("predict", total);
 
   InferenceSummary summary;
@@ -106,7 +111,7 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
       },
       runner_options);
   StudyRouter router(pipeline, stream_options.transform);
-  route_into(stream, router, runner);
+  route_into(stream, router, runner, options.stop);
 
   summary.skipped = stream.skipped();
   summary.skipped.insert(summary.skipped.end(), router.skipped().begin(), router.skipped().end());
@@ -128,49 +133,51 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
   return result;
 }
 
-namespace {
-
-struct StudyGroup {
-  StudyPrediction study;
-  std::vector<double> probabilities;             // binary: each image's
-  std::vector<std::vector<double>> class_columns; // multi-class: per class, each image's
-};
-
-std::vector<StudyGroup> group_studies(const std::vector<ImagePrediction>& images) {
-  std::vector<StudyGroup> groups;
-  std::map<std::string, std::size_t> position;
-  for (const auto& image : images) {
-    const std::string& key = image.info.study_key();
-    auto [found, inserted] = position.emplace(key, groups.size());
-    if (inserted) {
-      groups.push_back({});
-      groups.back().study = {key, image.info.patient_id, image.info.body_part, 0, 0.0, 0, image.info.label, image.chain, {}};
-      groups.back().class_columns.resize(image.class_probabilities.size());
-    }
-    auto& group = groups[found->second];
-    ++group.study.image_count;
-    group.probabilities.push_back(image.probability);
-    for (std::size_t k = 0; k < image.class_probabilities.size() && k < group.class_columns.size(); ++k)
-      group.class_columns[k].push_back(image.class_probabilities[k]);
-    // A study is abnormal when any of its images is labelled abnormal.
-    if (image.info.label && (!group.study.label || *image.info.label > *group.study.label)) group.study.label = image.info.label;
+void StudyAccumulator::add(const ImagePrediction& image) {
+  if (study.image_count == 0) {
+    study = {image.info.study_key(), image.info.patient_id, image.info.body_part, 0, 0.0, 0, image.info.label, image.chain, {}};
+    class_columns.resize(image.class_probabilities.size());
   }
-  return groups;
+  ++study.image_count;
+  probabilities.push_back(image.probability);
+  for (std::size_t k = 0; k < image.class_probabilities.size() && k < class_columns.size(); ++k)
+    class_columns[k].push_back(image.class_probabilities[k]);
+  // A study is abnormal when any of its images is labelled abnormal.
+  if (image.info.label && (!study.label || *image.info.label > *study.label)) study.label = image.info.label;
 }
 
-void aggregate_group(StudyGroup& group, const Built<Aggregator>& aggregator, double threshold) {
-  auto& study = group.study;
-  if (group.class_columns.empty()) {
-    study.probability = call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(group.probabilities); });
+StudyPrediction StudyAccumulator::finish(const Built<Aggregator>& aggregator, double threshold) {
+  if (class_columns.empty()) {
+    study.probability = call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(probabilities); });
     study.predicted = study.probability >= threshold ? 1 : 0;
-    return;
+    return std::move(study);
   }
   // Multi-class: each class's probabilities aggregate like a binary one's; the largest wins.
-  for (const auto& column : group.class_columns)
+  for (const auto& column : class_columns)
     study.class_probabilities.push_back(call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(column); }));
   const auto best = std::max_element(study.class_probabilities.begin(), study.class_probabilities.end());
   study.predicted = static_cast<int>(best - study.class_probabilities.begin());
   study.probability = *best;
+  return std::move(study);
+}
+
+StudyPrediction StudyAccumulator::finish(Pipeline& pipeline) {
+  const Chain* chain = pipeline.chain(study.chain);
+  if (chain == nullptr) throw std::logic_error("study " + study.study_id + " was scored by an unknown chain");
+  return finish(chain->aggregator, chain->config->threshold);
+}
+
+namespace {
+
+std::vector<StudyAccumulator> group_studies(const std::vector<ImagePrediction>& images) {
+  std::vector<StudyAccumulator> groups;
+  std::map<std::string, std::size_t> position;
+  for (const auto& image : images) {
+    auto [found, inserted] = position.emplace(image.info.study_key(), groups.size());
+    if (inserted) groups.emplace_back();
+    groups[found->second].add(image);
+  }
+  return groups;
 }
 
 } // namespace
@@ -185,21 +192,13 @@ void require_binary_label(const SampleInfo& info) {
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
                                                double threshold) {
   std::vector<StudyPrediction> studies;
-  for (auto& group : group_studies(images)) {
-    aggregate_group(group, aggregator, threshold);
-    studies.push_back(std::move(group.study));
-  }
+  for (auto& group : group_studies(images)) studies.push_back(group.finish(aggregator, threshold));
   return studies;
 }
 
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, Pipeline& pipeline) {
   std::vector<StudyPrediction> studies;
-  for (auto& group : group_studies(images)) {
-    const Chain* chain = pipeline.chain(group.study.chain);
-    if (chain == nullptr) throw std::logic_error("study " + group.study.study_id + " was scored by an unknown chain");
-    aggregate_group(group, chain->aggregator, chain->config->threshold);
-    studies.push_back(std::move(group.study));
-  }
+  for (auto& group : group_studies(images)) studies.push_back(group.finish(pipeline));
   return studies;
 }
 

@@ -42,6 +42,8 @@ class MuraReader final : public Reader {
   std::optional<SampleInfo> next() override;
   Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return count_; }
+  // MURA lists each study folder's images together (its CSVs and its folder tree alike).
+  bool lists_studies_together() const override { return true; }
 
   // The prefix MURA's own files put before every path, used for study ids found by scanning.
   static constexpr std::string_view dataset_folder = "MURA-v1.1";

@@ -20,6 +20,8 @@ class StudyFolderReader final : public Reader {
   std::optional<SampleInfo> next() override;
   Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return files_.size(); }
+  // The whole folder is one study.
+  bool lists_studies_together() const override { return true; }
 
  private:
   std::filesystem::path folder_;

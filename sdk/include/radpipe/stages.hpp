@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -93,6 +94,10 @@ public:
   virtual Sample load(const SampleInfo& info) const = 0;
   /// The number of entries when known without decoding (for progress), else nullopt.
   virtual std::optional<std::size_t> size_hint() const { return std::nullopt; }
+  /// True when every study's images come one after another in the listing (MURA, DICOM study
+  /// folders). Writers then get each study as soon as its last image is scored; otherwise the host
+  /// holds every open study's image probabilities until the end of the run.
+  virtual bool lists_studies_together() const { return false; }
 };
 
 /// Why a pipeline runs.
@@ -207,15 +212,47 @@ struct StudyPrediction {
   std::vector<double> class_probabilities; ///< Multi-class chains: the aggregated class probabilities.
 };
 
-/// Writes a run's results to files in `out_dir`, each written atomically.
+/// What the host tells a writer when a run opens.
+struct WriterRun {
+  std::filesystem::path out_dir; ///< The run's --out folder; every file a writer makes stays inside it
+  /// True for `predict --resume`: append to the files a killed or stopped run left. The host sends
+  /// only what those files do not hold yet.
+  bool resume = false;
+  /// With resume: the size in bytes of each of this writer's files (by name relative to out_dir)
+  /// that the last run committed, as run.json records it. Whatever lies beyond (a partial line, or
+  /// whole lines written after the last commit) is cut off before appending.
+  std::map<std::string, std::uint64_t> committed_bytes;
+  bool routed = false; ///< The pipeline has a [route]: images carry routed_value and route_confidence
+};
+
+/// A file as it stands after a commit: name relative to out_dir, and its size in bytes.
+struct CommittedFile {
+  std::string name;        ///< Relative to the run's out_dir.
+  std::uint64_t bytes = 0; ///< Its size when committed.
+};
+
+/// Writes a run's results as they are produced, streaming. The host calls, from one thread:
+///   open(run), then write_image / write_study in any interleaving, commit() at least once per
+///   batch of images, after each study and before close(), then close().
+/// A study arrives after all of its images. Between commits a writer may buffer; after commit()
+/// returns, its files hold whole lines only, flushed to the operating system, and the sizes it
+/// returns are what the host records in run.json as committed (OutputFile does all of that).
+/// A writer never holds a whole run in memory.
 class Writer : public Stage {
 public:
   static constexpr StageKind kind = StageKind::Writer; ///< What PluginRegistrar::add registers it as.
   ~Writer() override;
 
-  /// Writes the results; called from one thread.
-  virtual void write(std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
-                     const std::filesystem::path& out_dir) = 0;
+  /// Opens the run's files, or reopens them for resume, cut to their committed sizes.
+  virtual void open(const WriterRun& run) = 0;
+  /// One scored image.
+  virtual void write_image(const ImagePrediction& image) = 0;
+  /// One study, after all of its images.
+  virtual void write_study(const StudyPrediction& study) = 0;
+  /// Flushes whole lines to the operating system; returns each file's committed size.
+  virtual std::vector<CommittedFile> commit() = 0;
+  /// Commits and closes the files. Also called when a run ends early (SIGINT, SIGTERM, errors).
+  virtual void close() = 0;
 };
 
 } // namespace radpipe
