@@ -1,4 +1,3 @@
-#include <radpipe/model.hpp>
 #include <radpipe/stages.hpp>
 
 #include <algorithm>
@@ -91,7 +90,5 @@ Transform::~Transform() = default;
 Router::~Router() = default;
 Aggregator::~Aggregator() = default;
 Writer::~Writer() = default;
-Model::~Model() = default;
-Explainer::~Explainer() = default;
 
 } // namespace radpipe

@@ -17,6 +17,7 @@
 #include "commands/explain.hpp"
 #include "runtime/inference.hpp"
 #include "runtime/pipeline.hpp"
+#include "runtime/run_outputs.hpp"
 #include "report/report.hpp"
 
 namespace radpipe::host {
@@ -129,6 +130,7 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   load_plugins(plugins, global);
   auto config = validate_or_report(options.pipeline, plugins);
   if (!config) return exit_invalid;
+  prepare_output_folder(options.out_dir, "--out");
   const Params& settings = config->evaluate;
   const std::string split = options.split.empty() ? settings.string("split") : options.split;
 
@@ -140,6 +142,12 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   const int threads = resolve_threads(
       global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
   torch::set_num_threads(threads);
+  {
+    // The metrics are binary: labels are checked on the listing, before any image is scored.
+    Built<Reader> listing = pipeline.make_reader();
+    while (auto info = call_plugin(listing.entry, [&] { return listing.stage->next(); }))
+      if (info->split == split || info->split == settings.string("threshold_split")) require_binary_label(*info);
+  }
 
   InferenceResult result = run_inference(pipeline, {split, options.limit});
   const auto images = image_cases(result.images);
@@ -234,11 +242,7 @@ int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options
   const bool mura = !result.studies.empty() &&
                     std::all_of(result.studies.begin(), result.studies.end(),
                                 [](const StudyPrediction& s) { return is_mura_study_path(s.study_id); });
-  if (mura)
-    write_file_atomically(out / "mura-submission.csv", [&](std::ostream& stream) {
-      for (const auto& study : result.studies)
-        stream << csv_field(study.study_id) << ',' << study.predicted << '\n';
-    });
+  if (mura) write_collected(plugins, *config, "mura_submission", {}, result.studies, out);
 
   ReportInput report;
   report.pipeline_name = config->settings.string("name");

@@ -187,6 +187,7 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
     spdlog::error("{}: the pipeline has no [explain] table; add one, e.g.\n  [explain]\n  stage = \"gradcam\"", options.pipeline.string());
     return exit_invalid;
   }
+  prepare_output_folder(options.out_dir, "--out");
 
   BuildOptions build;
   build.threads = global.threads;

@@ -163,6 +163,7 @@ int command_preview(const GlobalOptions& global, const PreviewOptions& options) 
   load_plugins(plugins, global);
   auto config = validate_or_report(options.pipeline, plugins);
   if (!config) return exit_invalid;
+  prepare_output_folder(options.out_dir, "--out");
 
   // No models: a preview shows pixels only, so it never pays for building or loading a network.
   BuildOptions build;

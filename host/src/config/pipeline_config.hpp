@@ -73,6 +73,7 @@ struct PipelineConfig {
   std::optional<Params> train;          // the [train] table, when present
   std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
   Params evaluate;                      // the [evaluate] table; its defaults when absent
+  std::vector<StageConfig> outputs;     // [[output]] Writer stages; empty: predict writes csv
 
   const ChainConfig* chain(std::string_view name) const;
   // The chain that scores images when there is no router: [model].

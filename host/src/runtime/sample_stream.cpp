@@ -92,6 +92,32 @@ private:
 
 } // namespace
 
+SkippedSample sample_failure(const StageEntry& stage, const std::string& path) {
+  auto failed = [&](const std::string& at, const std::string& message, bool plugin_failure) {
+    return SkippedSample(at.empty() ? path : at, PluginHost::describe(stage, "") + message, stage.plugin ? stage.plugin->name : "",
+                         stage.stage ? std::string(to_string(stage.stage->kind)) + " " + stage.stage->name : "", plugin_failure);
+  };
+  try {
+    throw;
+  } catch (const SampleError& error) {
+    return failed(error.path(), error.what(), false);
+  } catch (const cv::Exception& error) {
+    return failed(path, error.what(), false); // OpenCV refusing these pixels: a property of the sample
+  } catch (const StageError& error) {
+    throw PluginError(PluginHost::describe(stage, error.key()) + error.what() + " (on " + path + ")", error.key());
+  } catch (const std::exception& error) {
+    return failed(path, error.what(), true);
+  } catch (...) {
+    return failed(path, "unknown exception (not derived from std::exception)", true);
+  }
+}
+
+void stop_at(const SkippedSample& skip) {
+  const std::string policy = " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)";
+  if (skip.plugin_failure) throw PluginError(skip.path + ": " + skip.reason + policy);
+  throw SampleError(skip.path, skip.reason + policy);
+}
+
 std::string SampleStream::step_times() const {
   const double images = std::max<double>(1.0, static_cast<double>(processed_.load()));
   std::string text;
@@ -107,34 +133,26 @@ std::string SampleStream::step_times() const {
 SampleStream::Result SampleStream::process(SampleInfo info) {
   Result result;
   const std::string path = info.path;
+  const StageEntry* stage = &reader_.entry; // the stage running, to which a failure is attributed
   StepClock clock;
   try {
-    Sample sample = call_plugin(reader_.entry, [&] {
-      try {
-        return reader_.stage->load_hinted(info, options_.decode_hint);
-      } catch (const cv::Exception& error) {
-        throw SampleError(path, error.what());
-      }
-    });
+    Sample sample = reader_.stage->load_hinted(info, options_.decode_hint);
     clock.lap(step_nanoseconds_[0]);
     for (std::size_t step = 0; step < transforms_.size(); ++step) {
       const auto& transform = transforms_[step];
       if (transform.stage->is_random() && options_.transform.mode != RunMode::Train) continue;
-      call_plugin(transform.entry, [&] {
-        try {
-          transform.stage->apply(sample, options_.transform);
-        } catch (const cv::Exception& error) {
-          throw SampleError(path, "transform " + transform.entry.stage->name + ": " + error.what());
-        }
-      });
+      stage = &transform.entry;
+      transform.stage->apply(sample, options_.transform);
       clock.lap(step_nanoseconds_[step + 1]);
     }
     ++processed_;
     result.sample = std::move(sample);
-  } catch (const SampleError& error) {
-    result.skip = SkippedSample{error.path().empty() ? path : error.path(), error.what()};
   } catch (...) {
-    result.fatal = std::current_exception();
+    try {
+      result.skip = sample_failure(*stage, path);
+    } catch (...) {
+      result.fatal = std::current_exception();
+    }
   }
   return result;
 }
@@ -182,8 +200,7 @@ std::optional<Sample> SampleStream::next() {
     changed_.notify_all();
     if (result.fatal) std::rethrow_exception(result.fatal);
     if (result.skip) {
-      if (!options_.skip_bad_samples)
-        throw SampleError(result.skip->path, result.skip->reason + " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)");
+      if (!options_.skip_bad_samples) stop_at(*result.skip);
       spdlog::warn("skipped {}: {}", result.skip->path, result.skip->reason);
       skipped_.push_back(*result.skip);
       continue;

@@ -19,10 +19,29 @@
 
 namespace radpipe::host {
 
+// A sample that could not be read or processed: its path, and a reason that names the plugin and
+// stage at fault ("plugin NAME, stage KIND NAME: message").
 struct SkippedSample {
+  SkippedSample(std::string path, std::string reason, std::string plugin = {}, std::string stage = {}, bool plugin_failure = false)
+      : path(std::move(path)), reason(std::move(reason)), plugin(std::move(plugin)), stage(std::move(stage)),
+        plugin_failure(plugin_failure) {}
+
   std::string path;
   std::string reason;
+  std::string plugin;          // the plugin whose stage failed on it
+  std::string stage;           // "transform normalize"
+  bool plugin_failure = false; // the stage threw something other than SampleError (a bug, or a resource)
 };
+
+// What becomes of a sample that `stage` failed on; call it while the stage's exception is in
+// flight (in a catch block). A SampleError, or any other exception, fails that sample only: the
+// SkippedSample names its path, the plugin and the stage. A StageError, a configuration problem
+// that fails every sample alike, is rethrown as a PluginError naming the sample.
+SkippedSample sample_failure(const StageEntry& stage, const std::string& path);
+
+// Stops the run at a failed sample (on_error = "fail"): a SampleError (exit 1), or a PluginError
+// (exit 3) when the stage failed with anything but a SampleError; both name sample, plugin, stage.
+[[noreturn]] void stop_at(const SkippedSample& skip);
 
 struct StreamOptions {
   int workers = 2;
@@ -43,8 +62,10 @@ public:
   SampleStream(const SampleStream&) = delete;
   SampleStream& operator=(const SampleStream&) = delete;
 
-  // The next sample in order, or nullopt at the end. Rethrows a fatal error (a stage's
-  // configuration error, or a bad sample when skipping is off).
+  // The next sample in order, or nullopt at the end. A stage that throws on one sample fails that
+  // sample only: it is skipped (and counted) or, when skipping is off, the run stops with a
+  // SampleError (the stage threw SampleError) or a PluginError (anything else), either naming the
+  // sample, plugin and stage. A StageError (configuration) stops the run whatever the policy.
   std::optional<Sample> next();
 
   const std::vector<SkippedSample>& skipped() const { return skipped_; }

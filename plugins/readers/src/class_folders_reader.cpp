@@ -23,11 +23,13 @@ Schema ClassFoldersReader::schema() {
       ParamSpec::boolean("recursive", "Also read images in subfolders of each class folder")
           .with_default(ParamValue{true}),
       ParamSpec::string("body_part", "Body part given to every image (hand, wrist, elbow, ...)").optional(),
+      max_pixels_param(),
   };
 }
 
 ClassFoldersReader::ClassFoldersReader(const Params& params, const StageContext& context)
     : root_(params.path("root")) {
+  max_pixels_ = static_cast<std::uint64_t>(params.integer("max_pixels"));
   if (!is_folder(root_))
     throw StageError(
         "root", root_.string() + " is not a folder; point root at the folder holding one folder per class");

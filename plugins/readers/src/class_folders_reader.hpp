@@ -1,6 +1,8 @@
 // Reader stage `class_folders`: root/<class>/<images>, the layout of Keras' flow_from_directory.
 #pragma once
 
+#include <cstdint>
+
 #include <filesystem>
 #include <radpipe/schema.hpp>
 #include <radpipe/stages.hpp>
@@ -31,6 +33,8 @@ class ClassFoldersReader final : public ImageFileReader {
   std::string body_part_;
   std::vector<ClassFile> files_; // class by class, each sorted by path
   std::size_t cursor_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

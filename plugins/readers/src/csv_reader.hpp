@@ -48,6 +48,8 @@ class CsvReader final : public ImageFileReader {
   std::vector<std::string> header_;
   std::size_t row_count_ = 0;
   std::uint64_t next_index_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

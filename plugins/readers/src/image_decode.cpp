@@ -1,5 +1,7 @@
 #include "image_decode.hpp"
 
+#include "image_header.hpp"
+
 #include <climits>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -33,7 +35,11 @@ std::vector<unsigned char> read_file(const std::filesystem::path& file) {
   const std::string name = file.string();
   std::error_code error;
   const auto status = std::filesystem::status(file, error);
-  if (error || !std::filesystem::exists(status))
+  // A symbolic link loop says so ("Too many levels of symbolic links"); a dangling link or a
+  // missing file is "no such file".
+  if (error && error != std::errc::no_such_file_or_directory && error != std::errc::not_a_directory)
+    throw SampleError(name, "cannot read image " + name + ": " + error.message());
+  if (!std::filesystem::exists(status))
     throw SampleError(name, "cannot read image " + name + ": no such file");
   if (!std::filesystem::is_regular_file(status))
     throw SampleError(name, "cannot read image " + name + ": not a regular file");
@@ -60,9 +66,9 @@ int decode_flags(std::span<const unsigned char> bytes, const DecodeHint& hint) {
   int flags = hint.channels == DecodeHint::Channels::Gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_ANYCOLOR;
   if (hint.max_bits > 8) flags |= cv::IMREAD_ANYDEPTH;
   if (!hint.reducible() || !looks_like_jpeg(bytes)) return flags;
-  const auto size = jpeg_size(bytes);
+  const auto size = declared_image_size(bytes);
   if (!size) return flags;
-  switch (hint.reduction_for(size->width, size->height)) {
+  switch (hint.reduction_for(static_cast<int>(size->width), static_cast<int>(size->height))) { // JPEG: at most 65535
     case 2: return flags | cv::IMREAD_REDUCED_GRAYSCALE_2; // the "grayscale" in the name is the bit that asks 1/2
     case 4: return flags | cv::IMREAD_REDUCED_GRAYSCALE_4;
     case 8: return flags | cv::IMREAD_REDUCED_GRAYSCALE_8;
@@ -71,33 +77,6 @@ int decode_flags(std::span<const unsigned char> bytes, const DecodeHint& hint) {
 }
 
 } // namespace
-
-std::optional<cv::Size> jpeg_size(std::span<const unsigned char> bytes) {
-  std::size_t position = 2;
-  while (position + 3 < bytes.size()) {
-    if (bytes[position] != marker_prefix) return std::nullopt;
-    const unsigned char marker = bytes[position + 1];
-    if (marker == marker_prefix) {
-      ++position;
-      continue;
-    }
-    position += 2;
-    if (is_standalone_marker(marker)) continue;
-    const std::size_t length = (std::size_t{bytes[position]} << 8) | bytes[position + 1];
-    // Start-of-frame markers: C0..CF except DHT (C4), JPG (C8) and DAC (CC). Their segment holds
-    // the precision, then the height and the width.
-    const bool start_of_frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-    if (start_of_frame) {
-      if (length < 7 || position + 7 > bytes.size()) return std::nullopt;
-      const int height = (bytes[position + 3] << 8) | bytes[position + 4];
-      const int width = (bytes[position + 5] << 8) | bytes[position + 6];
-      return cv::Size(width, height);
-    }
-    if (marker == start_of_scan || length < 2) return std::nullopt;
-    position += length;
-  }
-  return std::nullopt;
-}
 
 bool jpeg_is_complete(std::span<const unsigned char> bytes) {
   std::size_t position = 2; // past the start-of-image marker
@@ -131,7 +110,8 @@ bool jpeg_is_complete(std::span<const unsigned char> bytes) {
   return false;
 }
 
-cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source, const DecodeHint& hint) {
+cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source, std::uint64_t max_pixels,
+                           const DecodeHint& hint) {
   if (bytes.empty()) throw SampleError(source, "cannot decode image " + source + ": no data (0 bytes)");
   if (bytes.size() > static_cast<std::size_t>(INT_MAX))
     throw SampleError(source,
@@ -141,6 +121,15 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
         source,
         "cannot decode image " + source +
             ": truncated JPEG (the data ends before the end-of-image marker); re-export or re-copy the file");
+
+  const auto refuse_size = [&](std::uint64_t width, std::uint64_t height, const char* how) {
+    throw SampleError(source, "cannot decode image " + source + ": " + how + " " + std::to_string(width) + " x " +
+                                  std::to_string(height) + " pixels, more than the reader's max_pixels (" +
+                                  std::to_string(max_pixels) + "); raise max_pixels if this really is one radiograph");
+  };
+  // From the header alone, before any decoder allocates the pixels.
+  if (const auto declared = declared_image_size(bytes); declared && declared->pixels() > max_pixels)
+    refuse_size(declared->width, declared->height, "its header declares");
 
   // imdecode reads through the header without copying; it never writes to its input.
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(bytes.data()));
@@ -154,6 +143,9 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
     throw SampleError(source, "cannot decode image " + source +
                                   ": OpenCV found no image in it (not an image, a corrupt one, or a format "
                                   "this OpenCV build lacks)");
+  // A format whose header declared_image_size cannot read is held to the limit after decoding.
+  if (decoded.total() > max_pixels)
+    refuse_size(static_cast<std::uint64_t>(decoded.cols), static_cast<std::uint64_t>(decoded.rows), "it decodes to");
 
   switch (decoded.depth()) {
     case CV_8U:
@@ -186,9 +178,10 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
   }
 }
 
-cv::Mat decode_image_file(const std::filesystem::path& file, const DecodeHint& hint) {
+cv::Mat decode_image_file(const std::filesystem::path& file, std::uint64_t max_pixels,
+                           const DecodeHint& hint) {
   const std::vector<unsigned char> bytes = read_file(file);
-  return decode_image_bytes(bytes, file.string(), hint);
+  return decode_image_bytes(bytes, file.string(), max_pixels, hint);
 }
 
 } // namespace radpipe::readers

@@ -43,6 +43,8 @@ class MuraReader final : public ImageFileReader {
 
   std::optional<SampleInfo> next() override;
   std::optional<std::size_t> size_hint() const override { return count_; }
+  // MURA lists each study folder's images together (its CSVs and its folder tree alike).
+  bool lists_studies_together() const override { return true; }
 
   // The prefix MURA's own files put before every path, used for study ids found by scanning.
   static constexpr std::string_view dataset_folder = "MURA-v1.1";
@@ -76,6 +78,8 @@ class MuraReader final : public ImageFileReader {
 
   std::size_t count_ = 0;
   std::uint64_t next_index_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

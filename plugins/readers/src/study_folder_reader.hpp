@@ -2,6 +2,8 @@
 // predicting one verdict on one patient's study.
 #pragma once
 
+#include <cstdint>
+
 #include <filesystem>
 #include <radpipe/schema.hpp>
 #include <radpipe/stages.hpp>
@@ -19,6 +21,8 @@ class StudyFolderReader final : public ImageFileReader {
 
   std::optional<SampleInfo> next() override;
   std::optional<std::size_t> size_hint() const override { return files_.size(); }
+  // The whole folder is one study.
+  bool lists_studies_together() const override { return true; }
 
  private:
   std::filesystem::path folder_;
@@ -27,6 +31,8 @@ class StudyFolderReader final : public ImageFileReader {
   std::string body_part_;
   std::vector<std::filesystem::path> files_; // relative to folder_, sorted
   std::size_t cursor_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

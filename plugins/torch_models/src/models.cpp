@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <sstream>
+
 
 namespace radpipe::torch_models {
 namespace fs = std::filesystem;
@@ -111,7 +113,7 @@ void NetworkModel::save_weights(const fs::path& file) const {
     write_radpipe_weights(*network_, file);
   } catch (const c10::Error& error) {
     throw StageError("cannot write weights to " + file.string() + ": " + error.what_without_backtrace());
-  } catch (const fs::filesystem_error& error) {
+  } catch (const std::exception& error) { // a full disk, a missing folder
     throw StageError("cannot write weights to " + file.string() + ": " + error.what());
   }
 }
@@ -283,10 +285,12 @@ void TorchScriptModel::refreeze() {
 
 void TorchScriptModel::save_weights(const fs::path& file) const {
   try {
-    write_atomically(file, [&](const fs::path& temporary) { script_->module.save(temporary.string()); });
+    std::ostringstream bytes;
+    script_->module.save(bytes);
+    write_bytes_atomically(file, bytes.str());
   } catch (const c10::Error& error) {
     throw StageError("cannot write the TorchScript model to " + file.string() + ": " + error.what_without_backtrace());
-  } catch (const fs::filesystem_error& error) {
+  } catch (const std::exception& error) { // a full disk, a missing folder
     throw StageError("cannot write the TorchScript model to " + file.string() + ": " + error.what());
   }
 }
