@@ -92,6 +92,18 @@ TEST(PipelineConfig, ReportsAnUnknownKeyWithTheClosestValidOne) {
   EXPECT_NE(messages[1].find("/pipelines/test.toml:12:1: error: missing required key 'size' in [[preprocess]] #2"), std::string::npos) << messages[1];
 }
 
+TEST(PipelineConfig, ValidatesOutputWritersLikeEveryStage) {
+  auto messages = messages_of(valid_pipeline() + "[[output]]\nstage = \"jsonl\"\nfiel = \"x.jsonl\"\n[[output]]\nstage = \"parquet\"\n");
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_NE(messages[0].find("unknown key 'fiel' in [[output]] #1 (writer 'jsonl'); did you mean 'file'?"), std::string::npos) << messages[0];
+  EXPECT_NE(messages[1].find("[[output]] #2"), std::string::npos) << messages[1];
+  auto valid = parse_pipeline(valid_pipeline() + "[[output]]\nstage = \"csv\"\n[[output]]\nstage = \"mura_submission\"\n",
+                              "/pipelines/test.toml", real_plugins());
+  ASSERT_TRUE(valid.config) << (valid.diagnostics.empty() ? "" : format(valid.diagnostics[0]));
+  ASSERT_EQ(valid.config->outputs.size(), 2u);
+  EXPECT_EQ(valid.config->outputs[1].params.string("file"), "mura-submission.csv");
+}
+
 TEST(PipelineConfig, ReportsAWrongType) {
   auto messages = messages_of(replace(valid_pipeline(), "batch_size = 4", "batch_size = \"four\""));
   ASSERT_EQ(messages.size(), 1u);

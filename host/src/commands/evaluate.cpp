@@ -19,6 +19,7 @@
 #include "commands/explain.hpp"
 #include "runtime/inference.hpp"
 #include "runtime/pipeline.hpp"
+#include "runtime/run_outputs.hpp"
 #include "report/report.hpp"
 
 namespace radpipe::host {
@@ -112,7 +113,7 @@ std::vector<ReportFigure> explain_for_report(Pipeline& pipeline, const std::vect
   ExplanationChoice choice = choose_images_to_explain(images, threshold, per_group);
   if (choice.infos.empty()) return {};
   SampleStream stream(vector_source(choice.infos), pipeline.reader(), pipeline.transforms(),
-                      prediction_stream_options(pipeline.config()));
+                      prediction_stream_options(pipeline));
   auto figures = explain_stream(pipeline, stream, out, "explanations");
   std::vector<ReportFigure> report;
   for (const std::string group : {"true positive", "false positive", "false negative"})
@@ -216,6 +217,7 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
   load_plugins(plugins, global);
   auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
+  prepare_output_folder(options.out_dir, "--out");
   const Params& settings = config->evaluate;
   const std::string split = options.split.empty() ? settings.string("split") : options.split;
 
@@ -228,6 +230,12 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
   const int threads = resolve_threads(
       global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
   torch::set_num_threads(threads);
+  {
+    // The metrics are binary: labels are checked on the listing, before any image is scored.
+    Built<Reader> listing = pipeline.make_reader();
+    while (auto info = call_plugin(listing.entry, [&] { return listing.stage->next(); }))
+      if (info->split == split || info->split == settings.string("threshold_split")) require_binary_label(*info);
+  }
 
   InferenceResult result = run_inference(pipeline, {split, options.limit});
   const auto images = image_cases(binary_images(result.images));
@@ -342,11 +350,7 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
   const bool mura = !result.studies.empty() &&
                     std::all_of(result.studies.begin(), result.studies.end(),
                                 [](const StudyPrediction& s) { return is_mura_study_path(s.study_id); });
-  if (mura)
-    write_file_atomically(out / "mura-submission.csv", [&](std::ostream& stream) {
-      for (const auto& study : result.studies)
-        stream << csv_field(study.study_id) << ',' << study.predicted << '\n';
-    });
+  if (mura) write_collected(plugins, *config, "mura_submission", {}, result.studies, out);
 
   ReportInput report;
   report.pipeline_name = config->settings.string("name");

@@ -203,7 +203,8 @@ std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stre
                                           bool at_original_size) {
   Built<Explainer>* explainer = pipeline.explainer();
   if (explainer == nullptr) throw std::logic_error("explain_stream needs a pipeline with an [explain] stage");
-  pipeline.set_training(false);
+  // Explainers differentiate the model: its trainable form, never the folded one.
+  pipeline.prepare_models(ModelForm::Trainable);
   fs::create_directories(out_dir / subfolder);
 
   Progress progress("explain", std::nullopt);
@@ -211,7 +212,7 @@ std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stre
   std::vector<SkippedSample> skipped;
   ChainRunnerOptions options;
   options.window = window_for(pipeline.chains());
-  options.transform = prediction_stream_options(pipeline.config()).transform;
+  options.transform = prediction_stream_options(pipeline).transform;
   // Gradients flow on the chain threads: one explainer call at a time keeps it simple for plugins.
   options.concurrent = false;
   ChainRunner<HeatmapFigure> runner(
@@ -245,6 +246,7 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
     spdlog::error("{}: the pipeline has no [explain] table; add one, e.g.\n  [explain]\n  stage = \"gradcam\"", options.pipeline.string());
     return exit_invalid;
   }
+  prepare_output_folder(options.out_dir, "--out");
 
   BuildOptions build;
   build.threads = global.threads;
@@ -256,7 +258,7 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
   SampleStream stream(reader_source(*pipeline.reader().stage, keep, options.limit), pipeline.reader(), pipeline.transforms(),
-                      prediction_stream_options(*config));
+                      prediction_stream_options(pipeline));
   std::vector<HeatmapFigure> explained = explain_stream(pipeline, stream, options.out_dir, "heatmaps", /*at_original_size=*/true);
   if (std::any_of(explained.begin(), explained.end(), [](const HeatmapFigure& item) { return item.original_stretched; }))
     spdlog::warn("a transform changed the image size without recording how (radpipe/geometry.hpp): those heatmaps were stretched "

@@ -29,6 +29,14 @@ const Schema& pipeline_table_schema() {
       ParamSpec::string("on_error", "What an unreadable image does: skip it (logged and counted) or stop the run")
           .with_default("skip")
           .one_of({"skip", "fail"}),
+      ParamSpec::boolean("decode_hints",
+                         "Let readers decode only what the first preprocessing steps keep (grey, a reduced JPEG scale that "
+                         "still covers the first resize); false decodes every image in full")
+          .with_default(ParamValue{true}),
+      ParamSpec::boolean("optimize",
+                         "Score with each model's inference form (BatchNorm folded into convolutions, channels-last, "
+                         "frozen TorchScript); false scores with the trainable form")
+          .with_default(ParamValue{true}),
   };
   return schema;
 }
@@ -77,6 +85,11 @@ const Schema& train_table_schema() {
                                    "prefixes (e.g. [\"features\"] trains only a DenseNet's classifier)")
           .with_default(ParamValue{std::vector<std::string>{}}),
       ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
+      ParamSpec::string("on_nonfinite_loss",
+                        "A batch whose loss or gradient is NaN or infinite: stop training (naming epoch, batch and the likely "
+                        "cause) or skip the batch (logged; an epoch that skips every batch still stops)")
+          .with_default("stop")
+          .one_of({"stop", "skip"}),
   };
   return schema;
 }
@@ -223,6 +236,7 @@ public:
     read_default_chain(document, config);
     read_routes(document, config);
     if (document.contains("explain")) config.explain = read_stage(document, "explain", StageKind::Explainer);
+    config.outputs = read_steps(document, "output", "output", StageKind::Writer);
     if (const auto* evaluate = document.get_as<toml::table>("evaluate")) {
       config.evaluate = read_params(*evaluate, "[evaluate]", evaluate_table_schema(), {});
     } else {
@@ -243,7 +257,7 @@ private:
 
   void check_top_level(const toml::table& document) {
     static const std::vector<std::string> known{"pipeline", "reader", "preprocess", "model", "route", "aggregate", "train",
-                                                "evaluate", "explain"};
+                                                "evaluate", "explain", "output"};
     for (const auto& [key, node] : document) {
       const std::string name(key.str());
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
@@ -341,6 +355,10 @@ private:
     }
     const std::string name = stage_name->get();
     if (auto entry = plugins_.find(kind, name)) return entry;
+    if (auto clash = plugins_.ambiguity(kind, name); !clash.empty()) {
+      error(stage_node->source(), clash + " (in " + where + ")");
+      return std::nullopt;
+    }
 
     std::vector<std::string> names;
     for (const auto& entry : plugins_.stages_of(kind)) names.push_back(entry.stage->name);
@@ -385,7 +403,8 @@ private:
   }
 
   // An array of transform tables: [[preprocess]] or [[route.NAME.preprocess]].
-  std::vector<StageConfig> read_steps(const toml::table& parent, const std::string& key, const std::string& label_stem) {
+  std::vector<StageConfig> read_steps(const toml::table& parent, const std::string& key, const std::string& label_stem,
+                                      StageKind kind = StageKind::Transform) {
     std::vector<StageConfig> steps;
     const std::string shown = "[[" + label_stem + "]]";
     const auto* node = parent.get(key);
@@ -399,7 +418,7 @@ private:
     for (const auto& item : *array) {
       ++index;
       const std::string label = label_stem + "[" + std::to_string(index) + "]";
-      if (auto stage = read_stage_table(*item.as_table(), label, shown + " #" + std::to_string(index), StageKind::Transform))
+      if (auto stage = read_stage_table(*item.as_table(), label, shown + " #" + std::to_string(index), kind))
         steps.push_back(std::move(*stage));
     }
     return steps;
@@ -620,15 +639,30 @@ ValidationResult parse_pipeline(std::string_view text, const fs::path& file, con
 }
 
 ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins, const std::vector<std::string>& overrides) {
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) {
+  const auto refuse = [&](const std::string& message) {
     ValidationResult result;
-    result.diagnostics.push_back({{file.string(), 0, 0}, "cannot open the pipeline file: " + std::string(std::strerror(errno))});
+    result.diagnostics.push_back({{file.string(), 0, 0}, message});
     return result;
-  }
+  };
+  // Checked before opening: a FIFO would block the open forever, and a folder opens fine and reads
+  // as an empty document ("missing table [pipeline]").
+  std::error_code error;
+  const auto status = fs::status(file, error);
+  if (!fs::exists(status)) return refuse("cannot open the pipeline file: " + (error ? error.message() : std::string("no such file")));
+  if (fs::is_directory(status)) return refuse("is a folder, not a pipeline file: give the .toml file to use");
+  if (!fs::is_regular_file(status))
+    return refuse(std::string("is ") + (fs::is_fifo(status) ? "a FIFO (named pipe)" : "a device or socket") +
+                  ", not a pipeline file: radpipe reads pipelines from regular files");
+  constexpr std::uintmax_t largest_pipeline = 4 * 1024 * 1024;
+  if (const auto size = fs::file_size(file, error); !error && size > largest_pipeline)
+    return refuse("is " + std::to_string(size) + " bytes: far too large for a pipeline file (a few KiB of TOML)");
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) return refuse("cannot open the pipeline file: " + std::string(std::strerror(errno)));
   std::ostringstream buffer;
   buffer << stream.rdbuf();
-  return parse_pipeline(buffer.str(), file, plugins, overrides);
+  const std::string text = buffer.str();
+  if (text.find('\0') != std::string::npos) return refuse("is not a text file (it holds NUL bytes): is it really a pipeline file?");
+  return parse_pipeline(text, file, plugins, overrides);
 }
 
 } // namespace radpipe::host

@@ -74,6 +74,7 @@ struct PipelineConfig {
   std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
   Params evaluate;                      // the [evaluate] table; its defaults when absent
   std::vector<std::string> overrides;   // the `--set KEY=VALUE` texts applied to the file, in order
+  std::vector<StageConfig> outputs;     // [[output]] Writer stages; empty: predict writes csv
 
   const ChainConfig* chain(std::string_view name) const;
   // The chain that scores images when there is no router: [model].

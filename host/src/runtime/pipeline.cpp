@@ -110,6 +110,29 @@ void Pipeline::set_training(bool on) {
   for (auto& chain : chains_) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(on); });
 }
 
+void Pipeline::prepare_models(ModelForm form) {
+  for (auto& chain : chains_)
+    call_plugin(chain.model.entry, [&] {
+      chain.model.stage->set_training(false);
+      chain.model.stage->set_form(form);
+    });
+}
+
+ModelForm Pipeline::scoring_form() const {
+  return config_.settings.boolean("optimize") ? ModelForm::Inference : ModelForm::Trainable;
+}
+
+DecodeHint decode_hint_of(const std::vector<Built<Transform>>& shared, const std::vector<Built<Transform>>& own) {
+  DecodeHint hint;
+  for (const auto* steps : {&shared, &own})
+    for (const auto& transform : *steps) {
+      DecodeHint refined = hint;
+      if (!call_plugin(transform.entry, [&] { return transform.stage->refine_decode_hint(refined); })) return hint;
+      hint = refined;
+    }
+  return hint;
+}
+
 namespace {
 
 // Restores the fitted state of `transforms` from a checkpoint folder.
@@ -135,6 +158,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
   for (const auto& stage : config.preprocess)
     transforms_.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
   if (!options.checkpoint.empty()) load_transform_states(transforms_, options.checkpoint, "");
+  const bool hints = config.settings.boolean("decode_hints");
+  if (hints) decode_hint_ = decode_hint_of(transforms_); // refined below by each chain's own steps
   if (!options.build_models) return;
 
   const bool checkpoint_follows = !options.load_model_weights || !options.checkpoint.empty();
@@ -173,6 +198,11 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     spdlog::info("model chain '{}': {} on {}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
                  chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"));
     chains_.push_back(std::move(chain));
+  }
+  // One reader feeds every chain: it decodes what the most demanding of them needs.
+  if (hints && !chains_.empty()) {
+    decode_hint_ = decode_hint_of(transforms_, chains_.front().transforms);
+    for (const auto& chain : chains_) decode_hint_ = most_demanding(decode_hint_, decode_hint_of(transforms_, chain.transforms));
   }
   if (config.route)
     router_ = Built<Router>{config.route->router.entry, create_configured<Router>(plugins, config.route->router, context_for(config.route->router))};

@@ -35,6 +35,7 @@ Schema ClassFoldersReader::schema() {
           .with_default(ParamValue{0.0})
           .in_range(0.0, 0.9),
       ParamSpec::integer("split_seed", "Seed of the split's shuffle (absent: the [pipeline] seed)").optional().at_least(0),
+      max_pixels_param(),
   };
 }
 
@@ -73,6 +74,7 @@ void ClassFoldersReader::assign_splits(double valid_fraction, double test_fracti
 
 ClassFoldersReader::ClassFoldersReader(const Params& params, const StageContext& context)
     : root_(params.path("root")) {
+  max_pixels_ = static_cast<std::uint64_t>(params.integer("max_pixels"));
   if (!is_folder(root_))
     throw StageError(
         "root", root_.string() + " is not a folder; point root at the folder holding one folder per class");
@@ -147,10 +149,6 @@ std::optional<SampleInfo> ClassFoldersReader::next() {
   info.split = file.split;
   info.index = cursor_++;
   return info;
-}
-
-Sample ClassFoldersReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
 }
 
 } // namespace radpipe::readers

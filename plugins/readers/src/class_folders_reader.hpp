@@ -8,15 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "image_listing.hpp"
+
 namespace radpipe::readers {
 
-class ClassFoldersReader final : public Reader {
+class ClassFoldersReader final : public ImageFileReader {
  public:
   ClassFoldersReader(const Params& params, const StageContext& context);
   static Schema schema();
 
   std::optional<SampleInfo> next() override;
-  Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return files_.size(); }
 
  private:
@@ -34,6 +35,8 @@ class ClassFoldersReader final : public Reader {
   std::string body_part_;
   std::vector<ClassFile> files_; // class by class, each sorted by path
   std::size_t cursor_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

@@ -66,6 +66,15 @@ Resize::Resize(const Params& params, const StageContext& /*context*/)
   size_ = cv::Size(static_cast<int>(size[0]), static_cast<int>(size[1]));
 }
 
+bool Resize::refine_decode_hint(DecodeHint& hint) const {
+  // A later resize works on this one's output: the decode must still cover the first size.
+  if (hint.reducible()) return true;
+  hint.min_width = size_.width;
+  hint.min_height = size_.height;
+  hint.cover = mode_ == Mode::Pad ? DecodeHint::Cover::Either : DecodeHint::Cover::Both;
+  return true;
+}
+
 void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
   require_radpipe_image(sample, "resize");
   const cv::Mat& source = sample.image;
