@@ -1,6 +1,8 @@
-# radpipe_add_plugin(NAME SOURCES...): builds a radpipe plugin library, `libradpipe-NAME.so`.
-# Used by the plugins in this tree and, through find_package(RadPipe), by plugins built outside
-# it. Only the entry symbol is exported; everything else stays private to the plugin.
+# radpipe_add_plugin(NAME SOURCES... [LIBRARIES...]): builds a radpipe plugin library,
+# `libradpipe-NAME.so`. Used by the plugins in this tree and, through find_package(RadPipe), by
+# plugins built outside it. Only the entry symbol is exported; everything else stays private to
+# the plugin. Installed into RADPIPE_PLUGIN_INSTALL_DIR; it finds the radpipe SDK library two
+# folders up, and its own shared libraries in RADPIPE_PLUGIN_LIBS_INSTALL_DIR/NAME.
 function(radpipe_add_plugin name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;LIBRARIES")
   set(sources ${arg_SOURCES} ${arg_UNPARSED_ARGUMENTS})
@@ -11,7 +13,8 @@ function(radpipe_add_plugin name)
     OUTPUT_NAME radpipe-${name}
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
-    INSTALL_RPATH "$ORIGIN/../..")
+    # lib/radpipe/plugins/ -> lib/ (libradpipe-sdk.so) and lib/radpipe/libs/NAME/ (the plugin's own).
+    INSTALL_RPATH "$ORIGIN/../..;$ORIGIN/../libs/${name}")
   if(DEFINED RADPIPE_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${RADPIPE_PLUGIN_OUTPUT_DIR}")
   endif()

@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   gnuplot-nox
+  clang libclang-rt-dev llvm
+  doxygen
   libdcmtk-dev dcmtk dicom3tools
   libcurl4-openssl-dev libssl-dev openssl
   orthanc orthanc-dicomweb nginx

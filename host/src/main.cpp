@@ -1,8 +1,11 @@
 // radpipe: the host program. Loads plugins, validates pipeline files and runs them.
+#include "io/atomic_file.hpp"
 #include "commands/commands.hpp"
+#include "commands/cv.hpp"
 #include "commands/evaluate.hpp"
 #include "commands/explain.hpp"
 #include "loader/plugin_host.hpp"
+#include "runtime/cpu_allocator.hpp"
 #include "commands/preview.hpp"
 #include "commands/show.hpp"
 #include "commands/split_command.hpp"
@@ -16,6 +19,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <malloc.h>
@@ -51,28 +55,49 @@ void add_scoring_options(CLI::App& command, PredictOptions& options, const std::
 
 int main(int argc, char** argv) {
   keep_freed_memory_for_reuse();
+  keep_large_tensor_buffers_for_reuse(std::size_t{1} << 30);
+  // A file-size limit (ulimit -f) would kill radpipe with SIGXFSZ in the middle of a write, without
+  // a word. Ignored, the write fails with EFBIG ("File too large") and radpipe reports it (exit 4).
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"radpipe: plugin pipelines for musculoskeletal radiograph analysis", "radpipe"};
-  app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING " (ABI ") +
-                                        std::to_string(RADPIPE_ABI_VERSION) + ", " RADPIPE_BUILD_FINGERPRINT ")");
+  app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING "\nSDK " RADPIPE_SDK_VERSION_STRING ", plugin ABI ") +
+                                        std::to_string(RADPIPE_ABI_VERSION) + "\nbuild fingerprint " RADPIPE_BUILD_FINGERPRINT);
   app.require_subcommand(1);
-  app.footer("Exit codes: 0 success, 1 invalid pipeline or input, 2 bad command line, 3 plugin failure, 4 other failure.");
+  // Global options may follow the subcommand too (`radpipe plugins --plugin-path DIR`): each
+  // subcommand hands the options it does not know to this one. Inherited by the subcommands below.
+  app.fallthrough();
+  app.footer("Exit codes: 0 success, 1 invalid pipeline or input, 2 bad command line, 3 plugin failure, 4 other failure, "
+             "5 stopped by SIGINT/SIGTERM (resumable).");
 
   GlobalOptions global;
   int verbosity = 0;
   bool quiet = false;
   app.add_option("--plugin-path", global.plugin_paths, "Folder searched for plugins first (repeatable)")->type_name("DIR");
   app.add_option("--threads", global.threads, "Intra-op threads (overrides [pipeline] threads; 0: every core)")->check(CLI::NonNegativeNumber);
-  app.add_flag("-v,--verbose", verbosity, "More log output (repeat for debug)");
+  app.add_flag("-v,--verbose", verbosity, "More log output: debug messages and where the time goes per stage");
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+  app.add_flag("--allow-insecure-plugins", global.allow_insecure_plugins,
+               "Load plugin files that other users could replace (world-writable, or in a folder writable by others)");
 
-  bool json = false;
-  auto* plugins = app.add_subcommand("plugins", "List plugins, their versions and stages, and broken libraries with the reason");
-  plugins->add_flag("--json", json, "Machine-readable output");
+  PluginsOptions plugins_options;
+  auto* plugins = app.add_subcommand("plugins", "List plugins, their versions, licences and stages, and broken libraries with the reason");
+  plugins->add_flag("--json", plugins_options.json, "Machine-readable output");
+  plugins->add_option("--verify", plugins_options.verify,
+                      "Check every plugin file's SHA-256 against this list (sha256sum format) without loading any; exit 1 on a "
+                      "mismatch or an unlisted file")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
 
-  std::string stage;
+  InspectOptions inspect_options;
   auto* inspect = app.add_subcommand("inspect", "Show a stage's parameters (or the host's tables: '[pipeline]', '[train]', '[evaluate]', '[route.NAME]')");
-  inspect->add_option("stage", stage, "Stage name, KIND/NAME when several kinds share the name")->required();
-  inspect->add_flag("--json", json, "Machine-readable output");
+  auto* inspect_stage = inspect->add_option("stage", inspect_options.stage,
+                                            "Stage name; PLUGIN:NAME when plugins share the name, KIND/NAME when kinds do");
+  auto* inspect_all = inspect->add_flag("--all", inspect_options.all, "Every stage of every plugin, and the host's tables")->excludes(inspect_stage);
+  auto* inspect_json = inspect->add_flag("--json", inspect_options.json, "Machine-readable output");
+  inspect->add_flag("--markdown", inspect_options.markdown, "Markdown (with --all: the stage reference, docs/stages.md)")->excludes(inspect_json);
+  inspect->callback([&] {
+    if (!*inspect_stage && !*inspect_all) throw CLI::RequiredError("a stage name or --all");
+  });
 
   std::filesystem::path pipeline_file;
   auto* check = app.add_subcommand("check", "Validate a pipeline file; exit 0 when valid, 1 when not");
@@ -81,6 +106,24 @@ int main(int argc, char** argv) {
   PredictOptions predict_options;
   auto* predict = app.add_subcommand("predict", "Score images with a pipeline: predictions.csv, studies.csv, run.json");
   add_scoring_options(*predict, predict_options, "Pipeline TOML file");
+  predict->add_flag("--resume", predict_options.resume,
+                    "Continue the run in --out: skip the images it committed, finish the studies it cut, append");
+  predict->add_option("--shard", predict_options.shard,
+                      "Take shard I of N (0-based), by a stable hash of the study id; default: from SLURM_ARRAY_TASK_ID/"
+                      "SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX")
+      ->type_name("I/N");
+  predict->add_option("--input", predict_options.inputs,
+                      "Read these image files, folders or list files (a path per line) instead of the pipeline's [reader], "
+                      "each with the reader plugin that reads it")
+      ->type_name("PATH...");
+  predict->add_option("--shard-count", predict_options.shard_count, "Number of shards when JOB_COMPLETION_INDEX gives the index")
+      ->check(CLI::PositiveNumber);
+
+  std::filesystem::path merge_out;
+  std::vector<std::filesystem::path> merge_shards;
+  auto* merge = app.add_subcommand("merge", "Join the outputs of `predict --shard` runs, checking that none is missing or duplicated");
+  merge->add_option("out", merge_out, "Output folder")->required()->type_name("DIR");
+  merge->add_option("shards", merge_shards, "The shards' --out folders")->required()->check(CLI::ExistingDirectory)->type_name("SHARD_DIR...");
 
   TrainOptions train_options;
   auto* train = app.add_subcommand("train", "Train a pipeline's models ([train] table): checkpoints, history.csv, curves.png");
@@ -133,11 +176,34 @@ int main(int argc, char** argv) {
   evaluate->add_option("--limit", evaluate_options.limit, "At most this many images");
   evaluate->add_option("--device", evaluate_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
 
+  CvOptions cv_options;
+  auto* cv = app.add_subcommand("cv", "k-fold cross-validation grouped by patient: trains and evaluates every fold, pools the rest");
+  cv->add_option("pipeline", cv_options.pipeline, "Pipeline TOML file with a [train] table")->required();
+  cv->add_option("--out", cv_options.out_dir, "Output folder")->required()->type_name("DIR");
+  cv->add_option("--k", cv_options.folds, "Folds")->capture_default_str()->check(CLI::Range(2, 100));
+  cv->add_option("--seed", cv_options.seed, "Seed of the folds (default: the pipeline's seed)");
+  cv->add_option("--valid", cv_options.valid_fraction,
+                 "Share of each fold's training part held out (by patient) to pick the best epoch and threshold")
+      ->capture_default_str();
+  cv->add_option("--split", cv_options.splits, "Only samples of this split (repeatable; default: every labelled sample)")
+      ->allow_extra_args(false);
+  cv->add_flag("--resume", cv_options.resume, "Continue a cross-validation in --out where it stopped");
+  cv->add_option("--device", cv_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
+  cv->add_option("--epochs", cv_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
+
   CompareOptions compare_options;
   auto* compare = app.add_subcommand("compare", "Two evaluations side by side per body part, with deltas and CI overlap");
   compare->add_option("run_a", compare_options.run_a, "Output folder of `radpipe evaluate` (or its metrics.json)")->required();
   compare->add_option("run_b", compare_options.run_b, "The other one; deltas are B - A")->required();
   compare->add_option("--level", compare_options.level, "study or image")->default_val("study")->check(CLI::IsMember({"study", "image"}));
+
+  // Every command that reads a pipeline takes --set, validated like the file itself.
+  for (auto* command : {check, predict, train, explain, preview, split, evaluate, cv})
+    command->add_option("--set", global.overrides,
+                        "Override a pipeline key before validation (repeatable): train.epochs=1, 'preprocess[2].size=[64,64]', "
+                        "route.hand.model.depth=18")
+        ->type_name("KEY=VALUE")
+        ->allow_extra_args(false);
 
   try {
     app.parse(argc, argv);
@@ -153,13 +219,14 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("radpipe");
   logger->set_pattern("%^[%l]%$ %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(quiet ? spdlog::level::warn : verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
+  spdlog::set_level(quiet ? spdlog::level::warn : verbosity >= 1 ? spdlog::level::debug : spdlog::level::info);
 
   try {
-    if (*plugins) return command_plugins(global, json);
-    if (*inspect) return command_inspect(global, stage, json);
+    if (*plugins) return command_plugins(global, plugins_options);
+    if (*inspect) return command_inspect(global, inspect_options);
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
+    if (*merge) return command_merge(merge_out, merge_shards);
     if (*train) return command_train(global, train_options);
     if (*explain) return command_explain(global, explain_options);
     if (*preview) return command_preview(global, preview_options);
@@ -167,6 +234,10 @@ int main(int argc, char** argv) {
     if (*show) return command_show(global, show_options);
     if (*evaluate) return command_evaluate(global, evaluate_options);
     if (*compare) return command_compare(compare_options);
+    if (*cv) return command_cv(global, cv_options);
+  } catch (const OutputPathError& error) {
+    spdlog::error("{}", error.what());
+    return exit_usage;
   } catch (const PluginError& error) {
     spdlog::error("{}", error.what());
     return exit_plugin;

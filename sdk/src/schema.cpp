@@ -217,7 +217,7 @@ std::string ParamSpec::check(ParamValue& value) const {
     for (std::size_t i = 0; i < list.size(); ++i) {
       using Item = std::decay_t<decltype(list[i])>;
       if constexpr (!std::is_same_v<Item, std::string>) {
-        if (!within_bounds(*this, double(list[i])))
+        if (!std::isfinite(double(list[i])) || !within_bounds(*this, double(list[i])))
           return "item " + std::to_string(i) + " (" + to_toml(ParamValue{list[i]}) + ") is out of range: must be " + range_text(*this);
       } else if (!choices.empty() && std::find(choices.begin(), choices.end(), list[i]) == choices.end()) {
         return "item " + std::to_string(i) + " (" + quoted(list[i]) + ") is not one of " + join_choices(choices);
@@ -237,7 +237,12 @@ std::string ParamSpec::check(ParamValue& value) const {
   if (type == ParamType::Path && path_must_exist) {
     const auto& text = std::get<std::string>(value);
     std::error_code error;
-    if (!std::filesystem::exists(text, error)) return "no such file or folder: " + text;
+    const auto status = std::filesystem::status(text, error);
+    if (!std::filesystem::exists(status)) return "no such file or folder: " + text;
+    // Reading a FIFO blocks until something writes to it; a device is no dataset either.
+    if (!std::filesystem::is_regular_file(status) && !std::filesystem::is_directory(status))
+      return text + " is " + (std::filesystem::is_fifo(status) ? std::string("a FIFO (named pipe)") : std::string("a device or socket")) +
+             ", not a file or folder";
   }
   return {};
 }

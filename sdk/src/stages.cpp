@@ -1,6 +1,6 @@
-#include <radpipe/model.hpp>
 #include <radpipe/stages.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace radpipe {
@@ -26,6 +26,37 @@ std::optional<StageKind> stage_kind_from_string(std::string_view text) {
   for (const auto& [kind, name] : kind_names)
     if (name == text) return kind;
   return std::nullopt;
+}
+
+int DecodeHint::reduction_for(int width, int height) const {
+  if (!reducible() || width <= 0 || height <= 0) return 1;
+  auto covers = [&](int w, int h) {
+    return cover == Cover::Both ? w >= min_width && h >= min_height : w >= min_width || h >= min_height;
+  };
+  int best = 1;
+  for (int factor : {2, 4, 8}) {
+    const int w = (width + factor - 1) / factor, h = (height + factor - 1) / factor;
+    if (!covers(w, h) || !covers(h, w)) break;
+    best = factor;
+  }
+  return best;
+}
+
+DecodeHint most_demanding(const DecodeHint& a, const DecodeHint& b) {
+  DecodeHint merged;
+  merged.channels = a.channels == DecodeHint::Channels::Gray && b.channels == DecodeHint::Channels::Gray
+                        ? DecodeHint::Channels::Gray
+                        : DecodeHint::Channels::Any;
+  if (a.reducible() && b.reducible()) {
+    merged.min_width = std::max(a.min_width, b.min_width);
+    merged.min_height = std::max(a.min_height, b.min_height);
+    // Covering the larger size on one side covers each smaller one on that side; a chain that
+    // needs both sides keeps needing both.
+    merged.cover = a.cover == DecodeHint::Cover::Either && b.cover == DecodeHint::Cover::Either ? DecodeHint::Cover::Either
+                                                                                                 : DecodeHint::Cover::Both;
+  }
+  merged.max_bits = std::max(a.max_bits, b.max_bits);
+  return merged;
 }
 
 std::optional<std::string> field_value(const SampleInfo& info, std::string_view name) {
@@ -59,7 +90,5 @@ Transform::~Transform() = default;
 Router::~Router() = default;
 Aggregator::~Aggregator() = default;
 Writer::~Writer() = default;
-Model::~Model() = default;
-Explainer::~Explainer() = default;
 
 } // namespace radpipe

@@ -2,6 +2,6 @@
 #include <radpipe/plugin.hpp>
 
 extern "C" RADPIPE_EXPORT const radpipe_plugin_info* radpipe_plugin_entry(void) {
-  static const radpipe_plugin_info info{4, RADPIPE_ABI_VERSION, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  static const radpipe_plugin_info info{4, RADPIPE_ABI_VERSION, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   return &info;
 }

@@ -6,8 +6,9 @@ void register_stages(radpipe::PluginRegistrar&) { throw std::logic_error("must n
 } // namespace
 
 extern "C" RADPIPE_EXPORT const radpipe_plugin_info* radpipe_plugin_entry(void) {
-  static const radpipe_plugin_info info{sizeof(radpipe_plugin_info), RADPIPE_ABI_VERSION + 998, RADPIPE_SDK_VERSION_STRING,
+  static const radpipe_plugin_info info{sizeof(radpipe_plugin_info), 999u, RADPIPE_SDK_VERSION_STRING,
                                         RADPIPE_BUILD_FINGERPRINT, "abi_wrong_version", "1.0.0", "ABI from the future",
-                                        [](radpipe::PluginRegistrar* registrar) { register_stages(*registrar); }};
+                                        [](radpipe::PluginRegistrar* registrar) { register_stages(*registrar); },
+                                        nullptr, nullptr, nullptr, nullptr};
   return &info;
 }

@@ -223,3 +223,51 @@ TEST(EvaluationMetrics, ReadsTheSharedMuraReferenceTable) {
   EXPECT_EQ(rows[3].reader, "model_densenet169");
   EXPECT_TRUE(std::isnan(rows[3].ci.low));
 }
+
+// Three classes, eight cases (label, predicted): (0,0) (0,0) (0,1) (1,1) (1,2) (2,2) (2,2) (2,0).
+// Confusion, rows true: [2 1 0; 0 1 1; 1 0 2]. Class 0: 2 hits of 3 cases and 3 calls, so
+// precision = recall = F1 = 2/3; class 1: 1 of 2 and 2, all 1/2; class 2: 2 of 3 and 3, all 2/3.
+// macro F1 = (2/3 + 1/2 + 2/3) / 3 = 11/18; accuracy = 5/8. A fourth class that is neither present
+// nor predicted has no F1 and stays out of the mean.
+TEST(EvaluationMetrics, MulticlassMetricsMatchAHandCount) {
+  const std::vector<ClassifiedCase> cases{{0, 0}, {0, 0}, {0, 1}, {1, 1}, {1, 2}, {2, 2}, {2, 2}, {2, 0}};
+  const auto metrics = multiclass_metrics("image", cases, {"hand", "leg", "hip", "knee"}, {200, 7, 0.95});
+  EXPECT_EQ(metrics.cases, 8u);
+  EXPECT_EQ(metrics.confusion, (std::vector<std::vector<std::size_t>>{{2, 1, 0, 0}, {0, 1, 1, 0}, {1, 0, 2, 0}, {0, 0, 0, 0}}));
+  ASSERT_EQ(metrics.classes.size(), 4u);
+  EXPECT_EQ(metrics.classes[0].name, "hand");
+  EXPECT_EQ(metrics.classes[0].support, 3u);
+  EXPECT_NEAR(metrics.classes[0].precision, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(metrics.classes[1].recall, 0.5, 1e-12);
+  EXPECT_NEAR(metrics.classes[2].f1, 2.0 / 3, 1e-12);
+  EXPECT_TRUE(std::isnan(metrics.classes[3].f1));
+  EXPECT_NEAR(metrics.macro_f1, 11.0 / 18, 1e-12);
+  EXPECT_NEAR(metrics.accuracy, 5.0 / 8, 1e-12);
+  EXPECT_LE(metrics.accuracy_ci.low, metrics.accuracy);
+  EXPECT_GE(metrics.accuracy_ci.high, metrics.accuracy);
+  EXPECT_LT(metrics.macro_f1_ci.low, metrics.macro_f1_ci.high);
+  const auto json = to_json(metrics);
+  EXPECT_EQ(json["confusion"][2][0], 1);
+  EXPECT_TRUE(json["classes"][3]["f1"].is_null());
+  EXPECT_THROW(multiclass_metrics("image", std::vector<ClassifiedCase>{{0, 5}}, {"a", "b"}, {}), std::invalid_argument);
+}
+
+// Pooled cross-validation cases keep their fold's threshold: the same scores called at 0.5 and
+// at their own thresholds give other counts.
+TEST(EvaluationMetrics, ACaseWithItsOwnThresholdIsCalledAtIt) {
+  std::vector<ScoredCase> cases{{0.6, 1, "hand", 0.7}, {0.4, 0, "hand", 0.3}, {0.8, 1, "leg", std::nullopt}};
+  const auto group = group_metrics("overall", cases, 0.5, {});
+  EXPECT_EQ(group.counts.true_positive, 1);  // 0.8 at the level's 0.5
+  EXPECT_EQ(group.counts.false_negative, 1); // 0.6 below its own 0.7
+  EXPECT_EQ(group.counts.false_positive, 1); // 0.4 above its own 0.3
+}
+
+// Mean and sample sd of 1, 2, 3, 4: mean 2.5, sd = sqrt(((1.5^2 + 0.5^2) * 2) / 3) = sqrt(5/3).
+TEST(EvaluationMetrics, SpreadIsTheMeanAndSampleSdOfTheFiniteValues) {
+  const std::vector<double> values{1, 2, std::nan(""), 3, 4};
+  const Spread spread = spread_of(values);
+  EXPECT_EQ(spread.count, 4u);
+  EXPECT_DOUBLE_EQ(spread.mean, 2.5);
+  EXPECT_NEAR(spread.sd, std::sqrt(5.0 / 3.0), 1e-12);
+  EXPECT_TRUE(std::isnan(spread_of(std::vector<double>{1.0}).sd));
+}

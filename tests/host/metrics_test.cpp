@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <stdexcept>
 
 using namespace radpipe::host;
 
@@ -34,4 +37,83 @@ TEST(Metrics, CohenKappaOnAWorkedExample) {
   EXPECT_DOUBLE_EQ(counts.sensitivity(), 0.8);
   EXPECT_DOUBLE_EQ(counts.specificity(), 0.6);
   EXPECT_DOUBLE_EQ(counts.accuracy(), 0.7);
+}
+
+// Every metric on the inputs a diverged model or an empty split produces: NaN and infinite scores,
+// no cases, one constant score. Each must return (NaN where undefined) or throw
+// std::invalid_argument; none may hang or read out of bounds. NaN scores once made the AUROC loop
+// spin forever (a NaN never equals itself, so its tie group never ended).
+TEST(Metrics, EveryMetricTerminatesOnNanInfEmptyAndConstantInputs) {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    const char* name;
+    std::vector<double> scores;
+    std::vector<int> labels;
+  };
+  const std::vector<Case> cases{
+      {"all NaN", {nan, nan, nan, nan}, {0, 1, 0, 1}},
+      {"some NaN", {0.2, nan, 0.7, nan}, {0, 1, 1, 0}},
+      {"infinite", {inf, -inf, inf, 0.5}, {1, 0, 0, 1}},
+      {"NaN and infinite", {nan, inf, -inf, nan}, {1, 1, 0, 0}},
+      {"empty", {}, {}},
+      {"constant", {0.5, 0.5, 0.5, 0.5}, {0, 1, 0, 1}},
+      {"one class", {0.1, 0.9}, {1, 1}},
+      {"labels beyond 0/1", {0.1, 0.9, 0.4}, {2, -1, 1}},
+  };
+  for (const auto& [name, scores, labels] : cases) {
+    SCOPED_TRACE(name);
+    const bool has_nan = std::any_of(scores.begin(), scores.end(), [](double s) { return std::isnan(s); });
+    const double area = auroc(scores, labels);
+    if (has_nan || scores.empty()) {
+      EXPECT_TRUE(std::isnan(area)) << area;
+    } else if (!std::isnan(area)) {
+      EXPECT_TRUE(area >= 0.0 && area <= 1.0) << area;
+    }
+    const auto curve = roc_curve(scores, labels);
+    if (has_nan) {
+      EXPECT_TRUE(curve.empty());
+    }
+    for (const auto& point : curve) {
+      EXPECT_TRUE(point.false_positive_rate >= 0.0 && point.false_positive_rate <= 1.0);
+      EXPECT_TRUE(point.true_positive_rate >= 0.0 && point.true_positive_rate <= 1.0);
+    }
+    try {
+      const double threshold = youden_threshold(scores, labels);
+      EXPECT_FALSE(std::isnan(threshold));
+    } catch (const std::invalid_argument&) {
+    }
+    try {
+      const double threshold = threshold_for_sensitivity(scores, labels, 0.9);
+      EXPECT_FALSE(std::isnan(threshold));
+    } catch (const std::invalid_argument&) {
+    }
+    const auto predicted = threshold_at(scores, 0.5);
+    ASSERT_EQ(predicted.size(), scores.size());
+    const BinaryCounts counts = count_outcomes(predicted, labels);
+    EXPECT_EQ(counts.total(), static_cast<int>(scores.size()));
+    for (double value : {counts.accuracy(), counts.sensitivity(), counts.specificity(), counts.precision(), counts.f1(),
+                         counts.macro_f1(), counts.kappa(), cohen_kappa(predicted, labels)})
+      EXPECT_TRUE(std::isnan(value) || (value >= -1.0 && value <= 1.0)) << value;
+    std::vector<double> values = scores;
+    const double median = quantile(values, 0.5);
+    if (has_nan || scores.empty()) {
+      EXPECT_TRUE(std::isnan(median));
+    }
+    for (double q : {nan, -1.0, 2.0}) {
+      std::vector<double> again = scores;
+      (void)quantile(again, q); // terminates without reading outside the values
+    }
+    const auto intervals = bootstrap_intervals(
+        scores.size(), {[&](std::span<const std::size_t> picked) {
+                          std::vector<double> s;
+                          std::vector<int> l;
+                          for (auto i : picked) {
+                            s.push_back(scores[i]);
+                            l.push_back(labels[i]);
+                          }
+                          return auroc(s, l);
+                        }},
+        {20, 1, 0.95});
+    ASSERT_EQ(intervals.size(), 1u);
+  }
 }

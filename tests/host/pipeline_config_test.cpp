@@ -92,6 +92,18 @@ TEST(PipelineConfig, ReportsAnUnknownKeyWithTheClosestValidOne) {
   EXPECT_NE(messages[1].find("/pipelines/test.toml:12:1: error: missing required key 'size' in [[preprocess]] #2"), std::string::npos) << messages[1];
 }
 
+TEST(PipelineConfig, ValidatesOutputWritersLikeEveryStage) {
+  auto messages = messages_of(valid_pipeline() + "[[output]]\nstage = \"jsonl\"\nfiel = \"x.jsonl\"\n[[output]]\nstage = \"parquet\"\n");
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_NE(messages[0].find("unknown key 'fiel' in [[output]] #1 (writer 'jsonl'); did you mean 'file'?"), std::string::npos) << messages[0];
+  EXPECT_NE(messages[1].find("[[output]] #2"), std::string::npos) << messages[1];
+  auto valid = parse_pipeline(valid_pipeline() + "[[output]]\nstage = \"csv\"\n[[output]]\nstage = \"mura_submission\"\n",
+                              "/pipelines/test.toml", real_plugins());
+  ASSERT_TRUE(valid.config) << (valid.diagnostics.empty() ? "" : format(valid.diagnostics[0]));
+  ASSERT_EQ(valid.config->outputs.size(), 2u);
+  EXPECT_EQ(valid.config->outputs[1].params.string("file"), "mura-submission.csv");
+}
+
 TEST(PipelineConfig, ReportsAWrongType) {
   auto messages = messages_of(replace(valid_pipeline(), "batch_size = 4", "batch_size = \"four\""));
   ASSERT_EQ(messages.size(), 1u);
@@ -279,4 +291,124 @@ TEST(PipelineConfig, ValidatesTheTrainTable) {
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[0].rfind("/pipelines/test.toml:24:10: error: key 'epochs' in [train]: value 0 is out of range", 0), 0u) << messages[0];
   EXPECT_EQ(messages[1], "/pipelines/test.toml:25:1: error: unknown key 'optimiser' in [train]; did you mean 'optimizer'?");
+}
+
+// `--set KEY=VALUE` overrides: applied to the parsed file before validation, validated like the
+// file, and reported at the override when they are wrong.
+namespace {
+
+std::string pipeline_text() {
+  return "[pipeline]\n"                    // 1
+         "name = \"unit\"\n"               // 2
+         "batch_size = 4\n"                // 3
+         "[reader]\n"                      // 4
+         "stage = \"csv\"\n"               // 5
+         "file = \"" + labels + "\"\n"     // 6
+         "label_column = \"fractured\"\n"  // 7
+         "[[preprocess]]\n"                // 8
+         "stage = \"grayscale\"\n"         // 9
+         "[[preprocess]]\n"                // 10
+         "stage = \"resize\"\n"            // 11
+         "size = [64, 64]\n"               // 12
+         "[model]\n"                       // 13
+         "stage = \"cnn\"\n"               // 14
+         "device = \"auto\"\n"             // 15
+         "[aggregate]\n"                   // 16
+         "stage = \"mean\"\n";             // 17
+}
+
+ValidationResult parse_with(const std::vector<std::string>& overrides) {
+  return parse_pipeline(pipeline_text(), "/pipelines/test.toml", real_plugins(), overrides);
+}
+
+std::vector<std::string> messages_with(const std::vector<std::string>& overrides) {
+  std::vector<std::string> messages;
+  for (const auto& diagnostic : parse_with(overrides).diagnostics) messages.push_back(format(diagnostic));
+  return messages;
+}
+
+} // namespace
+
+TEST(PipelineOverrides, ChangeKeysOfTablesAndStepsAndCreateWhatIsMissing) {
+  auto result = parse_with({"train.epochs=1", "preprocess[2].size=[32, 48]", "model.device=cpu", "pipeline.batch_size=7",
+                            "model.blocks=3"});
+  ASSERT_TRUE(result.diagnostics.empty()) << format(result.diagnostics.front());
+  const auto& config = *result.config;
+  ASSERT_TRUE(config.train.has_value()); // [train] did not exist: the override made it, with its defaults
+  EXPECT_EQ(config.train->integer("epochs"), 1);
+  EXPECT_EQ(config.train->string("optimizer"), "adam");
+  EXPECT_EQ(config.preprocess[1].params.integers("size"), (std::vector<std::int64_t>{32, 48}));
+  EXPECT_EQ(config.default_chain()->device(), "cpu"); // a bare word is a string
+  EXPECT_EQ(config.settings.integer("batch_size"), 7);
+  EXPECT_EQ(config.default_chain()->model.params.integer("blocks"), 3);
+  EXPECT_EQ(config.overrides.size(), 5u);
+  // A plugin's complaint about a key at build time points at the override that set it.
+  EXPECT_EQ(config.default_chain()->model.key_locations.at("blocks").file, "--set model.blocks=3");
+  EXPECT_EQ(config.default_chain()->model.key_locations.at("stage").file, "/pipelines/test.toml");
+}
+
+TEST(PipelineOverrides, AddRoutesAndStepsAndReplaceWholeTables) {
+  auto result = parse_with({"route.stage=by_field", "route.by=body_part", "route.hand.model.stage=resnet", "route.hand.model.depth=34",
+                            "preprocess[3]={stage = \"normalize\", preset = \"imagenet\"}",
+                            "aggregate={stage = \"max\", threshold = 0.3}"});
+  ASSERT_TRUE(result.diagnostics.empty()) << format(result.diagnostics.front());
+  const auto& config = *result.config;
+  ASSERT_EQ(config.chains.size(), 2u);
+  ASSERT_NE(config.chain("hand"), nullptr);
+  EXPECT_EQ(config.chain("hand")->model.params.integer("depth"), 34);
+  ASSERT_EQ(config.preprocess.size(), 3u);
+  EXPECT_EQ(config.preprocess[2].entry.stage->name, "normalize");
+  EXPECT_EQ(config.aggregate.entry.stage->name, "max");
+  EXPECT_DOUBLE_EQ(config.threshold, 0.3);
+}
+
+TEST(PipelineOverrides, LaterOverridesWinAndQuotedKeysWork) {
+  auto result = parse_with({"train.epochs=3", "\"train\".\"epochs\"=5"});
+  ASSERT_TRUE(result.diagnostics.empty()) << format(result.diagnostics.front());
+  EXPECT_EQ(result.config->train->integer("epochs"), 5);
+}
+
+TEST(PipelineOverrides, AnInvalidValueIsReportedAtTheOverrideWithTheKeyItReplaced) {
+  auto messages = messages_with({"pipeline.batch_size=0"});
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].rfind("--set pipeline.batch_size=0: error: key 'batch_size' in [pipeline]: ", 0), 0u) << messages[0];
+  EXPECT_NE(messages[0].find("(the override replaced the value at /pipelines/test.toml:3:14)"), std::string::npos) << messages[0];
+}
+
+TEST(PipelineOverrides, ANewKeyIsValidatedLikeOneInTheFile) {
+  auto messages = messages_with({"train.epochz=3", "model.depth=18", "route.knee.model.depth=18", "train.optimizer=lbfgs"});
+  auto found = [&](const std::string& prefix) {
+    return std::any_of(messages.begin(), messages.end(), [&](const std::string& message) { return message.rfind(prefix, 0) == 0; });
+  };
+  EXPECT_TRUE(found("--set train.epochz=3: error: unknown key 'epochz' in [train]; did you mean 'epochs'?")) << ::testing::PrintToString(messages);
+  EXPECT_TRUE(found("--set model.depth=18: error: unknown key 'depth' in [model] (model 'cnn')")) << ::testing::PrintToString(messages);
+  EXPECT_TRUE(found("--set train.optimizer=lbfgs: error: key 'optimizer' in [train]: ")) << ::testing::PrintToString(messages);
+  // A route table made by the override lacks its router and its model stage: both are reported
+  // at the override, as nothing in the file is wrong.
+  EXPECT_GE(std::count_if(messages.begin(), messages.end(),
+                          [](const std::string& message) { return message.rfind("--set route.knee.model.depth=18: error: ", 0) == 0; }),
+            2)
+      << ::testing::PrintToString(messages);
+  for (const auto& message : messages) EXPECT_EQ(message.rfind("--set ", 0), 0u) << message;
+}
+
+TEST(PipelineOverrides, MalformedOverridesAreReportedAtTheOverride) {
+  auto messages = messages_with({"train.epochs", "preprocess[5].stage=resize", "pipeline.name.first=1", "preprocess[0].size=[1,1]",
+                                 "model..stage=cnn", "pipeline.batch_size[1]=3"});
+  ASSERT_EQ(messages.size(), 6u) << ::testing::PrintToString(messages);
+  EXPECT_EQ(messages[0], "--set train.epochs: error: expected KEY=VALUE, such as train.epochs=1");
+  EXPECT_EQ(messages[1], "--set preprocess[5].stage=resize: error: preprocess[5]: the pipeline has 2 [[preprocess]] tables; use 1..2 "
+                         "to change one or 3 to add one");
+  EXPECT_EQ(messages[2].rfind("--set pipeline.name.first=1: error: pipeline.name is a string in /pipelines/test.toml, not a table", 0), 0u)
+      << messages[2];
+  EXPECT_NE(messages[3].find("steps count from 1"), std::string::npos) << messages[3];
+  EXPECT_NE(messages[4].find("unexpected '.'"), std::string::npos) << messages[4];
+  EXPECT_NE(messages[5].find("pipeline.batch_size is an integer, not a list of [[batch_size]] tables"), std::string::npos) << messages[5];
+}
+
+TEST(PipelineOverrides, NoOverridesLeaveTheFileAsItIs) {
+  auto result = parse_with({});
+  ASSERT_TRUE(result.diagnostics.empty());
+  EXPECT_FALSE(result.config->train.has_value());
+  EXPECT_TRUE(result.config->overrides.empty());
 }

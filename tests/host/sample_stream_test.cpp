@@ -37,10 +37,35 @@ private:
   std::size_t position_ = 0;
 };
 
+LoadedPlugin plugin_named(std::string name) {
+  LoadedPlugin plugin;
+  plugin.name = std::move(name);
+  return plugin;
+}
+const LoadedPlugin test_plugin = plugin_named("test");
+
 Built<Reader> built(std::shared_ptr<Reader> reader) {
   static const StageDescriptor descriptor{StageKind::Reader, "generated", "", {}, {}, std::nullopt};
-  static const LoadedPlugin plugin{"", "test", "", "", "", {}, nullptr};
-  return {StageEntry{&plugin, &descriptor}, std::move(reader)};
+  return {StageEntry{&test_plugin, &descriptor}, std::move(reader)};
+}
+
+// A transform with a bug: it throws std::out_of_range on every tenth image (ids ending in 5), or,
+// configured wrongly, a StageError on the first image it sees.
+class Buggy : public Transform {
+public:
+  explicit Buggy(bool misconfigured) : misconfigured_(misconfigured) {}
+  void apply(Sample& sample, const TransformContext&) const override {
+    if (misconfigured_) throw StageError("level", "level 11 is not a level");
+    if (std::stoul(sample.info.id) % 10 == 5) throw std::out_of_range("vector::at");
+  }
+
+private:
+  bool misconfigured_;
+};
+
+std::vector<Built<Transform>> buggy_transforms(bool misconfigured) {
+  static const StageDescriptor descriptor{StageKind::Transform, "buggy", "", {}, {}, std::nullopt};
+  return {Built<Transform>{StageEntry{&test_plugin, &descriptor}, std::make_shared<Buggy>(misconfigured)}};
 }
 
 } // namespace
@@ -76,7 +101,9 @@ TEST(SampleStream, SkipsUnreadableSamplesAndCountsThem) {
   EXPECT_EQ(delivered, 90u);
   ASSERT_EQ(stream.skipped().size(), 10u);
   EXPECT_EQ(stream.skipped()[0].path, "/generated/3.png");
-  EXPECT_EQ(stream.skipped()[0].reason, "truncated file");
+  EXPECT_EQ(stream.skipped()[0].reason, "plugin test, stage reader generated: truncated file");
+  EXPECT_EQ(stream.skipped()[0].plugin, "test");
+  EXPECT_FALSE(stream.skipped()[0].plugin_failure);
 }
 
 TEST(SampleStream, StopsAtTheFirstUnreadableSampleWhenSkippingIsOff) {
@@ -107,4 +134,49 @@ TEST(SampleStream, CanBeAbandonedHalfWay) {
   SampleStream stream(reader_source(*reader.stage), reader, no_transforms, {});
   ASSERT_TRUE(stream.next());
   // The destructor must stop the enumerator and workers without draining the listing.
+}
+
+// Any exception from a stage on one image fails that image only, attributed to image, plugin and
+// stage, and follows on_error.
+TEST(SampleStream, AnExceptionFromATransformFailsThatImageOnly) {
+  auto reader = built(std::make_shared<GeneratedReader>(30, false));
+  const auto transforms = buggy_transforms(false);
+  SampleStream stream(reader_source(*reader.stage), reader, transforms, {});
+  std::size_t delivered = 0;
+  while (stream.next()) ++delivered;
+  EXPECT_EQ(delivered, 27u);
+  ASSERT_EQ(stream.skipped().size(), 3u);
+  EXPECT_EQ(stream.skipped()[0].path, "/generated/5.png");
+  EXPECT_EQ(stream.skipped()[0].reason, "plugin test, stage transform buggy: vector::at");
+  EXPECT_EQ(stream.skipped()[0].stage, "transform buggy");
+  EXPECT_TRUE(stream.skipped()[0].plugin_failure);
+}
+
+TEST(SampleStream, WithSkippingOffAnExceptionFromATransformStopsTheRunNamingTheImage) {
+  auto reader = built(std::make_shared<GeneratedReader>(30, false));
+  const auto transforms = buggy_transforms(false);
+  StreamOptions options;
+  options.skip_bad_samples = false;
+  SampleStream stream(reader_source(*reader.stage), reader, transforms, options);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream.next());
+  try {
+    stream.next();
+    FAIL() << "the sixth image fails";
+  } catch (const PluginError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("/generated/5.png: plugin test, stage transform buggy: vector::at (on_error = \"fail\"", 0), 0u)
+        << error.what();
+  }
+}
+
+TEST(SampleStream, AStageErrorStopsTheRunWhateverThePolicy) {
+  auto reader = built(std::make_shared<GeneratedReader>(30, false));
+  const auto transforms = buggy_transforms(true);
+  SampleStream stream(reader_source(*reader.stage), reader, transforms, {});
+  try {
+    stream.next();
+    FAIL() << "a configuration error stops the run";
+  } catch (const PluginError& error) {
+    EXPECT_EQ(std::string(error.what()), "plugin test, stage transform buggy, key level: level 11 is not a level (on /generated/0.png)");
+    EXPECT_EQ(error.key(), "level");
+  }
 }

@@ -5,7 +5,9 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -85,7 +87,8 @@ std::vector<std::vector<std::string>> read_csv_rows(const fs::path& file) {
 TEST(Cli, PrintsItsVersionAndAbi) {
   CommandResult run = radpipe("--version");
   EXPECT_EQ(run.exit_code, 0);
-  EXPECT_NE(run.out.find("radpipe 0.1.0 (ABI 1, compiler="), std::string::npos) << run.out;
+  EXPECT_TRUE(std::regex_search(run.out, std::regex(R"(^radpipe \d+\.\d+\.\d+\nSDK \d+\.\d+\.\d+, plugin ABI \d+\nbuild fingerprint compiler=)")))
+      << run.out;
 }
 
 TEST(Cli, BadCommandLinesExitWithTwo) {
@@ -123,7 +126,7 @@ TEST(Cli, BrokenPluginsAreReportedWithTheirReasonAndSkipped) {
   CommandResult run = radpipe("--plugin-path " RADPIPE_BINARY_DIR "/tests/abi plugins");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("BROKEN " RADPIPE_BINARY_DIR "/tests/abi/libwrong_abi.so"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("ABI version mismatch: plugin has ABI 999, host has ABI 1"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(run.out, std::regex(R"(ABI version mismatch: plugin has ABI 999 \(SDK [0-9.]+\), host has ABI \d+)"))) << run.out;
   EXPECT_NE(run.out.find("transform   add_offset"), std::string::npos) << "the good test plugin loads beside the broken ones";
   EXPECT_NE(run.out.find("reader      csv"), std::string::npos) << "the installation's plugins still load";
 }
@@ -209,6 +212,36 @@ TEST(Cli, PredictsTheDemoOnTheBundledSamples) {
   EXPECT_TRUE(summary["skipped"].empty());
 }
 
+// The default fast path (decode hints: grey at half scale; the model's inference form: BatchNorm
+// folded, channels-last) against the plain one (full decode, trainable form) on the demo: the
+// issue allows a mean absolute difference of 0.005 in probability.
+TEST(Cli, FastPathGivesTheDemoModelsProbabilitiesWithinHalfAPercent) {
+  TempFolder scratch;
+  std::string plain_text = read_text(demo);
+  const std::string table = "[pipeline]\n";
+  plain_text.replace(plain_text.find(table), table.size(), table + "decode_hints = false\noptimize = false\n");
+  // The copy lives elsewhere: its relative paths become absolute.
+  plain_text = std::regex_replace(plain_text, std::regex("\"\\.\\./samples/"), "\"" + (source_dir / "samples").string() + "/");
+  const fs::path plain = scratch.path() / "plain.toml";
+  { std::ofstream(plain) << plain_text; }
+  CommandResult fast = radpipe("predict " + demo + " --out " + (scratch.path() / "fast").string());
+  CommandResult slow = radpipe("predict " + plain.string() + " --out " + (scratch.path() / "plain").string());
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  ASSERT_EQ(slow.exit_code, 0) << slow.err;
+  const auto fast_rows = read_csv_rows(scratch.path() / "fast" / "predictions.csv");
+  const auto plain_rows = read_csv_rows(scratch.path() / "plain" / "predictions.csv");
+  ASSERT_EQ(fast_rows.size(), 21u);
+  ASSERT_EQ(plain_rows.size(), 21u);
+  double total = 0;
+  for (std::size_t i = 1; i < fast_rows.size(); ++i) {
+    ASSERT_EQ(fast_rows[i][0], plain_rows[i][0]);
+    total += std::abs(std::stod(fast_rows[i][7]) - std::stod(plain_rows[i][7]));
+  }
+  const double mean = total / 20.0;
+  std::cout << "demo: mean |probability difference|, fast path against plain: " << mean << "\n";
+  EXPECT_LE(mean, 0.005);
+}
+
 TEST(Cli, PredictSkipsUnreadableImagesAndCountsThem) {
   TempFolder folder;
   fs::create_directories(folder.path() / "images");
@@ -236,7 +269,12 @@ TEST(Cli, PredictSkipsUnreadableImagesAndCountsThem) {
   CommandResult strict = radpipe("predict " + (folder.path() / "p.toml").string() + " --out " + (folder.path() / "out2").string());
   EXPECT_EQ(strict.exit_code, 1) << strict.err;
   EXPECT_NE(strict.err.find("broken.jpg"), std::string::npos) << strict.err;
-  EXPECT_FALSE(fs::exists(folder.path() / "out2" / "predictions.csv")) << "a failed run leaves no partial results";
+  // Predict streams (issue 12): a failed run keeps the whole lines it committed and says so.
+  auto failed = nlohmann::json::parse(read_text(folder.path() / "out2" / "run.json"));
+  EXPECT_EQ(failed["status"], "failed");
+  const std::string partial = read_text(folder.path() / "out2" / "predictions.csv");
+  ASSERT_FALSE(partial.empty());
+  EXPECT_EQ(partial.back(), '\n') << "whole lines only";
 }
 
 TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
@@ -245,8 +283,11 @@ TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   auto rows = read_csv_rows(out.path() / "explanations.csv");
   ASSERT_EQ(rows.size(), 5u) << "header and one row per explained image";
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "path", "body_part", "chain", "probability", "label", "heatmap", "peak_x", "peak_y"}));
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "path", "body_part", "chain", "probability", "label", "heatmap", "peak_x", "peak_y",
+                                                "original_heatmap", "original_width", "original_height", "original_peak_x",
+                                                "original_peak_y"}));
   const std::string index = read_text(out.path() / "index.html");
+  int peaks_on_the_radiograph = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const fs::path heatmap = out.path() / rows[i][6];
     ASSERT_TRUE(fs::exists(heatmap)) << heatmap;
@@ -257,7 +298,27 @@ TEST(Cli, ExplainWritesAHeatmapPerImageAndAnIndex) {
       EXPECT_GT(peak, 0.0);
       EXPECT_LT(peak, 1.0);
     }
+    // The heatmap over the radiograph at its own size: the peak is where the demo's letterboxing
+    // resize to 128x128 sends it back, within two input pixels.
+    const cv::Mat radiograph = cv::imread(rows[i][1], cv::IMREAD_UNCHANGED);
+    const cv::Mat original = cv::imread((out.path() / rows[i][9]).string(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(original.empty()) << rows[i][9];
+    EXPECT_EQ(original.size(), radiograph.size());
+    EXPECT_EQ(std::stoi(rows[i][10]), radiograph.cols);
+    EXPECT_EQ(std::stoi(rows[i][11]), radiograph.rows);
+    EXPECT_NE(index.find("href=\"" + rows[i][9] + "\""), std::string::npos);
+    const double scale = std::min(128.0 / radiograph.cols, 128.0 / radiograph.rows);
+    const double content_width = std::lround(radiograph.cols * scale), content_height = std::lround(radiograph.rows * scale);
+    const double left = std::floor((128 - content_width) / 2), top = std::floor((128 - content_height) / 2);
+    const double sx = content_width / radiograph.cols, sy = content_height / radiograph.rows;
+    const double expected_x = (std::stod(rows[i][7]) * 128 - left) / sx - 0.5, expected_y = (std::stod(rows[i][8]) * 128 - top) / sy - 0.5;
+    // A peak in the letterbox's padding lies off the radiograph: the map there has no place on it.
+    if (expected_x < 0 || expected_y < 0 || expected_x > radiograph.cols - 1 || expected_y > radiograph.rows - 1) continue;
+    ++peaks_on_the_radiograph;
+    EXPECT_NEAR(std::stod(rows[i][12]), expected_x, 2 / sx) << rows[i][0];
+    EXPECT_NEAR(std::stod(rows[i][13]), expected_y, 2 / sy) << rows[i][0];
   }
+  EXPECT_GT(peaks_on_the_radiograph, 0) << "the mapping was checked at least once";
 }
 
 TEST(Cli, ExplainWithoutAnExplainTableSaysHowToAddOne) {

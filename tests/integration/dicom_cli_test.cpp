@@ -170,7 +170,7 @@ TEST(PredictDicom, OneStudyRowPerStudyInstanceUid) {
   EXPECT_EQ(images[0][0], "id");
   const auto studies = read_rows(out / "studies.csv");
   ASSERT_EQ(studies.size(), 3u); // header + 2 studies: RG1 alone, RG3 lossless and lossy together
-  EXPECT_EQ(studies[0], (std::vector<std::string>{"study_id", "patient_id", "body_part", "images",
+  EXPECT_EQ(studies[0], (std::vector<std::string>{"study_id", "patient_id", "body_part", "chain", "images",
                                                   "probability", "predicted", "label"}));
   std::map<std::string, std::vector<std::string>> by_study;
   for (std::size_t i = 1; i < studies.size(); ++i) by_study[studies[i][0]] = studies[i];
@@ -178,15 +178,16 @@ TEST(PredictDicom, OneStudyRowPerStudyInstanceUid) {
   const auto& rg3 = by_study.at("1.3.6.1.4.1.5962.1.2.11.20040826185059.5457");
   EXPECT_EQ(rg1[1], "9RG1");
   EXPECT_EQ(rg1[2], "chest");
-  EXPECT_EQ(rg1[3], "1");
+  EXPECT_EQ(rg1[3], "default");
+  EXPECT_EQ(rg1[4], "1");
   EXPECT_EQ(rg3[1], "11RG3");
   EXPECT_EQ(rg3[2], "extremity");
-  EXPECT_EQ(rg3[3], "2");
+  EXPECT_EQ(rg3[4], "2");
 
   // The mean aggregator: RG3's study probability is the mean of its two images'.
   std::vector<double> rg3_images;
   for (std::size_t i = 1; i < images.size(); ++i)
     if (images[i][2] == rg3[0]) rg3_images.push_back(std::stod(images[i][7]));
   ASSERT_EQ(rg3_images.size(), 2u);
-  EXPECT_NEAR(std::stod(rg3[4]), (rg3_images[0] + rg3_images[1]) / 2, 1e-6);
+  EXPECT_NEAR(std::stod(rg3[5]), (rg3_images[0] + rg3_images[1]) / 2, 1e-6);
 }

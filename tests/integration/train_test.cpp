@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -47,10 +48,32 @@ protected:
     return file;
   }
 
-  int radpipe(const std::string& arguments) {
-    const std::string command = std::string(RADPIPE_EXECUTABLE) + " " + arguments + " >>" + (folder_ / "log.txt").string() + " 2>&1";
+  // The smallest training that still has every part: dropout (torch's generator), a random flip
+  // (per-sample seeds), a plateau schedule that moves whenever the loss does not improve.
+  fs::path write_tiny_pipeline(const std::string& name, int seed, const std::string& train_extra = "",
+                               const std::string& extra_preprocess = "") {
+    const fs::path file = folder_ / (name + ".toml");
+    std::ofstream out(file);
+    out << "[pipeline]\nname = \"" << name << "\"\nseed = " << seed << "\nbatch_size = 8\nworkers = 1\nthreads = 1\n"
+        << "[reader]\nstage = \"csv\"\nfile = \"" << RADPIPE_SHARED_DIR << "/data/fracatlas/labels.csv\"\n"
+        << "label_column = \"fractured\"\nbody_part_column = \"body_part\"\n"
+        << "[[preprocess]]\nstage = \"grayscale\"\n"
+        << "[[preprocess]]\nstage = \"resize\"\nsize = [16, 16]\n"
+        << "[[preprocess]]\nstage = \"random_flip\"\n"
+        << "[[preprocess]]\nstage = \"normalize\"\n" << extra_preprocess
+        << "[model]\nstage = \"cnn\"\nblocks = 2\nwidth = 4\ndropout = 0.5\ndevice = \"cpu\"\n"
+        << "[aggregate]\nstage = \"mean\"\n"
+        << "[train]\nepochs = 2\nbatch_size = 4\nlimit = 8\nlearning_rate = 0.05\nplateau_patience = 0\nplateau_factor = 0.5\n"
+        << "keep_best = 1\n" << train_extra;
+    return file;
+  }
+
+  int radpipe(const std::string& arguments, const std::string& environment = "") {
+    const std::string command =
+        environment + " " + std::string(RADPIPE_EXECUTABLE) + " " + arguments + " >>" + (folder_ / "log.txt").string() + " 2>&1";
     const int status = std::system(command.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    // 128 + the signal, as a shell reports a killed command (the shell may exec radpipe itself).
+    return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
   }
 
   std::string log() const { return read_bytes(folder_ / "log.txt"); }
@@ -84,8 +107,8 @@ TEST_F(TrainTest, WritesCheckpointsHistoryAndResumes) {
   auto meta = nlohmann::json::parse(read_bytes(out / "checkpoints" / "last" / "meta.json"));
   EXPECT_EQ(meta["epoch"], 1);
   EXPECT_EQ(meta["class_map"]["1"], "abnormal");
-  ASSERT_EQ(meta["history"].size(), 1u);
-  EXPECT_GT(meta["history"][0]["train_loss"].get<double>(), 0.0);
+  ASSERT_EQ(meta["chains"]["default"]["history"].size(), 1u); // each chain keeps its own history
+  EXPECT_GT(meta["chains"]["default"]["history"][0]["train_loss"].get<double>(), 0.0);
 
   ASSERT_EQ(radpipe("train " + pipeline.string() + " --resume --epochs 2"), 0) << log();
   EXPECT_NE(log().find("resuming after epoch 1"), std::string::npos) << log();
@@ -154,4 +177,129 @@ TEST_F(TrainTest, StandardizeTravelsWithTheCheckpointOrByName) {
 TEST_F(TrainTest, RefusesAPipelineWithoutTrainTable) {
   EXPECT_EQ(radpipe("train " + write_pipeline("untrained", 1, false).string()), 1);
   EXPECT_NE(log().find("no [train] table"), std::string::npos) << log();
+}
+
+// A loss that becomes NaN once made validation spin forever in the AUROC; it must stop training at
+// once, saying where and why. The test plugin's add_offset of 1e39 overflows float pixels to
+// infinity (as a denormal normalize std did before the schema refused it), and BatchNorm turns
+// them into NaN in the first batch.
+TEST_F(TrainTest, ANonFiniteLossStopsTrainingNamingEpochBatchAndCause) {
+  const std::string plugins = "--plugin-path " RADPIPE_BINARY_DIR "/tests/abi ";
+  const std::string overflow = "[[preprocess]]\nstage = \"add_offset\"\noffset = 1e39\n";
+  const fs::path pipeline = write_tiny_pipeline("diverging", 1, "", overflow);
+  ASSERT_EQ(radpipe(plugins + "train " + pipeline.string() + " --out " + (folder_ / "run").string(), "timeout 300"), 4) << log();
+  const std::string text = log();
+  EXPECT_NE(text.find("epoch 1, batch 1 of model"), std::string::npos) << text;
+  EXPECT_NE(text.find("the training loss is nan"), std::string::npos) << text;
+  EXPECT_NE(text.find("input holds values that are not finite"), std::string::npos) << "the likely cause: " << text;
+  EXPECT_NE(text.find("on_nonfinite_loss"), std::string::npos) << "the way to skip instead: " << text;
+  EXPECT_FALSE(fs::exists(folder_ / "run" / "best.pt")) << "no checkpoint of spoiled weights";
+
+  // Skipping every batch learns nothing: that stops too, after the epoch, with its own message.
+  const fs::path skipping = write_tiny_pipeline("skipping", 1, "on_nonfinite_loss = \"skip\"\n", overflow);
+  ASSERT_EQ(radpipe(plugins + "train " + skipping.string() + " --out " + (folder_ / "skip").string(), "timeout 300"), 4) << log();
+  EXPECT_NE(log().find("batch skipped"), std::string::npos) << log();
+  EXPECT_NE(log().find("every batch (1 of 1) had a non-finite loss"), std::string::npos) << log();
+}
+
+// A full disk while a checkpoint is written: exit 4 with a message, never an abort (LibTorch's
+// archive writer used to throw from its destructor). RLIMIT_FSIZE stands in for the full disk;
+// the log goes through a pipe so that the limit hits only the files radpipe writes.
+TEST_F(TrainTest, AFullDiskWhileSavingIsExit4WithAMessage) {
+  const fs::path pipeline = write_tiny_pipeline("full", 1);
+  const std::string command = "bash -c 'set -o pipefail; prlimit --fsize=2048 " + std::string(RADPIPE_EXECUTABLE) + " train " +
+                              pipeline.string() + " --out " + (folder_ / "run").string() + " 2>&1 | cat >>" +
+                              (folder_ / "log.txt").string() + "'";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 4) << log();
+  EXPECT_NE(log().find("cannot save the checkpoint of epoch 1"), std::string::npos) << log();
+  EXPECT_NE(log().find("File too large"), std::string::npos) << "the system's reason: " << log();
+  EXPECT_EQ(log().find("terminate called"), std::string::npos) << log();
+}
+
+namespace {
+
+// What the test below needs of a finished run: the epoch its last checkpoint holds, the weights
+// there, and whether best.pt holds the weights of the epoch its metadata calls best.
+struct RunState {
+  int last_epoch = 0;
+  std::string last_weights;
+  bool best_matches_meta = false;
+  std::size_t history_rows = 0;
+  std::vector<std::string> leftovers; // .tmp and .old entries
+};
+
+RunState state_of(const fs::path& run) {
+  RunState state;
+  const fs::path last = run / "checkpoints" / "last";
+  const auto meta = nlohmann::json::parse(read_bytes(last / "meta.json"), nullptr, false);
+  if (meta.is_discarded()) return state;
+  state.last_epoch = meta["epoch"].get<int>();
+  state.last_weights = read_bytes(last / "model.pt");
+  // best.pt holds the weights of the epoch meta.json names best: those the checkpoint keeps as
+  // model.best.pt, and those of that epoch's folder when keep_best kept it.
+  char best_folder[32];
+  std::snprintf(best_folder, sizeof best_folder, "epoch-%04d", meta["chains"]["default"]["best_epoch"].get<int>());
+  const std::string best = read_bytes(run / "best.pt");
+  const fs::path best_epoch_weights = run / "checkpoints" / best_folder / "model.pt";
+  state.best_matches_meta = !best.empty() && best == read_bytes(last / "model.best.pt") &&
+                            (!fs::exists(best_epoch_weights) || best == read_bytes(best_epoch_weights));
+  std::ifstream history(run / "history.csv");
+  for (std::string line; std::getline(history, line);) ++state.history_rows;
+  for (const auto& entry : fs::recursive_directory_iterator(run)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp") != std::string::npos || name.ends_with(".old")) state.leftovers.push_back(name);
+  }
+  return state;
+}
+
+} // namespace
+
+// Resume reproduces the uninterrupted run bit for bit (CPU, one thread), and a kill at any file
+// operation of a checkpoint save loses nothing: RADPIPE_TEST_KILL_AT_FILE_OP=N kills the process
+// at its N-th file operation, for every N of the second epoch's save in turn; each time,
+// `--resume` finishes with a valid last/, a best.pt that matches its metadata, and the weights of
+// the run that was never stopped.
+TEST_F(TrainTest, AKillAtEveryFileOperationOfASaveResumesToTheUninterruptedWeights) {
+  const fs::path pipeline = write_tiny_pipeline("killed", 4);
+  ASSERT_EQ(radpipe("train " + pipeline.string() + " --out " + (folder_ / "reference").string()), 0) << log();
+  const RunState reference = state_of(folder_ / "reference");
+  ASSERT_EQ(reference.last_epoch, 2);
+  ASSERT_TRUE(reference.best_matches_meta);
+  ASSERT_TRUE(reference.leftovers.empty()) << reference.leftovers.front();
+  const auto reference_meta = nlohmann::json::parse(read_bytes(folder_ / "reference" / "checkpoints" / "last" / "meta.json"));
+  // The seed is chosen so that epoch 2 improves: its save then writes every file (epoch folder,
+  // last, best.pt) and prunes epoch 1's folder (keep_best = 1).
+  ASSERT_EQ(reference_meta["chains"]["default"]["best_epoch"], 2) << "pick another seed: epoch 2 must be the best";
+  ASSERT_FALSE(fs::exists(folder_ / "reference" / "checkpoints" / "epoch-0001"));
+
+  // Stopped after epoch 1 (--epochs 1 is a run killed just after its first save), then resumed.
+  const fs::path after_first = folder_ / "after-first";
+  ASSERT_EQ(radpipe("train " + pipeline.string() + " --epochs 1 --out " + after_first.string()), 0) << log();
+  fs::copy(after_first, folder_ / "resumed", fs::copy_options::recursive);
+  ASSERT_EQ(radpipe("train " + pipeline.string() + " --resume --out " + (folder_ / "resumed").string()), 0) << log();
+  EXPECT_TRUE(state_of(folder_ / "resumed").last_weights == reference.last_weights) << "resume must repeat the uninterrupted run";
+
+  int killed_runs = 0;
+  for (int operation = 1; operation < 200; ++operation) {
+    SCOPED_TRACE("killed at file operation " + std::to_string(operation));
+    const fs::path run = folder_ / ("kill-" + std::to_string(operation));
+    fs::copy(after_first, run, fs::copy_options::recursive);
+    const int killed = radpipe("train " + pipeline.string() + " --resume --out " + run.string(),
+                               "RADPIPE_TEST_KILL_AT_FILE_OP=" + std::to_string(operation));
+    if (killed == 0) break; // the save has fewer operations than this: every one was tried
+    ASSERT_EQ(killed, 128 + 9) << "killed by SIGKILL: " << log();
+    ++killed_runs;
+    ASSERT_EQ(radpipe("train " + pipeline.string() + " --resume --out " + run.string()), 0) << log();
+    const RunState state = state_of(run);
+    EXPECT_EQ(state.last_epoch, 2);
+    EXPECT_TRUE(state.best_matches_meta) << "best.pt must hold the weights of the epoch meta.json calls best";
+    EXPECT_TRUE(state.last_weights == reference.last_weights) << "the resumed run must end with the uninterrupted run's weights";
+    EXPECT_EQ(state.history_rows, 3u) << "header and two epochs";
+    EXPECT_TRUE(state.leftovers.empty()) << state.leftovers.front();
+    fs::remove_all(run);
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(killed_runs, 15) << "a save has more file operations than that; did the hook stop counting?";
 }

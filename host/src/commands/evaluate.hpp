@@ -4,9 +4,12 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "commands/commands.hpp"
+#include "report/evaluation.hpp"
 
 namespace radpipe::host {
 
@@ -18,8 +21,24 @@ struct EvaluateOptions {
   std::string device;
   std::filesystem::path checkpoint;
   std::filesystem::path reference; // replaces [evaluate] reference when set
+  // Sees every listed sample first; may set its split or drop it (`radpipe cv` assigns folds).
+  std::function<bool(SampleInfo&)> sample_filter;
+  bool print_summary = true; // the metric tables on stdout
 };
 int command_evaluate(const GlobalOptions& global, const EvaluateOptions& options);
+
+// What an evaluation found, for commands that pool several (`radpipe cv`).
+struct EvaluationOutcome {
+  std::vector<ImagePrediction> images;
+  std::vector<StudyPrediction> studies;
+  std::vector<StudyPrediction> patients; // one per patient; empty when the reader knows no patients
+  double image_threshold = 0.5, study_threshold = 0.5, patient_threshold = 0.5;
+  std::vector<LevelMetrics> levels;          // study, patient (when known), image; none for k > 2 classes
+  std::vector<MulticlassMetrics> multiclass; // image and study level, for models with k > 1 outputs
+};
+// `radpipe evaluate`: writes its files into options.out_dir and returns the exit code; fills
+// `outcome` (when given) on success.
+int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& options, EvaluationOutcome* outcome);
 
 struct CompareOptions {
   std::filesystem::path run_a, run_b; // output folders of `radpipe evaluate`, or their metrics.json

@@ -9,6 +9,8 @@
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
 
+#include <radpipe/geometry.hpp>
+
 #include <fmt/format.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -53,6 +55,32 @@ cv::Mat side_by_side(const cv::Mat& gray, const torch::Tensor& heat) {
   return both;
 }
 
+// Any radpipe image as 8-bit grey for display, stretched to its own range.
+cv::Mat display_gray(const cv::Mat& image) {
+  cv::Mat gray = image;
+  if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_RGB2GRAY);
+  cv::Mat out;
+  cv::normalize(gray, out, 0, 255, cv::NORM_MINMAX, CV_8U);
+  return out;
+}
+
+// The heatmap (model-input size) carried onto the decoded image through the geometry the
+// transforms recorded; stretched onto it when there is none.
+cv::Mat heatmap_at_source(const torch::Tensor& heat, const SampleInfo& info, cv::Size source, bool& stretched) {
+  auto contiguous = heat.contiguous();
+  const cv::Mat map(static_cast<int>(heat.size(0)), static_cast<int>(heat.size(1)), CV_32F, contiguous.data_ptr<float>());
+  cv::Mat out;
+  stretched = false;
+  if (auto geometry = recorded_geometry(info, map.size(), source)) {
+    // to_output takes decoded-image coordinates to the input's: the inverse map warpAffine wants.
+    cv::warpAffine(map, out, cv::Mat(geometry->to_output), source, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, 0.0);
+  } else {
+    cv::resize(map, out, source, 0, 0, cv::INTER_LINEAR);
+    stretched = true;
+  }
+  return out;
+}
+
 void write_png(const fs::path& file, const cv::Mat& image) {
   std::vector<unsigned char> bytes;
   if (!cv::imencode(".png", image, bytes)) throw std::runtime_error("cannot encode " + file.string() + " as PNG");
@@ -83,11 +111,13 @@ void write_index(const fs::path& out_dir, std::vector<HeatmapFigure> items, cons
            ".pos{color:#f77}.neg{color:#7cf}</style></head><body>\n<h1>Where the model looked: "
         << html_escape(config.settings.string("name")) << "</h1>\n<p>Left: the model's input; right: the "
         << html_escape(config.explain->entry.stage->name)
-        << " heatmap of the evidence for the positive class (red is strongest). Sorted by probability, highest first.</p>\n"
+        << " heatmap of the evidence for the positive class (red is strongest). Sorted by probability, highest first; a click shows the heatmap over the whole image at its original size.</p>\n"
            "<div class=\"grid\">\n";
     for (const auto& item : items) {
       const std::string label = item.info.label ? (*item.info.label ? "positive" : "negative") : "unlabelled";
-      out << "<figure><img src=\"" << html_escape(item.image_file) << "\" alt=\"" << html_escape(item.info.id) << "\"><figcaption>"
+      out << "<figure>" << (item.original_file.empty() ? "" : "<a href=\"" + html_escape(item.original_file) + "\">") << "<img src=\""
+          << html_escape(item.image_file) << "\" alt=\"" << html_escape(item.info.id) << "\">"
+          << (item.original_file.empty() ? "" : "</a>") << "<figcaption>"
           << html_escape(item.info.id) << (item.info.body_part.empty() ? "" : " · " + html_escape(item.info.body_part))
           << fmt::format(" · p = {:.3f} · ", item.probability) << "<span class=\""
           << (item.info.label && *item.info.label ? "pos" : "neg") << "\">" << label << "</span></figcaption></figure>\n";
@@ -103,10 +133,32 @@ std::string file_stem_for(const SampleInfo& info) {
   return stem.substr(0, 96);
 }
 
+// The heatmap over the image as the reader decoded it (decoded again: the batch holds the
+// model's input).
+void draw_at_original_size(Built<Reader>& reader, const torch::Tensor& heat, const fs::path& out_dir, HeatmapFigure& item) {
+  const Sample original = call_plugin(reader.entry, [&] { return reader.stage->load(item.info); });
+  const cv::Size size = original.image.size();
+  const cv::Mat map = heatmap_at_source(heat, item.info, size, item.original_stretched);
+  cv::Point peak;
+  cv::minMaxLoc(map, nullptr, nullptr, nullptr, &peak);
+  item.original_width = size.width;
+  item.original_height = size.height;
+  item.original_peak_x = peak.x;
+  item.original_peak_y = peak.y;
+  cv::Mat heat_8u, colour, base, blended;
+  map.convertTo(heat_8u, CV_8U, 255.0);
+  cv::applyColorMap(heat_8u, colour, cv::COLORMAP_JET);
+  cv::cvtColor(display_gray(original.image), base, cv::COLOR_GRAY2BGR);
+  cv::addWeighted(base, 0.6, colour, 0.4, 0.0, blended);
+  item.original_file = fs::path(item.image_file).replace_extension().string() + "-original.png";
+  write_png(out_dir / item.original_file, blended);
+}
+
 // Heatmap figures of one chain's batch. Explainers need gradients through the model, so this
-// runs outside the no-gradient scoring path.
+// runs outside the no-gradient scoring path. With `original_reader`, each heatmap is also drawn
+// over the decoded image.
 std::vector<HeatmapFigure> explain_batch(Chain& chain, Built<Explainer>& explainer, std::vector<Sample>& batch, const fs::path& out_dir,
-                                         const std::string& subfolder) {
+                                         const std::string& subfolder, Built<Reader>* original_reader) {
   auto input = samples_to_tensor(batch, chain.model.stage->input_channels());
   torch::Tensor probabilities = chain_probabilities(chain, batch);
   // Binary chains: the evidence for the positive class; multi-class ones: for each image's predicted class.
@@ -130,12 +182,16 @@ std::vector<HeatmapFigure> explain_batch(Chain& chain, Built<Explainer>& explain
   std::vector<HeatmapFigure> figures;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto n = static_cast<long>(i);
-    HeatmapFigure item{std::move(batch[i].info), chain.name, probabilities[n].item<double>(), {}, 0.0, 0.0};
+    HeatmapFigure item;
+    item.info = std::move(batch[i].info);
+    item.chain = chain.name;
+    item.probability = probabilities[n].item<double>();
     item.image_file = subfolder + "/" + file_stem_for(item.info) + ".png";
     write_png(out_dir / item.image_file, side_by_side(model_input_as_gray(input[n]), heat[n]));
     const auto flat_peak = heat[n].flatten().argmax().item<long>();
     item.peak_x = (static_cast<double>(flat_peak % heat.size(2)) + 0.5) / static_cast<double>(heat.size(2));
     item.peak_y = (static_cast<double>(flat_peak / heat.size(2)) + 0.5) / static_cast<double>(heat.size(1));
+    if (original_reader != nullptr) draw_at_original_size(*original_reader, heat[n], out_dir, item);
     figures.push_back(std::move(item));
   }
   return figures;
@@ -143,10 +199,12 @@ std::vector<HeatmapFigure> explain_batch(Chain& chain, Built<Explainer>& explain
 
 } // namespace
 
-std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stream, const fs::path& out_dir, const std::string& subfolder) {
+std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stream, const fs::path& out_dir, const std::string& subfolder,
+                                          bool at_original_size) {
   Built<Explainer>* explainer = pipeline.explainer();
   if (explainer == nullptr) throw std::logic_error("explain_stream needs a pipeline with an [explain] stage");
-  pipeline.set_training(false);
+  // Explainers differentiate the model: its trainable form, never the folded one.
+  pipeline.prepare_models(ModelForm::Trainable);
   fs::create_directories(out_dir / subfolder);
 
   Progress progress("explain", std::nullopt);
@@ -154,12 +212,14 @@ std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stre
   std::vector<SkippedSample> skipped;
   ChainRunnerOptions options;
   options.window = window_for(pipeline.chains());
-  options.transform = prediction_stream_options(pipeline.config()).transform;
+  options.transform = prediction_stream_options(pipeline).transform;
   // Gradients flow on the chain threads: one explainer call at a time keeps it simple for plugins.
   options.concurrent = false;
   ChainRunner<HeatmapFigure> runner(
       pipeline.chains(),
-      [&](Chain& chain, std::vector<Sample>& batch) { return explain_batch(chain, *explainer, batch, out_dir, subfolder); },
+      [&](Chain& chain, std::vector<Sample>& batch) {
+        return explain_batch(chain, *explainer, batch, out_dir, subfolder, at_original_size ? &pipeline.reader() : nullptr);
+      },
       [&](ChainOutcome<HeatmapFigure>&& outcome) {
         progress.advance(1);
         if (outcome.skip) skipped.push_back(std::move(*outcome.skip));
@@ -167,10 +227,7 @@ std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stre
       },
       options);
   StudyRouter router(pipeline, options.transform);
-  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
-  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
-  router.finish(emit);
-  runner.finish();
+  route_into(stream, router, runner);
   skipped.insert(skipped.end(), router.skipped().begin(), router.skipped().end());
   const std::size_t skip_count = stream.skipped().size() + skipped.size();
   progress.finish(skip_count == 0 ? std::string() : fmt::format("{} skipped", skip_count));
@@ -183,12 +240,13 @@ std::vector<HeatmapFigure> explain_stream(Pipeline& pipeline, SampleStream& stre
 int command_explain(const GlobalOptions& global, const ExplainOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
   if (!config->explain) {
     spdlog::error("{}: the pipeline has no [explain] table; add one, e.g.\n  [explain]\n  stage = \"gradcam\"", options.pipeline.string());
     return exit_invalid;
   }
+  prepare_output_folder(options.out_dir, "--out");
 
   BuildOptions build;
   build.threads = global.threads;
@@ -200,20 +258,25 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
   SampleStream stream(reader_source(*pipeline.reader().stage, keep, options.limit), pipeline.reader(), pipeline.transforms(),
-                      prediction_stream_options(*config));
-  std::vector<HeatmapFigure> explained = explain_stream(pipeline, stream, options.out_dir, "heatmaps");
+                      prediction_stream_options(pipeline));
+  std::vector<HeatmapFigure> explained = explain_stream(pipeline, stream, options.out_dir, "heatmaps", /*at_original_size=*/true);
+  if (std::any_of(explained.begin(), explained.end(), [](const HeatmapFigure& item) { return item.original_stretched; }))
+    spdlog::warn("a transform changed the image size without recording how (radpipe/geometry.hpp): those heatmaps were stretched "
+                 "onto the original image, which is exact only for a plain resize");
   if (explained.empty()) {
     spdlog::error("no image could be explained ({} skipped); nothing written", stream.skipped().size());
     return exit_invalid;
   }
 
   write_file_atomically(options.out_dir / "explanations.csv", [&](std::ostream& out) {
-    out << "id,path,body_part,chain,probability,label,heatmap,peak_x,peak_y\n";
+    out << "id,path,body_part,chain,probability,label,heatmap,peak_x,peak_y,original_heatmap,original_width,original_height,"
+           "original_peak_x,original_peak_y\n";
     for (const auto& item : explained)
       out << csv_field(item.info.id) << ',' << csv_field(item.info.path) << ',' << csv_field(item.info.body_part) << ','
           << csv_field(item.chain) << ',' << fmt::format("{:.6f}", item.probability) << ','
           << (item.info.label ? std::to_string(*item.info.label) : std::string()) << ',' << csv_field(item.image_file) << ','
-          << fmt::format("{:.4f},{:.4f}", item.peak_x, item.peak_y) << '\n';
+          << fmt::format("{:.4f},{:.4f}", item.peak_x, item.peak_y) << ',' << csv_field(item.original_file) << ','
+          << fmt::format("{},{},{},{}", item.original_width, item.original_height, item.original_peak_x, item.original_peak_y) << '\n';
   });
   write_index(options.out_dir, explained, *config);
   spdlog::info("{} heatmaps; open {}", explained.size(), (options.out_dir / "index.html").string());

@@ -161,8 +161,9 @@ cv::Mat contact_sheet(std::span<const Sample> samples, const std::string& title,
 int command_preview(const GlobalOptions& global, const PreviewOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
+  prepare_output_folder(options.out_dir, "--out");
 
   // No models: a preview shows pixels only, so it never pays for building or loading a network.
   BuildOptions build;
@@ -180,6 +181,7 @@ int command_preview(const GlobalOptions& global, const PreviewOptions& options) 
   StreamOptions stream_options;
   stream_options.workers = static_cast<int>(settings.integer("workers"));
   stream_options.transform = training;
+  stream_options.decode_hint = pipeline.decode_hint(); // the pixels the chain gets, as in training
   std::vector<Sample> samples;
   const std::vector<Built<Transform>> decode_only;
   {

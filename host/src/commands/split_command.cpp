@@ -36,8 +36,9 @@ int command_split(const GlobalOptions& global, const SplitOptions& options) {
   }
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
+  prepare_output_file(options.out, "--out");
   const std::uint64_t seed =
       options.seed.value_or(static_cast<std::uint64_t>(config->settings.integer("seed")));
   const SplitPlan plan = options.folds > 0 ? SplitPlan::k_fold(options.folds, seed)

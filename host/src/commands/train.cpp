@@ -24,6 +24,8 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
+#include <sstream>
 
 namespace radpipe::host {
 namespace fs = std::filesystem;
@@ -90,6 +92,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Params& train, tor
   if (name == "sgd")
     return std::make_unique<torch::optim::SGD>(parameters,
                                                torch::optim::SGDOptions(rate).momentum(train.real("momentum")).weight_decay(decay));
+  if (name == "adagrad")
+    return std::make_unique<torch::optim::Adagrad>(parameters, torch::optim::AdagradOptions(rate).weight_decay(decay));
   if (name == "adamw")
     return std::make_unique<torch::optim::AdamW>(parameters, torch::optim::AdamWOptions(rate).weight_decay(decay));
   return std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(rate).weight_decay(decay));
@@ -116,6 +120,146 @@ struct Checkpoint {
   fs::path folder;
 };
 
+// ---- Checkpoint folders on disk -------------------------------------------------------------
+// A checkpoint folder (last/, epoch-NNNN/) is written whole under NAME.tmp, meta.json last, and
+// swapped in by renames: NAME -> NAME.old, NAME.tmp -> NAME, NAME.old removed. A folder is
+// complete when its meta.json parses; a kill at any point leaves at least one complete version
+// of every name among NAME, NAME.tmp and NAME.old (see settle_checkpoint_folder).
+
+fs::path with_suffix(const fs::path& folder, const char* suffix) {
+  fs::path result = folder;
+  result += suffix;
+  return result;
+}
+
+std::optional<nlohmann::json> read_checkpoint_meta(const fs::path& folder) {
+  std::ifstream stream(folder / "meta.json");
+  if (!stream) return std::nullopt;
+  auto meta = nlohmann::json::parse(stream, nullptr, /*allow_exceptions=*/false);
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("epoch") || !meta["epoch"].is_number_integer())
+    return std::nullopt;
+  return meta;
+}
+
+// Renames a complete NAME.tmp into place, keeping the previous version until the new one is in.
+void commit_checkpoint_folder(const fs::path& temporary, const fs::path& folder) {
+  const fs::path previous = with_suffix(folder, ".old");
+  remove_all_durably(previous);
+  if (fs::exists(folder)) rename_durably(folder, previous);
+  rename_durably(temporary, folder);
+  remove_all_durably(previous);
+}
+
+// Finishes what a kill interrupted for one checkpoint name: the newest complete version among
+// NAME, NAME.tmp and NAME.old becomes NAME; versions that are incomplete or older are removed (the
+// save that was interrupted would have removed them next). Nothing is done when NAME is complete
+// and alone.
+void settle_checkpoint_folder(const fs::path& folder) {
+  const fs::path temporary = with_suffix(folder, ".tmp"), previous = with_suffix(folder, ".old");
+  const auto epoch_of = [](const fs::path& candidate) -> std::optional<int> {
+    if (auto meta = read_checkpoint_meta(candidate)) return (*meta)["epoch"].get<int>();
+    return std::nullopt;
+  };
+  const auto current = epoch_of(folder), newer = epoch_of(temporary), older = epoch_of(previous);
+  if (newer && (!current || *newer > *current)) {
+    spdlog::info("completing the interrupted save of {} (epoch {})", folder.string(), *newer);
+    commit_checkpoint_folder(temporary, folder);
+    return;
+  }
+  if (!current && older) {
+    spdlog::info("restoring {} from {} (epoch {}): the save that replaced it was interrupted", folder.string(),
+                 previous.string(), *older);
+    if (fs::exists(folder)) remove_all_durably(folder);
+    rename_durably(previous, folder);
+  } else if (!current && fs::exists(folder)) {
+    spdlog::info("removing {}: incomplete, and no complete version of it is left", folder.string());
+    remove_all_durably(folder);
+  }
+  if (fs::exists(temporary)) remove_all_durably(temporary);
+  if (fs::exists(previous)) remove_all_durably(previous);
+}
+
+fs::path epoch_folder_name(int epoch) { return fmt::format("epoch-{:04d}", epoch); }
+
+// The names of the checkpoint folders under `checkpoints` (last, epoch-NNNN), without the .tmp
+// and .old suffixes, sorted.
+std::vector<fs::path> checkpoint_folder_names(const fs::path& checkpoints) {
+  std::set<fs::path> names;
+  std::error_code error;
+  for (fs::directory_iterator entry(checkpoints, error), end; !error && entry != end; entry.increment(error)) {
+    std::string name = entry->path().filename().string();
+    for (const char* suffix : {".tmp", ".old"})
+      if (name.size() > 4 && name.ends_with(suffix)) name.resize(name.size() - 4);
+    if (name == "last" || name.starts_with("epoch-")) names.insert(checkpoints / name);
+  }
+  return {names.begin(), names.end()};
+}
+
+std::string read_file_bytes(const fs::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) throw std::runtime_error("cannot read " + file.string());
+  std::ostringstream bytes;
+  bytes << stream.rdbuf();
+  return bytes.str();
+}
+
+// LibTorch's archive writer aborts the process when its file cannot be written (its destructor
+// throws a second time); it writes to memory here, and the bytes go to disk through
+// write_bytes_atomically, which reports a full disk as an error.
+std::string archive_bytes(torch::serialize::OutputArchive& archive) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+// The state of every random generator LibTorch keeps (dropout and initialisation draw from them):
+// saved with each checkpoint so that a resumed run draws what the uninterrupted one would have.
+std::string random_state_bytes() {
+  torch::serialize::OutputArchive archive;
+  archive.write("cpu", at::globalContext().defaultGenerator(at::kCPU).get_state());
+  if (torch::cuda::is_available())
+    for (std::size_t device = 0; device < torch::cuda::device_count(); ++device)
+      archive.write("cuda" + std::to_string(device),
+                    at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device))).get_state());
+  return archive_bytes(archive);
+}
+
+void restore_random_state(const fs::path& file) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  torch::Tensor state;
+  archive.read("cpu", state);
+  // A Generator is a handle: the copy sets the state of the global generator it refers to.
+  at::Generator cpu = at::globalContext().defaultGenerator(at::kCPU);
+  cpu.set_state(state);
+  if (torch::cuda::is_available())
+    for (std::size_t device = 0; device < torch::cuda::device_count(); ++device)
+      if (archive.try_read("cuda" + std::to_string(device), state)) {
+        at::Generator cuda = at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
+        cuda.set_state(state);
+      }
+}
+
+// What a non-finite loss most likely comes from, judged from the batch's input and the model.
+std::string likely_cause_of_nonfinite_loss(const torch::Tensor& input, torch::nn::Module& module, double learning_rate) {
+  const auto finite_input = torch::isfinite(input).all().item<bool>();
+  if (!finite_input)
+    return "the model's input holds values that are not finite numbers: check the preprocessing (a normalize std or "
+           "standardize statistics near zero, a transform dividing by zero)";
+  const double largest = input.numel() ? input.abs().max().item<double>() : 0.0;
+  if (largest > 1e4)
+    return fmt::format("the model's input reaches {:.3g} in magnitude, where models expect values of about 1: check the "
+                       "preprocessing (a normalize std or standardize statistics far too small)",
+                       largest);
+  for (const auto& parameter : module.parameters())
+    if (!torch::isfinite(parameter).all().item<bool>())
+      return "the model's weights are not finite numbers: the weights file holds NaN or infinity, or an earlier step "
+             "diverged";
+  return fmt::format("the input looks sane (at most {:.3g} in magnitude), so the likely cause is a learning rate too "
+                     "high ({:.3g}) or exploding gradients: lower [train] learning_rate",
+                     largest, learning_rate);
+}
+
 // One chain in training: its optimizer and schedule, its share of the data, its best score.
 struct ChainTrainer {
   Chain* chain = nullptr;
@@ -129,11 +273,22 @@ struct ChainTrainer {
   std::vector<float> class_weights;                 // multi-class chains, per class
   std::vector<HistoryRow> history;
   std::optional<double> best_score;
+  int best_epoch = 0; // the epoch of best.pt's weights; 0: none yet
   int epochs_without_improvement = 0;
   std::int64_t plateau_wait = 0;
   bool stopped = false; // early stopping ended this chain's training
+  std::int64_t steps_done = 0; // optimisation steps so far
 
-  int epochs() const { return static_cast<int>(train.integer("epochs")); }
+  // [train] epochs, or with [train] steps as many passes as the steps take (the last one stops
+  // at the count).
+  int epochs() const {
+    const auto steps = train.integer("steps");
+    if (steps <= 0) return static_cast<int>(train.integer("epochs"));
+    const auto batch = static_cast<std::int64_t>(std::max<std::size_t>(chain->batch_size, 1));
+    const auto per_epoch = std::max<std::int64_t>(1, (static_cast<std::int64_t>(train_set.size()) + batch - 1) / batch);
+    return static_cast<int>((steps + per_epoch - 1) / per_epoch);
+  }
+  bool step_budget_spent() const { return train.integer("steps") > 0 && steps_done >= train.integer("steps"); }
   std::string label() const { return chain->name == "default" ? std::string("model") : "chain '" + chain->name + "'"; }
   // history.csv and best.pt for the [model] chain, history-NAME.csv and best-NAME.pt for routes.
   std::string suffix() const { return chain->name == "default" ? std::string() : "-" + chain->name; }
@@ -141,10 +296,12 @@ struct ChainTrainer {
 
 nlohmann::json chain_state_json(const ChainTrainer& trainer) {
   nlohmann::json state{{"best_score", trainer.best_score ? nlohmann::json(*trainer.best_score) : nlohmann::json()},
+                       {"best_epoch", trainer.best_epoch},
                        {"epochs_without_improvement", trainer.epochs_without_improvement},
                        {"plateau_wait", trainer.plateau_wait},
                        {"stopped", trainer.stopped},
                        {"learning_rate", learning_rate_of(*trainer.optimizer)},
+                       {"steps", trainer.steps_done},
                        {"history", nlohmann::json::array()}};
   for (const auto& row : trainer.history) state["history"].push_back(to_json(row));
   if (trainer.chain->multiclass()) state["classes"] = trainer.chain->classes;
@@ -154,10 +311,12 @@ nlohmann::json chain_state_json(const ChainTrainer& trainer) {
 void restore_chain_state(ChainTrainer& trainer, const nlohmann::json& state) {
   trainer.history.clear();
   for (const auto& item : state.at("history")) trainer.history.push_back(history_from_json(item));
-  if (!state.at("best_score").is_null()) trainer.best_score = state.at("best_score").get<double>();
+  if (state.at("best_score").is_number()) trainer.best_score = state.at("best_score").get<double>();
+  trainer.best_epoch = state.value("best_epoch", 0);
   trainer.epochs_without_improvement = state.at("epochs_without_improvement").get<int>();
   trainer.plateau_wait = state.at("plateau_wait").get<std::int64_t>();
   trainer.stopped = state.at("stopped").get<bool>();
+  trainer.steps_done = state.value("steps", std::int64_t{0});
   set_learning_rate(*trainer.optimizer, state.at("learning_rate").get<double>());
 }
 
@@ -192,14 +351,16 @@ public:
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;
+    build.sample_filter = options.sample_filter;
     pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
     for (auto& chain : pipeline_->chains()) add_chain(chain);
   }
 
   int run() {
+    prepare_output_folder(out_, options_.out_dir.empty() ? "[train] output" : "--out");
     list_samples();
     for (auto& trainer : trainers_) compute_class_weights(trainer);
-    fs::create_directories(out_ / "checkpoints");
+    create_folder(out_ / "checkpoints");
     int first_epoch = 1;
     if (options_.resume) first_epoch = resume();
     else if (!options_.route.empty()) carry_other_chains();
@@ -215,8 +376,10 @@ public:
         if (trainer.selected && !trainer.stopped && epoch <= options_.epochs.value_or(trainer.epochs())) active.push_back(&trainer);
       if (active.empty()) break;
       run_epoch(epoch, last_epoch, active);
-      save_epoch(epoch, active);
+      // The schedule moves before the save, so that the checkpoint holds the state the next epoch
+      // starts from and a resumed run continues exactly where this one would have.
       for (auto* trainer : active) adjust_learning_rate(*trainer, epoch, last_epoch);
+      save_epoch(epoch, active);
     }
     for (const auto& trainer : trainers_) {
       if (!trainer.selected) continue;
@@ -288,6 +451,7 @@ private:
                                    (chain->multiclass() ? "value of '" + chain->config->target() + "' among the classes of chain '" + chain->name + "'"
                                                         : std::string("label")) +
                                    "; training needs labelled data");
+        if (!chain->multiclass()) require_binary_label(*info);
         (info->split == train_split ? trainer->train_set : trainer->valid_set).push_back(*info);
       }
     }
@@ -406,10 +570,13 @@ private:
 
   // Loss of a batch: weighted binary cross-entropy, or weighted softmax cross-entropy for a
   // multi-class chain, averaged over the batch. `scores` receives what validation needs.
-  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, ValidationScores* scores) {
+  torch::Tensor model_input(const ChainTrainer& trainer, const std::vector<Sample>& batch) const {
+    return samples_to_tensor(batch, trainer.chain->model.stage->input_channels()).to(trainer.chain->device);
+  }
+
+  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, const torch::Tensor& input, ValidationScores* scores) {
     Chain& chain = *trainer.chain;
     auto& model = *chain.model.stage;
-    auto input = samples_to_tensor(batch, model.input_channels()).to(chain.device);
     torch::Tensor logits;
     if (mixed_precision_ && chain.device.is_cuda()) {
       // bfloat16 keeps float32's range, so no gradient scaler is needed (LibTorch has none).
@@ -459,12 +626,62 @@ private:
     return torch::binary_cross_entropy_with_logits(logits, target, weight);
   }
 
+  // Whether every gradient of a model is finite, in one device synchronisation: the sum of the
+  // gradients' norms is finite exactly when each of them is.
+  static bool gradients_are_finite(torch::nn::Module& module) {
+    std::vector<torch::Tensor> norms;
+    for (const auto& parameter : module.parameters())
+      if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
+    return norms.empty() || torch::isfinite(torch::stack(norms).sum()).item<bool>();
+  }
+
+  // One optimisation step on a batch. A non-finite loss (or gradient) never reaches the weights:
+  // training stops naming what most likely caused it, or, with on_nonfinite_loss = "skip", the
+  // batch is skipped. Returns the batch's loss, or nullopt when it was skipped.
+  std::optional<double> train_step(ChainTrainer& trainer, const std::vector<Sample>& batch, int epoch, std::size_t batch_number) {
+    Chain& chain = *trainer.chain;
+    torch::Tensor input;
+    std::string problem;
+    double value = 0;
+    call_plugin(chain.model.entry, [&] {
+      trainer.optimizer->zero_grad();
+      input = model_input(trainer, batch);
+      auto loss = batch_loss(trainer, batch, input, nullptr);
+      value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        problem = fmt::format("the training loss is {}", value);
+        return;
+      }
+      loss.backward();
+      if (!gradients_are_finite(*chain.model.stage->trainable())) {
+        problem = fmt::format("the training loss is {:.4g} but a gradient is not finite", value);
+        trainer.optimizer->zero_grad();
+        return;
+      }
+      trainer.optimizer->step();
+    });
+    if (problem.empty()) return value;
+    const std::string where =
+        fmt::format("epoch {}, batch {} of {} (first image {})", epoch, batch_number, trainer.label(), batch.front().info.path);
+    if (trainer.train.string("on_nonfinite_loss") == "skip") {
+      spdlog::warn("{}: {}; batch skipped ([train] on_nonfinite_loss = \"skip\")", where, problem);
+      return std::nullopt;
+    }
+    torch::NoGradGuard no_gradients;
+    throw std::runtime_error(fmt::format("{}: {}, so training stops before the weights are spoiled. Likely cause: {}. To skip such "
+                                         "batches instead, set [train] on_nonfinite_loss = \"skip\"",
+                                         where, problem,
+                                         likely_cause_of_nonfinite_loss(input, *chain.model.stage->trainable(),
+                                                                        learning_rate_of(*trainer.optimizer))));
+  }
+
   StreamOptions stream_options(RunMode mode, int epoch) const {
     StreamOptions options;
     options.workers = static_cast<int>(config_.settings.integer("workers"));
     options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(train_.integer("batch_size")));
     options.skip_bad_samples = config_.settings.string("on_error") == "skip";
     options.transform = {mode, seed_, static_cast<std::uint64_t>(epoch)};
+    options.decode_hint = pipeline_->decode_hint(); // as predict decodes: the model sees the same pixels
     return options;
   }
 
@@ -493,6 +710,8 @@ private:
       }
     }
     runner.finish();
+    spdlog::debug("{} pass: time per image on {} decode worker(s): {}", mode == RunMode::Train ? "training" : "validation",
+                  stream_options(mode, epoch).workers, stream.step_times());
   }
 
   void run_epoch(int epoch, int last_epoch, const std::vector<ChainTrainer*>& active) {
@@ -501,33 +720,49 @@ private:
     std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::train_set);
     std::mt19937_64 random(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
     std::shuffle(order.begin(), order.end(), random);
-    for (auto* trainer : active) call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_training(true); });
+    for (auto* trainer : active)
+      call_plugin(trainer->chain->model.entry, [&] {
+        trainer->chain->model.stage->set_form(ModelForm::Trainable);
+        trainer->chain->model.stage->set_training(true);
+      });
     std::size_t seen = 0;
     double loss_sum = 0;
+    std::map<const Chain*, std::pair<std::size_t, std::size_t>> batches; // per chain: batches run, skipped
     {
       Progress progress(fmt::format("epoch {}/{} train", epoch, last_epoch), order.size());
       run_pass<double>(
           order, RunMode::Train, epoch, active, &ChainTrainer::train_set,
           [&](Chain& chain, std::vector<Sample>& batch) {
             ChainTrainer& trainer = *trainer_of(&chain);
-            double loss_value = 0;
-            call_plugin(chain.model.entry, [&] {
-              trainer.optimizer->zero_grad();
-              auto loss = batch_loss(trainer, batch, nullptr);
-              loss.backward();
-              trainer.optimizer->step();
-              loss_value = loss.item<double>();
-            });
-            auto& [sum, count] = losses[&chain];
-            sum += loss_value * static_cast<double>(batch.size());
-            count += batch.size();
-            loss_sum += loss_value * static_cast<double>(batch.size());
-            seen += batch.size();
-            progress.advance(batch.size(), fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
-            return std::vector<double>(batch.size(), loss_value);
+            if (trainer.step_budget_spent()) { // [train] steps reached: the rest of the pass trains nothing
+              progress.advance(batch.size());
+              return std::vector<double>(batch.size(), 0.0);
+            }
+            auto& [run, skipped] = batches[&chain];
+            const std::optional<double> loss = train_step(trainer, batch, epoch, ++run);
+            if (!loss) ++skipped;
+            if (loss) {
+              ++trainer.steps_done;
+              drop_learning_rate_by_step(trainer);
+              auto& [sum, count] = losses[&chain];
+              sum += *loss * static_cast<double>(batch.size());
+              count += batch.size();
+              loss_sum += *loss * static_cast<double>(batch.size());
+              seen += batch.size();
+            }
+            progress.advance(batch.size(), fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
+            return std::vector<double>(batch.size(), loss.value_or(std::nan("")));
           },
           [](ChainOutcome<double>&&) {});
       progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
+    }
+    for (auto* trainer : active) {
+      const auto [run, skipped] = batches[trainer->chain];
+      if (skipped > 0 && skipped == run)
+        throw std::runtime_error(fmt::format("epoch {}, {}: every batch ({} of {}) had a non-finite loss and was skipped; nothing "
+                                             "was learned. Check the preprocessing and the learning rate",
+                                             epoch, trainer->label(), skipped, run));
+      if (skipped > 0) spdlog::warn("epoch {}, {}: {} of {} batches skipped for a non-finite loss", epoch, trainer->label(), skipped, run);
     }
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::map<const Chain*, ValidationScores> validation = validate(active);
@@ -543,9 +778,11 @@ private:
       score_validation(*trainer, validation[trainer->chain], row);
       trainer->history.push_back(row);
       const double score = monitored_score(trainer->train.string("monitor"), row);
-      const bool improved = !trainer->best_score || score > *trainer->best_score + 1e-12;
+      // NaN (a validation metric undefined on this split) never counts as an improvement.
+      const bool improved = !std::isnan(score) && (!trainer->best_score || score > *trainer->best_score + 1e-12);
       if (improved) {
         trainer->best_score = score;
+        trainer->best_epoch = epoch;
         trainer->epochs_without_improvement = 0;
       } else {
         ++trainer->epochs_without_improvement;
@@ -569,15 +806,23 @@ private:
   }
 
   std::map<const Chain*, ValidationScores> validate(const std::vector<ChainTrainer*>& active) {
-    for (auto* trainer : active) call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_training(false); });
-    torch::NoGradGuard no_gradients;
+    // Validation scores as predict does: the inference form, refolded from this epoch's weights.
+    for (auto* trainer : active)
+      call_plugin(trainer->chain->model.entry, [&] {
+        trainer->chain->model.stage->set_training(false);
+        trainer->chain->model.stage->set_form(pipeline_->scoring_form());
+      });
+    c10::InferenceMode inference;
     std::map<const Chain*, ValidationScores> scores;
     const std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::valid_set);
     run_pass<double>(
         order, RunMode::Evaluate, 0, active, &ChainTrainer::valid_set,
         [&](Chain& chain, std::vector<Sample>& batch) {
           auto& target = scores[&chain];
-          auto loss = call_plugin(chain.model.entry, [&] { return batch_loss(*trainer_of(&chain), batch, &target); });
+          auto loss = call_plugin(chain.model.entry, [&] {
+            ChainTrainer& trainer = *trainer_of(&chain);
+            return batch_loss(trainer, batch, model_input(trainer, batch), &target);
+          });
           target.loss_sum += loss.item<double>() * static_cast<double>(batch.size());
           return std::vector<double>(batch.size(), 0.0);
         },
@@ -587,6 +832,11 @@ private:
 
   void score_validation(const ChainTrainer& trainer, const ValidationScores& scores, HistoryRow& row) const {
     if (scores.labels.empty()) throw std::runtime_error(trainer.label() + ": every validation image was skipped");
+    if (const auto undefined = std::count_if(scores.scores.begin(), scores.scores.end(), [](double score) { return std::isnan(score); });
+        undefined > 0)
+      spdlog::warn("{}: {} of {} validation images got a probability that is not a number: the model's output is not finite, so "
+                   "this epoch's validation metrics are undefined",
+                   trainer.label(), undefined, scores.scores.size());
     row.val_loss = scores.loss_sum / static_cast<double>(scores.labels.size());
     if (trainer.chain->multiclass()) {
       const auto counts = count_classes(scores.predicted, scores.labels, trainer.chain->classes.size());
@@ -619,28 +869,13 @@ private:
     return active.empty() ? 0.0 : sum / static_cast<double>(active.size());
   }
 
-  void write_checkpoint(const fs::path& folder, int epoch, double score) {
-    fs::path temporary = folder;
-    temporary += ".tmp";
-    fs::remove_all(temporary);
-    fs::create_directories(temporary);
-    for (auto& trainer : trainers_) {
-      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->save_weights(temporary / (trainer.file_stem + ".pt")); });
-      torch::serialize::OutputArchive archive;
-      trainer.optimizer->save(archive);
-      archive.save_to((temporary / (trainer.file_stem + ".optimizer.pt")).string());
-    }
-    auto save_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
-      for (std::size_t position = 0; position < transforms.size(); ++position)
-        if (transforms[position].stage->needs_fit())
-          call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(temporary / transform_state_file(position, chain)); });
-    };
-    save_states(pipeline_->transforms(), "");
-    for (auto& chain : pipeline_->chains()) save_states(chain.transforms, chain.name);
-    fs::copy_file(config_.file, temporary / "pipeline.toml", fs::copy_options::overwrite_existing);
+  // ---- Checkpoints: saving -------------------------------------------------------------------
+
+  nlohmann::json checkpoint_meta(int epoch, double score) const {
     nlohmann::json meta{{"epoch", epoch},
                         {"score", score},
                         {"seed", seed_},
+                        {"overrides", config_.overrides},
                         {"threshold", config_.threshold},
                         {"class_map", {{"0", "normal"}, {"1", "abnormal"}}},
                         {"chains", nlohmann::json::object()},
@@ -648,39 +883,108 @@ private:
     for (const auto& trainer : trainers_) meta["chains"][trainer.chain->name] = chain_state_json(trainer);
     for (const auto& kept : best_)
       meta["best"].push_back({{"epoch", kept.epoch}, {"score", kept.score}, {"folder", kept.folder.filename().string()}});
-    write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << meta.dump(2) << '\n'; });
-    // Swap the finished folder in: the old one is only removed once the new one is complete.
-    fs::path previous = folder;
-    previous += ".old";
-    fs::remove_all(previous);
-    if (fs::exists(folder)) fs::rename(folder, previous);
-    fs::rename(temporary, folder);
-    fs::remove_all(previous);
+    return meta;
   }
 
-  void save_epoch(int epoch, const std::vector<ChainTrainer*>& active) {
-    const fs::path checkpoints = out_ / "checkpoints";
-    const double score = epoch_score(active);
-    const auto keep = static_cast<std::size_t>(train_.integer("keep_best"));
-    bool kept = best_.size() < keep || score > best_.back().score;
-    if (kept) {
-      const fs::path folder = checkpoints / fmt::format("epoch-{:04d}", epoch);
-      best_.push_back({epoch, score, folder});
-      std::stable_sort(best_.begin(), best_.end(), [](const Checkpoint& a, const Checkpoint& b) { return a.score > b.score; });
-      while (best_.size() > keep) {
-        fs::remove_all(best_.back().folder);
-        best_.pop_back();
-      }
-      write_checkpoint(folder, epoch, score);
+  // Writes the whole training state into `folder`: every file under FOLDER.tmp, meta.json last,
+  // then the renames (commit_checkpoint_folder); each step is a counted file operation. Each
+  // chain's best weights so far travel in every checkpoint as STEM.best.pt (a hard link, so no
+  // copy), so that best.pt can always be brought back to the epoch the metadata names:
+  // this epoch's weights for a chain that improved, else those of `best_source`.
+  void write_checkpoint(const fs::path& folder, int epoch, double score, const fs::path& best_source) {
+    const fs::path temporary = with_suffix(folder, ".tmp");
+    remove_all_durably(temporary);
+    create_folder(temporary);
+    for (auto& trainer : trainers_) {
+      const fs::path weights = temporary / (trainer.file_stem + ".pt");
+      count_file_operation("write weights", weights);
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->save_weights(weights); });
+      torch::serialize::OutputArchive archive;
+      trainer.optimizer->save(archive);
+      write_bytes_atomically(temporary / (trainer.file_stem + ".optimizer.pt"), archive_bytes(archive));
+      const fs::path best = temporary / (trainer.file_stem + ".best.pt"), kept = best_source / (trainer.file_stem + ".best.pt");
+      if (improved_[trainer.chain]) link_or_copy_durably(weights, best);
+      else if (fs::exists(kept)) link_or_copy_durably(kept, best);
     }
-    write_checkpoint(checkpoints / "last", epoch, score);
-    for (auto* trainer : active) {
-      if (improved_[trainer->chain]) {
-        const fs::path source = checkpoints / "last" / (trainer->file_stem + ".pt");
-        write_file_atomically(out_ / ("best" + trainer->suffix() + ".pt"),
-                              [&](std::ostream& out) { out << std::ifstream(source, std::ios::binary).rdbuf(); });
+    auto save_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
+      for (std::size_t position = 0; position < transforms.size(); ++position)
+        if (transforms[position].stage->needs_fit()) {
+          const fs::path state = temporary / transform_state_file(position, chain);
+          count_file_operation("write transform state", state);
+          call_plugin(transforms[position].entry, [&] { transforms[position].stage->save_state(state); });
+        }
+    };
+    save_states(pipeline_->transforms(), "");
+    for (auto& chain : pipeline_->chains()) save_states(chain.transforms, chain.name);
+    write_bytes_atomically(temporary / "random.pt", random_state_bytes());
+    write_bytes_atomically(temporary / "pipeline.toml", read_file_bytes(config_.file));
+    sync_folder_contents(temporary); // what the plugins wrote too is on disk before meta.json
+    write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << checkpoint_meta(epoch, score).dump(2) << '\n'; });
+    commit_checkpoint_folder(temporary, folder);
+  }
+
+  // One epoch's checkpoints, in an order that leaves a complete, consistent set after a kill at
+  // any file operation (tests/integration/train_test.cpp kills at each one in turn):
+  //  1. epoch-NNNN/ when the epoch ranks among the keep_best best;
+  //  2. last/;
+  //  3. best.pt (best-NAME.pt) from last/, for the chains whose best weights changed;
+  //  4. removal of the epoch folders that fell out of the keep_best best;
+  //  5. history.csv and curves.png.
+  // A kill before 2 completes resumes from the previous epoch, which is recomputed identically; a
+  // kill after it resumes from this one, and resume() redoes 3 and 5 (4 waits for the next save).
+  void save_epoch(int epoch, const std::vector<ChainTrainer*>& active) {
+    try {
+      const fs::path checkpoints = out_ / "checkpoints", last = checkpoints / "last";
+      const double score = epoch_score(active);
+      const auto keep = static_cast<std::size_t>(train_.integer("keep_best"));
+      // NaN ranks below every number, so an undefined score never displaces a kept checkpoint.
+      const auto ranks_above = [](double a, double b) { return !std::isnan(a) && (std::isnan(b) || a > b); };
+      if (best_.size() < keep || ranks_above(score, best_.back().score)) {
+        best_.push_back({epoch, score, checkpoints / epoch_folder_name(epoch)});
+        std::stable_sort(best_.begin(), best_.end(), [&](const Checkpoint& a, const Checkpoint& b) { return ranks_above(a.score, b.score); });
+        if (best_.size() > keep) best_.pop_back(); // never this epoch: it ranks above the one it displaces
+        write_checkpoint(checkpoints / epoch_folder_name(epoch), epoch, score, last);
       }
-      write_history(*trainer);
+      write_checkpoint(last, epoch, score, last);
+      publish_best_weights();
+      prune_checkpoints(epoch);
+      for (auto* trainer : active) write_history(*trainer);
+    } catch (const std::exception& error) {
+      // Exit 4 (an I/O failure), also when the plugin that writes the weights reports it.
+      throw std::runtime_error(fmt::format("cannot save the checkpoint of epoch {} in {}: {}. The checkpoints saved before are "
+                                           "intact; free space (or fix the folder) and continue with --resume",
+                                           epoch, (out_ / "checkpoints").string(), error.what()));
+    }
+  }
+
+  // best.pt (best-NAME.pt for routed chains): a copy of the best weights the last checkpoint
+  // holds, rewritten when they differ. Returns whether anything was rewritten.
+  bool publish_best_weights() {
+    bool rewritten = false;
+    for (const auto& trainer : trainers_) {
+      const fs::path source = out_ / "checkpoints" / "last" / (trainer.file_stem + ".best.pt");
+      const fs::path target = out_ / ("best" + trainer.suffix() + ".pt");
+      std::error_code missing;
+      if (!fs::exists(source, missing)) continue;
+      const std::string bytes = read_file_bytes(source);
+      if (fs::exists(target, missing) && read_file_bytes(target) == bytes) continue;
+      write_bytes_atomically(target, bytes);
+      rewritten = true;
+    }
+    return rewritten;
+  }
+
+  // Removes the epoch folders up to `epoch` that are not among the kept best, and the leftovers of
+  // a prune a kill interrupted. Folders of later epochs, left by a killed run, are replaced when
+  // their epoch is recomputed.
+  void prune_checkpoints(int epoch) {
+    for (const auto& name : checkpoint_folder_names(out_ / "checkpoints")) {
+      const std::string text = name.filename().string();
+      if (!text.starts_with("epoch-") || fs::exists(with_suffix(name, ".tmp")) || fs::exists(with_suffix(name, ".old"))) continue;
+      const int folder_epoch = std::atoi(text.c_str() + 6);
+      if (folder_epoch <= 0 || folder_epoch > epoch) continue;
+      if (std::none_of(best_.begin(), best_.end(), [&](const Checkpoint& kept) { return kept.epoch == folder_epoch; }))
+        remove_all_durably(name);
     }
   }
 
@@ -708,7 +1012,7 @@ private:
         next = rate * train.real("plateau_factor");
         trainer.plateau_wait = 0;
       }
-    } else if (scheduler == "step" && epoch % train.integer("step_size") == 0) {
+    } else if (scheduler == "step" && train.string("step_unit") == "epoch" && epoch % train.integer("step_size") == 0) {
       next = rate * train.real("step_gamma");
     } else if (scheduler == "cosine") {
       const double initial = train.real("learning_rate");
@@ -719,6 +1023,16 @@ private:
       set_learning_rate(optimizer, next);
       if (scheduler != "cosine") spdlog::info("learning rate of {} {:.3g} -> {:.3g}", trainer.label(), rate, next);
     }
+  }
+
+  // The step schedule with step_unit = "step": the rate drops every step_size optimisation steps.
+  void drop_learning_rate_by_step(ChainTrainer& trainer) {
+    const Params& train = trainer.train;
+    if (train.string("scheduler") != "step" || train.string("step_unit") != "step" || trainer.steps_done % train.integer("step_size") != 0)
+      return;
+    const double rate = learning_rate_of(*trainer.optimizer), next = rate * train.real("step_gamma");
+    set_learning_rate(*trainer.optimizer, next);
+    spdlog::info("learning rate of {} {:.3g} -> {:.3g} after step {}", trainer.label(), rate, next, trainer.steps_done);
   }
 
   // `--route NAME` without --resume: the other chains keep the weights an earlier run in this
@@ -737,31 +1051,88 @@ private:
     }
   }
 
-  int resume() {
-    const fs::path last = out_ / "checkpoints" / "last";
-    if (!fs::exists(last / "meta.json")) {
-      spdlog::info("--resume: no checkpoint in {}, starting afresh", last.string());
-      return 1;
+  // ---- Checkpoints: resuming -----------------------------------------------------------------
+
+  // Whether `folder` holds everything a resume reads (meta.json is written last, so this only fails
+  // for folders that something other than radpipe cut short).
+  bool is_resumable(const fs::path& folder) const {
+    if (!read_checkpoint_meta(folder)) return false;
+    for (const auto& trainer : trainers_)
+      for (const auto& file : {trainer.file_stem + ".pt", trainer.file_stem + ".optimizer.pt"})
+        if (!fs::is_regular_file(folder / file)) return false;
+    return true;
+  }
+
+  // The complete checkpoint of the latest epoch: normally last/, else (last/ lost or older) the
+  // newest epoch-NNNN/, which holds the same state. Interrupted saves are finished first.
+  std::optional<fs::path> find_resume_checkpoint() {
+    const fs::path checkpoints = out_ / "checkpoints", last = checkpoints / "last";
+    std::optional<fs::path> newest;
+    int newest_epoch = 0;
+    for (const auto& name : checkpoint_folder_names(checkpoints)) {
+      settle_checkpoint_folder(name);
+      if (!is_resumable(name)) continue;
+      const int epoch = (*read_checkpoint_meta(name))["epoch"].get<int>();
+      if (epoch > newest_epoch || (epoch == newest_epoch && name == last)) {
+        newest = name;
+        newest_epoch = epoch;
+      }
     }
-    nlohmann::json meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
+    return newest;
+  }
+
+  void load_checkpoint_state(const fs::path& folder, const nlohmann::json& meta) {
     for (auto& trainer : trainers_) {
-      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(last / (trainer.file_stem + ".pt")); });
+      call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(folder / (trainer.file_stem + ".pt")); });
       torch::serialize::InputArchive archive;
-      archive.load_from((last / (trainer.file_stem + ".optimizer.pt")).string());
+      archive.load_from((folder / (trainer.file_stem + ".optimizer.pt")).string());
       trainer.optimizer->load(archive);
       if (meta.contains("chains") && meta["chains"].contains(trainer.chain->name)) restore_chain_state(trainer, meta["chains"][trainer.chain->name]);
     }
     auto load_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
       for (std::size_t position = 0; position < transforms.size(); ++position)
         if (transforms[position].stage->needs_fit())
-          call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(last / transform_state_file(position, chain)); });
+          call_plugin(transforms[position].entry, [&] { transforms[position].stage->load_state(folder / transform_state_file(position, chain)); });
     };
     load_states(pipeline_->transforms(), "");
     for (auto& chain : pipeline_->chains()) load_states(chain.transforms, chain.name);
+    if (fs::exists(folder / "random.pt")) restore_random_state(folder / "random.pt");
+    else
+      spdlog::warn("{} holds no random generator state (an older radpipe wrote it): the resumed run will not repeat the "
+                   "uninterrupted one exactly",
+                   folder.string());
+    best_.clear();
     for (const auto& item : meta["best"])
-      best_.push_back({item["epoch"].get<int>(), item["score"].get<double>(), out_ / "checkpoints" / item["folder"].get<std::string>()});
+      best_.push_back({item["epoch"].get<int>(), item["score"].is_number() ? item["score"].get<double>() : std::nan(""),
+                       out_ / "checkpoints" / item["folder"].get<std::string>()});
+  }
+
+  // Continues from the newest complete checkpoint; returns the first epoch to run. Finishes the
+  // save a kill interrupted: last/ when it was the one lost, best.pt when it lags behind the best
+  // weights the checkpoint holds, the history files. Never removes a complete checkpoint of an
+  // epoch it resumes after.
+  int resume() {
+    const auto found = find_resume_checkpoint();
+    if (!found) {
+      spdlog::info("--resume: no complete checkpoint in {}, starting afresh", (out_ / "checkpoints").string());
+      return 1;
+    }
+    const nlohmann::json meta = *read_checkpoint_meta(*found);
+    load_checkpoint_state(*found, meta);
     const int epoch = meta["epoch"].get<int>();
-    spdlog::info("resuming after epoch {} from {}", epoch, last.string());
+    const double score = meta["score"].is_number() ? meta["score"].get<double>() : std::nan("");
+    try {
+      if (found->filename() != "last") {
+        spdlog::info("{} is newer than the last checkpoint: making it the last", found->string());
+        write_checkpoint(out_ / "checkpoints" / "last", epoch, score, *found);
+      }
+      if (publish_best_weights()) spdlog::info("best weights brought up to date with the last checkpoint");
+      for (const auto& trainer : trainers_)
+        if (trainer.selected && !trainer.history.empty()) write_history(trainer);
+    } catch (const std::exception& error) {
+      throw std::runtime_error(fmt::format("cannot finish the interrupted save in {}: {}", (out_ / "checkpoints").string(), error.what()));
+    }
+    spdlog::info("resuming after epoch {} from {}", epoch, found->string());
     return epoch + 1;
   }
 
@@ -783,7 +1154,7 @@ private:
 int command_train(const GlobalOptions& global, const TrainOptions& options) {
   PluginHost plugins;
   load_plugins(plugins, global);
-  auto config = validate_or_report(options.pipeline, plugins);
+  auto config = validate_or_report(options.pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
   if (!config->train) {
     std::cerr << options.pipeline.string() << ": error: no [train] table; `radpipe inspect '[train]'` lists its keys\n";

@@ -5,6 +5,7 @@
 #include "commands/commands.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,8 @@ struct TrainOptions {
   std::string device;
   std::optional<int> epochs;     // replaces [train] epochs when set
   std::string route;             // trains only this chain ("default" for [model]); empty: all
+  // Sees every listed sample first; may set its split or drop it (`radpipe cv` assigns folds).
+  std::function<bool(SampleInfo&)> sample_filter;
 };
 
 int command_train(const GlobalOptions& global, const TrainOptions& options);

@@ -6,14 +6,16 @@
 
 namespace radpipe::host {
 
-std::string format(const Diagnostic& diagnostic) {
-  std::string text = diagnostic.where.file;
-  if (diagnostic.where.line > 0) {
-    text += ":" + std::to_string(diagnostic.where.line);
-    if (diagnostic.where.column > 0) text += ":" + std::to_string(diagnostic.where.column);
+std::string format_location(const SourceLocation& where) {
+  std::string text = where.file;
+  if (where.line > 0) {
+    text += ":" + std::to_string(where.line);
+    if (where.column > 0) text += ":" + std::to_string(where.column);
   }
-  return text + ": error: " + diagnostic.message;
+  return text;
 }
+
+std::string format(const Diagnostic& diagnostic) { return format_location(diagnostic.where) + ": error: " + diagnostic.message; }
 
 namespace {
 std::size_t edit_distance(std::string_view a, std::string_view b) {

@@ -20,6 +20,8 @@ struct Diagnostic {
 };
 
 std::string format(const Diagnostic& diagnostic);
+// `FILE:LINE:COL`, leaving out what is unknown (0).
+std::string format_location(const SourceLocation& where);
 
 // The candidate closest to `word` by edit distance, or empty when none is close enough to be
 // a plausible typo.

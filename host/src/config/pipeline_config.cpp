@@ -1,5 +1,6 @@
 #include "config/pipeline_config.hpp"
 
+#include "config/overrides.hpp"
 #include "loader/host_keys.hpp"
 
 #include <toml++/toml.h>
@@ -28,6 +29,14 @@ const Schema& pipeline_table_schema() {
       ParamSpec::string("on_error", "What an unreadable image does: skip it (logged and counted) or stop the run")
           .with_default("skip")
           .one_of({"skip", "fail"}),
+      ParamSpec::boolean("decode_hints",
+                         "Let readers decode only what the first preprocessing steps keep (grey, a reduced JPEG scale that "
+                         "still covers the first resize); false decodes every image in full")
+          .with_default(ParamValue{true}),
+      ParamSpec::boolean("optimize",
+                         "Score with each model's inference form (BatchNorm folded into convolutions, channels-last, "
+                         "frozen TorchScript); false scores with the trainable form")
+          .with_default(ParamValue{true}),
   };
   return schema;
 }
@@ -35,8 +44,13 @@ const Schema& pipeline_table_schema() {
 const Schema& train_table_schema() {
   static const Schema schema{
       ParamSpec::integer("epochs", "Passes over the training split").with_default(10).in_range(1, 100000),
+      ParamSpec::integer("steps",
+                         "Train for this many optimisation steps (batches) instead of `epochs` passes; 0: train by epochs. "
+                         "Validation and checkpoints still follow each pass, and the last pass stops at the count")
+          .with_default(0)
+          .at_least(0),
       ParamSpec::integer("batch_size", "Images per optimisation step").with_default(16).in_range(1, 65536),
-      ParamSpec::string("optimizer", "Optimiser").with_default("adam").one_of({"adam", "adamw", "sgd"}),
+      ParamSpec::string("optimizer", "Optimiser").with_default("adam").one_of({"adam", "adamw", "sgd", "adagrad"}),
       ParamSpec::real("learning_rate", "Initial learning rate").with_default(ParamValue{1e-4}).in_range(1e-12, 10),
       ParamSpec::real("weight_decay", "L2 penalty (decoupled for adamw)").with_default(ParamValue{0.0}).in_range(0, 1),
       ParamSpec::real("momentum", "SGD momentum").with_default(ParamValue{0.9}).in_range(0, 1),
@@ -51,7 +65,12 @@ const Schema& train_table_schema() {
       ParamSpec::string("scheduler", "Learning-rate schedule").with_default("plateau").one_of({"plateau", "step", "cosine", "none"}),
       ParamSpec::real("plateau_factor", "Factor applied to the rate when the monitored value stalls").with_default(ParamValue{0.1}).in_range(1e-6, 1),
       ParamSpec::integer("plateau_patience", "Epochs without improvement before the rate drops").with_default(1).at_least(0),
-      ParamSpec::integer("step_size", "Epochs between drops for the step schedule").with_default(10).at_least(1),
+      ParamSpec::integer("step_size", "Epochs (or steps, with step_unit = \"step\") between drops of the step schedule")
+          .with_default(10)
+          .at_least(1),
+      ParamSpec::string("step_unit", "What step_size counts: epochs, or optimisation steps (batches)")
+          .with_default("epoch")
+          .one_of({"epoch", "step"}),
       ParamSpec::real("step_gamma", "Factor of each step-schedule drop").with_default(ParamValue{0.1}).in_range(1e-6, 1),
       ParamSpec::string("monitor", "Validation value that picks the best checkpoint and drives plateau and early stopping")
           .with_default("val_loss")
@@ -66,6 +85,11 @@ const Schema& train_table_schema() {
                                    "prefixes (e.g. [\"features\"] trains only a DenseNet's classifier)")
           .with_default(ParamValue{std::vector<std::string>{}}),
       ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
+      ParamSpec::string("on_nonfinite_loss",
+                        "A batch whose loss or gradient is NaN or infinite: stop training (naming epoch, batch and the likely "
+                        "cause) or skip the batch (logged; an epoch that skips every batch still stops)")
+          .with_default("stop")
+          .one_of({"stop", "skip"}),
   };
   return schema;
 }
@@ -107,6 +131,7 @@ const std::vector<std::string>& chain_train_keys() {
                                              "weight_decay",   "momentum",        "class_weights",    "positive_weight",
                                              "negative_weight", "standardization_bias", "scheduler",  "plateau_factor",
                                              "plateau_patience", "step_size",     "step_gamma",       "monitor",
+                                             "steps",          "step_unit",
                                              "early_stopping", "freeze",          "mixed_precision"};
   return keys;
 }
@@ -139,8 +164,9 @@ bool valid_device(const std::string& text) {
   return device_words.count(text) || std::regex_match(text, cuda_index);
 }
 
+// A node knows the source it was parsed from: the file, or a `--set` override.
 SourceLocation location_of(const toml::source_region& region, const fs::path& file) {
-  return {file.string(), static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+  return {region.path ? *region.path : file.string(), static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
 }
 
 // Converts one TOML value to a ParamValue, or explains why it cannot be one.
@@ -329,6 +355,10 @@ private:
     }
     const std::string name = stage_name->get();
     if (auto entry = plugins_.find(kind, name)) return entry;
+    if (auto clash = plugins_.ambiguity(kind, name); !clash.empty()) {
+      error(stage_node->source(), clash + " (in " + where + ")");
+      return std::nullopt;
+    }
 
     std::vector<std::string> names;
     for (const auto& entry : plugins_.stages_of(kind)) names.push_back(entry.stage->name);
@@ -372,7 +402,7 @@ private:
     return read_stage_table(*table, name, "[" + name + "]", kind, host);
   }
 
-  // An array of stage tables: [[preprocess]] or [[route.NAME.preprocess]] (transforms), [[output]] (writers).
+  // An array of transform tables: [[preprocess]] or [[route.NAME.preprocess]].
   std::vector<StageConfig> read_steps(const toml::table& parent, const std::string& key, const std::string& label_stem,
                                       StageKind kind = StageKind::Transform) {
     std::vector<StageConfig> steps;
@@ -584,7 +614,8 @@ private:
 
 } // namespace
 
-ValidationResult parse_pipeline(std::string_view text, const fs::path& file, const PluginHost& plugins) {
+ValidationResult parse_pipeline(std::string_view text, const fs::path& file, const PluginHost& plugins,
+                                const std::vector<std::string>& overrides) {
   toml::table document;
   try {
     document = toml::parse(text, file.string());
@@ -593,19 +624,45 @@ ValidationResult parse_pipeline(std::string_view text, const fs::path& file, con
     result.diagnostics.push_back({location_of(error.source(), file), std::string(error.description())});
     return result;
   }
-  return Validator(file, plugins).run(document);
+  PipelineOverrides changes(overrides);
+  auto problems = changes.apply(document, file);
+  ValidationResult result = Validator(file, plugins).run(document);
+  changes.relocate(result.diagnostics);
+  result.diagnostics.insert(result.diagnostics.begin(), problems.begin(), problems.end());
+  if (!result.diagnostics.empty()) {
+    result.config.reset();
+  } else {
+    changes.relocate(*result.config);
+    result.config->overrides = overrides;
+  }
+  return result;
 }
 
-ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins) {
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) {
+ValidationResult load_pipeline(const fs::path& file, const PluginHost& plugins, const std::vector<std::string>& overrides) {
+  const auto refuse = [&](const std::string& message) {
     ValidationResult result;
-    result.diagnostics.push_back({{file.string(), 0, 0}, "cannot open the pipeline file: " + std::string(std::strerror(errno))});
+    result.diagnostics.push_back({{file.string(), 0, 0}, message});
     return result;
-  }
+  };
+  // Checked before opening: a FIFO would block the open forever, and a folder opens fine and reads
+  // as an empty document ("missing table [pipeline]").
+  std::error_code error;
+  const auto status = fs::status(file, error);
+  if (!fs::exists(status)) return refuse("cannot open the pipeline file: " + (error ? error.message() : std::string("no such file")));
+  if (fs::is_directory(status)) return refuse("is a folder, not a pipeline file: give the .toml file to use");
+  if (!fs::is_regular_file(status))
+    return refuse(std::string("is ") + (fs::is_fifo(status) ? "a FIFO (named pipe)" : "a device or socket") +
+                  ", not a pipeline file: radpipe reads pipelines from regular files");
+  constexpr std::uintmax_t largest_pipeline = 4 * 1024 * 1024;
+  if (const auto size = fs::file_size(file, error); !error && size > largest_pipeline)
+    return refuse("is " + std::to_string(size) + " bytes: far too large for a pipeline file (a few KiB of TOML)");
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) return refuse("cannot open the pipeline file: " + std::string(std::strerror(errno)));
   std::ostringstream buffer;
   buffer << stream.rdbuf();
-  return parse_pipeline(buffer.str(), file, plugins);
+  const std::string text = buffer.str();
+  if (text.find('\0') != std::string::npos) return refuse("is not a text file (it holds NUL bytes): is it really a pipeline file?");
+  return parse_pipeline(text, file, plugins, overrides);
 }
 
 } // namespace radpipe::host

@@ -72,8 +72,9 @@ struct PipelineConfig {
   double threshold = 0.5;
   std::optional<Params> train;          // the [train] table, when present
   std::optional<StageConfig> explain;   // the [explain] table (an Explainer stage), when present
-  std::vector<StageConfig> outputs;     // the [[output]] tables (Writer stages), in file order
   Params evaluate;                      // the [evaluate] table; its defaults when absent
+  std::vector<std::string> overrides;   // the `--set KEY=VALUE` texts applied to the file, in order
+  std::vector<StageConfig> outputs;     // [[output]] Writer stages; empty: predict writes csv
 
   const ChainConfig* chain(std::string_view name) const;
   // The chain that scores images when there is no router: [model].
@@ -92,8 +93,11 @@ const Schema& evaluate_table_schema();
 // The [train] keys a route may override in [route.NAME.train].
 const std::vector<std::string>& chain_train_keys();
 
-ValidationResult load_pipeline(const std::filesystem::path& file, const PluginHost& plugins);
+// `overrides` are `--set KEY=VALUE` texts, applied to the document before validation (overrides.hpp).
+ValidationResult load_pipeline(const std::filesystem::path& file, const PluginHost& plugins,
+                               const std::vector<std::string>& overrides = {});
 // Validates TOML text as if it had been read from `file` (used by tests and `check -`).
-ValidationResult parse_pipeline(std::string_view text, const std::filesystem::path& file, const PluginHost& plugins);
+ValidationResult parse_pipeline(std::string_view text, const std::filesystem::path& file, const PluginHost& plugins,
+                                const std::vector<std::string>& overrides = {});
 
 } // namespace radpipe::host

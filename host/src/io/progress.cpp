@@ -37,13 +37,23 @@ void Progress::finish(const std::string& detail) {
   draw(true, detail);
 }
 
+namespace {
+// 42 s, 12m05s, 3h07m: readable for runs of seconds and of nights alike.
+std::string duration_text(double seconds) {
+  const auto whole = static_cast<long long>(seconds + 0.5);
+  if (whole < 60) return fmt::format("{} s", whole);
+  if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
+  return fmt::format("{}h{:02}m", whole / 3600, (whole % 3600) / 60);
+}
+} // namespace
+
 void Progress::draw(bool final_line, const std::string& detail) {
   const double per_second = rate();
   std::string line = fmt::format("{}: {}", label_, done_);
   if (total_ && *total_ > 0) {
     line += fmt::format("/{} {} ({:.0f}%)", *total_, unit_, 100.0 * static_cast<double>(done_) / static_cast<double>(*total_));
     if (!final_line && per_second > 0 && done_ < *total_)
-      line += fmt::format(", ETA {:.0f} s", static_cast<double>(*total_ - done_) / per_second);
+      line += ", ETA " + duration_text(static_cast<double>(*total_ - done_) / per_second);
   } else {
     line += " " + unit_;
   }

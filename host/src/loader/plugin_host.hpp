@@ -1,6 +1,7 @@
-// The plugin loader: finds plugin libraries, checks their ABI before trusting them, keeps them
-// loaded while anything they made lives, and turns every exception from plugin code into a
-// PluginError that names plugin, stage and key.
+// The plugin loader: finds plugin libraries, refuses the ones it must not trust before running
+// any of their code, checks their ABI before calling into them, keeps them loaded while anything
+// they made lives, and turns every exception from plugin code into a PluginError that names
+// plugin, stage and key.
 #pragma once
 
 #include <radpipe/plugin.hpp>
@@ -39,6 +40,13 @@ struct LoadedPlugin {
   std::string sdk_version;
   std::vector<StageDescriptor> stages;
   std::shared_ptr<boost::dll::shared_library> library;
+  // Metadata appended to the info struct in SDK 0.2.0; empty when the plugin's struct predates it.
+  std::string license;
+  std::string vendor;
+  std::string url;
+  std::string min_host_version;
+  std::uint32_t abi_version = 0;
+  std::uint32_t info_size = 0; // the info struct's size as the plugin declared it
 };
 
 struct BrokenPlugin {
@@ -51,33 +59,75 @@ struct StageEntry {
   const StageDescriptor* stage = nullptr;
 };
 
+// A stage name that several plugins register for the same kind: pipelines must qualify it.
+struct StageClash {
+  StageKind kind = StageKind::Transform;
+  std::string name;
+  std::vector<StageEntry> entries; // in load order
+};
+
+struct LoadOptions {
+  // Load plugin files that other users could have replaced (world-writable files, or folders
+  // writable by others without the sticky bit), with a warning instead of a refusal.
+  bool allow_insecure = false;
+};
+
 // The folders searched, in order: each --plugin-path, then RADPIPE_PLUGIN_PATH (colon-separated),
-// then the installation's lib/radpipe/plugins beside the executable.
+// then the installation's plugin folder (lib/radpipe/plugins beside the executable's bin/).
 std::vector<std::filesystem::path> plugin_search_path(const std::vector<std::filesystem::path>& from_command_line);
+
+// The `*.so` files of `folders` (not recursive), sorted within each folder, each file once.
+std::vector<std::filesystem::path> plugin_files(const std::vector<std::filesystem::path>& folders);
 
 // Compares two fingerprints field by field; empty when they agree, else e.g.
 // "torch: plugin built with 1.12, host with 1.13".
 std::string fingerprint_difference(const std::string& plugin, const std::string& host);
 
+// Why another user could replace `file`'s code, or empty when nobody but its owners can: the file
+// is world-writable, or a folder on its path is writable by others without the sticky bit.
+std::string insecure_location(const std::filesystem::path& file);
+
+// Compares dotted version numbers ("0.10.1" > "0.9"); missing parts count as 0. nullopt when
+// either is not made of dot-separated decimal numbers.
+std::optional<int> compare_versions(const std::string& a, const std::string& b);
+
+// "acme:median": a stage name qualified by its plugin's name.
+std::string qualified_name(const StageEntry& entry);
+
 class PluginHost {
 public:
-  PluginHost() = default;
+  explicit PluginHost(LoadOptions options = {}) : options_(options) {}
   PluginHost(const PluginHost&) = delete;
   PluginHost& operator=(const PluginHost&) = delete;
+  // Applies to the libraries loaded after the call.
+  void set_options(LoadOptions options) { options_ = options; }
 
-  // Loads every `*.so` in the folders (not recursive). A library that fails any check is
-  // recorded in broken() and skipped. A stage name that an earlier plugin already registered for
-  // the same kind is skipped with a note in shadowed().
+  // Loads every file of plugin_files(folders). A library that fails any check is recorded in
+  // broken() and skipped.
   void load_folders(const std::vector<std::filesystem::path>& folders);
-  // Loads one library; returns false and records it as broken when it fails a check.
+  // Loads one library; returns false and records it as broken when it fails a check. The checks,
+  // in order: the file's location is safe, its dynamic symbols include the entry symbol (read
+  // from the file, before anything of it runs); then, loaded with lazy binding: info struct size,
+  // ABI version, build fingerprint, minimum host version, name, every symbol it needs resolves;
+  // only then is register_stages called.
   bool load_file(const std::filesystem::path& file);
 
   const std::vector<std::unique_ptr<LoadedPlugin>>& plugins() const { return plugins_; }
   const std::vector<BrokenPlugin>& broken() const { return broken_; }
-  const std::vector<std::string>& shadowed() const { return shadowed_; }
+  // Notes about libraries loaded despite a problem (an insecure location with allow_insecure).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  // Every stage name that more than one plugin registers for the same kind.
+  std::vector<StageClash> clashes() const;
 
+  // The stage `name` of `kind`. `name` is either plain ("median") or qualified by its plugin
+  // ("acme:median"). nullopt when no plugin has it, or when a plain name is registered by several
+  // plugins (ambiguity() then says so).
   std::optional<StageEntry> find(StageKind kind, const std::string& name) const;
+  // Empty unless the plain `name` is registered for `kind` by several plugins; then a sentence
+  // naming them and the qualified names to use instead.
+  std::string ambiguity(StageKind kind, const std::string& name) const;
   std::vector<StageEntry> stages_of(StageKind kind) const;
+  // Every stage of any kind called `name` (plain or qualified).
   std::vector<StageEntry> stages_named(const std::string& name) const;
 
   // Builds a stage. The returned object keeps its library loaded until it is destroyed. Any
@@ -97,10 +147,12 @@ public:
 
 private:
   std::shared_ptr<Stage> create_stage(const StageEntry& entry, const Params& params, const StageContext& context) const;
+  bool refuse(const std::filesystem::path& file, const std::string& reason);
 
+  LoadOptions options_;
   std::vector<std::unique_ptr<LoadedPlugin>> plugins_;
   std::vector<BrokenPlugin> broken_;
-  std::vector<std::string> shadowed_;
+  std::vector<std::string> warnings_;
 };
 
 // Runs `action`, turning any exception escaping plugin code into a PluginError for `entry`.

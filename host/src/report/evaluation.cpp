@@ -33,7 +33,9 @@ GroupMetrics group_metrics(std::string name, std::span<const ScoredCase> cases, 
     scores.push_back(item.score);
     labels.push_back(item.label);
   }
-  const std::vector<int> predicted = threshold_at(scores, threshold);
+  std::vector<int> predicted = threshold_at(scores, threshold);
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    if (cases[i].threshold) predicted[i] = cases[i].score >= *cases[i].threshold ? 1 : 0;
   GroupMetrics group;
   group.name = std::move(name);
   group.positives = static_cast<std::size_t>(std::count(labels.begin(), labels.end(), 1));
@@ -151,6 +153,106 @@ nlohmann::json to_json(const LevelMetrics& level) {
   for (const auto& part : level.parts) parts[part.name] = group_json(part);
   return {
       {"threshold", level.threshold}, {"overall", group_json(level.overall)}, {"parts", std::move(parts)}};
+}
+
+namespace {
+
+// Precision, recall and F1 of every class and their macro mean, from a confusion matrix.
+std::vector<ClassMetrics> per_class(const std::vector<std::vector<std::size_t>>& confusion,
+                                    const std::vector<std::string>& names) {
+  const std::size_t k = confusion.size();
+  std::vector<ClassMetrics> classes(k);
+  for (std::size_t c = 0; c < k; ++c) {
+    ClassMetrics& metrics = classes[c];
+    metrics.name = names[c];
+    for (std::size_t other = 0; other < k; ++other) {
+      metrics.support += confusion[c][other];
+      metrics.predicted += confusion[other][c];
+    }
+    const double hits = static_cast<double>(confusion[c][c]);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    metrics.precision = metrics.predicted ? hits / static_cast<double>(metrics.predicted) : nan;
+    metrics.recall = metrics.support ? hits / static_cast<double>(metrics.support) : nan;
+    // F1 = 2 TP / (2 TP + FP + FN): defined whenever the class was seen or called.
+    const double denominator = static_cast<double>(metrics.support + metrics.predicted);
+    metrics.f1 = denominator > 0 ? 2.0 * hits / denominator : nan;
+  }
+  return classes;
+}
+
+// The mean F1 of the classes where it is defined.
+double macro_f1_of(const std::vector<ClassMetrics>& classes) {
+  double sum = 0.0;
+  std::size_t defined = 0;
+  for (const auto& metrics : classes)
+    if (std::isfinite(metrics.f1)) {
+      sum += metrics.f1;
+      ++defined;
+    }
+  return defined ? sum / static_cast<double>(defined) : std::numeric_limits<double>::quiet_NaN();
+}
+
+} // namespace
+
+MulticlassMetrics multiclass_metrics(std::string level, std::span<const ClassifiedCase> cases,
+                                     const std::vector<std::string>& class_names, const BootstrapOptions& bootstrap) {
+  const std::size_t k = class_names.size();
+  for (const auto& item : cases)
+    if (item.label < 0 || item.predicted < 0 || static_cast<std::size_t>(item.label) >= k ||
+        static_cast<std::size_t>(item.predicted) >= k)
+      throw std::invalid_argument("a class index outside 0.." + std::to_string(k - 1) + " (label " + std::to_string(item.label) +
+                                  ", predicted " + std::to_string(item.predicted) + ")");
+  auto confusion_of = [&](auto&& indices) {
+    std::vector<std::vector<std::size_t>> confusion(k, std::vector<std::size_t>(k, 0));
+    for (std::size_t index : indices) ++confusion[cases[index].label][cases[index].predicted];
+    return confusion;
+  };
+  std::vector<std::size_t> all(cases.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+
+  MulticlassMetrics metrics;
+  metrics.level = std::move(level);
+  metrics.cases = cases.size();
+  metrics.confusion = confusion_of(all);
+  metrics.classes = per_class(metrics.confusion, class_names);
+  metrics.macro_f1 = macro_f1_of(metrics.classes);
+  std::size_t correct = 0;
+  for (std::size_t c = 0; c < k; ++c) correct += metrics.confusion[c][c];
+  metrics.accuracy = cases.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                   : static_cast<double>(correct) / static_cast<double>(cases.size());
+
+  double resampled_accuracy = 0.0;
+  const auto intervals = bootstrap_intervals(
+      cases.size(),
+      {[&](std::span<const std::size_t> picked) {
+         std::size_t hits = 0;
+         for (auto index : picked) hits += cases[index].label == cases[index].predicted ? 1 : 0;
+         resampled_accuracy = static_cast<double>(hits) / static_cast<double>(picked.size());
+         return macro_f1_of(per_class(confusion_of(picked), class_names));
+       },
+       [&](auto) { return resampled_accuracy; }},
+      bootstrap);
+  metrics.macro_f1_ci = intervals[0];
+  metrics.accuracy_ci = intervals[1];
+  return metrics;
+}
+
+nlohmann::json to_json(const MulticlassMetrics& metrics) {
+  nlohmann::json classes = nlohmann::json::array();
+  for (const auto& item : metrics.classes)
+    classes.push_back({{"name", item.name},
+                       {"support", item.support},
+                       {"predicted", item.predicted},
+                       {"precision", number_or_null(item.precision)},
+                       {"recall", number_or_null(item.recall)},
+                       {"f1", number_or_null(item.f1)}});
+  return {{"cases", metrics.cases},
+          {"accuracy", number_or_null(metrics.accuracy)},
+          {"accuracy_ci", interval_json(metrics.accuracy_ci)},
+          {"macro_f1", number_or_null(metrics.macro_f1)},
+          {"macro_f1_ci", interval_json(metrics.macro_f1_ci)},
+          {"classes", std::move(classes)},
+          {"confusion", metrics.confusion}};
 }
 
 std::vector<ReferenceRow> read_reference(const std::filesystem::path& file) {

@@ -14,14 +14,23 @@
 
 namespace radpipe::host {
 
-// One labelled case of one level: an image, or a study.
+// One labelled case of one level: an image, a study or a patient.
 struct ScoredCase {
+  ScoredCase() = default;
+  ScoredCase(double score, int label, std::string part, std::optional<double> threshold = std::nullopt)
+      : score(score), label(label), part(std::move(part)), threshold(threshold) {}
+
   double score = 0.0;
   int label = 0;
   std::string part; // body part, empty when unknown
+  // The operating point of this case when it is not the level's: pooled out-of-fold cases of
+  // cross-validation keep the threshold their fold chose.
+  std::optional<double> threshold;
 };
 
 std::vector<ScoredCase> image_cases(std::span<const ImagePrediction> images); // labelled ones only
+// Studies, or patients: a patient's verdict has the same form as a study's (StudyPrediction
+// with the patient id as study id).
 std::vector<ScoredCase> study_cases(std::span<const StudyPrediction> studies);
 
 // Metrics of one group of cases (all of a level, or one body part) at one threshold.
@@ -53,6 +62,36 @@ double choose_threshold(const std::string& method, std::span<const ScoredCase> c
 
 // metrics.json's form of a level; NaN becomes null.
 nlohmann::json to_json(const LevelMetrics& level);
+
+// Models with k > 1 outputs: one labelled case, its class and the model's most probable class.
+struct ClassifiedCase {
+  int label = 0;
+  int predicted = 0;
+};
+
+struct ClassMetrics {
+  std::string name;
+  std::size_t support = 0;   // cases of this class
+  std::size_t predicted = 0; // cases called this class
+  double precision = 0.0, recall = 0.0, f1 = 0.0; // NaN when undefined (nothing called, no case)
+};
+
+// Multi-class results of one level: per-class precision, recall and F1, their unweighted mean
+// (macro F1), accuracy, and the k x k confusion matrix (rows: true class, columns: predicted).
+struct MulticlassMetrics {
+  std::string chain; // the multi-class chain
+  std::string level; // "image" or "study"
+  std::size_t cases = 0;
+  std::vector<ClassMetrics> classes;
+  std::vector<std::vector<std::size_t>> confusion;
+  double accuracy = 0.0, macro_f1 = 0.0;
+  Interval accuracy_ci, macro_f1_ci;
+};
+
+// `class_names` gives k; a label or prediction outside 0..k-1 throws std::invalid_argument.
+MulticlassMetrics multiclass_metrics(std::string level, std::span<const ClassifiedCase> cases,
+                                     const std::vector<std::string>& class_names, const BootstrapOptions& bootstrap);
+nlohmann::json to_json(const MulticlassMetrics& metrics);
 
 // A row of a published reference table such as shared/reference/mura-kappa.csv:
 // study_type,reader,kappa,ci_low,ci_high (empty cells for unknown intervals).

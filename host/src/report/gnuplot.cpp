@@ -64,7 +64,7 @@ bool plot_png(const fs::path& image, int width, int height, const std::string& c
                  complaint.str());
     return false;
   }
-  fs::rename(partial, image);
+  rename_durably(partial, image);
   return true;
 }
 

@@ -20,10 +20,17 @@ void require_same_length(std::size_t scores, std::size_t labels, const char* wha
     throw std::invalid_argument(std::string(what) + ": scores and labels differ in length");
 }
 
+// A NaN score has no rank: sorting by it breaks std::sort's ordering contract, and a tie group
+// that starts at a NaN never ends (NaN != NaN). Every ranking metric checks for one first.
+bool any_nan(std::span<const double> values) {
+  return std::any_of(values.begin(), values.end(), [](double value) { return std::isnan(value); });
+}
+
 } // namespace
 
 double auroc(std::span<const double> scores, std::span<const int> labels) {
   require_same_length(scores.size(), labels.size(), "auroc");
+  if (any_nan(scores)) return not_a_number;
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
@@ -107,7 +114,7 @@ std::vector<RocPoint> roc_curve(std::span<const double> scores, std::span<const 
   require_same_length(scores.size(), labels.size(), "roc_curve");
   const auto positives = static_cast<double>(std::count(labels.begin(), labels.end(), 1));
   const auto negatives = static_cast<double>(labels.size()) - positives;
-  if (positives == 0 || negatives == 0) return {};
+  if (positives == 0 || negatives == 0 || any_nan(scores)) return {};
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
@@ -124,7 +131,9 @@ std::vector<RocPoint> roc_curve(std::span<const double> scores, std::span<const 
 
 double youden_threshold(std::span<const double> scores, std::span<const int> labels) {
   const auto curve = roc_curve(scores, labels);
-  if (curve.empty()) throw std::invalid_argument("Youden's threshold needs both positive and negative cases");
+  if (curve.empty())
+    throw std::invalid_argument(any_nan(scores) ? "Youden's threshold needs scores that are numbers, not NaN"
+                                                : "Youden's threshold needs both positive and negative cases");
   const RocPoint* best = &curve[1];
   for (std::size_t i = 1; i < curve.size(); ++i)
     if (curve[i].true_positive_rate - curve[i].false_positive_rate >
@@ -135,6 +144,7 @@ double youden_threshold(std::span<const double> scores, std::span<const int> lab
 
 double threshold_for_sensitivity(std::span<const double> scores, std::span<const int> labels, double target) {
   require_same_length(scores.size(), labels.size(), "threshold_for_sensitivity");
+  if (any_nan(scores)) throw std::invalid_argument("a target sensitivity needs scores that are numbers, not NaN");
   std::vector<double> positive_scores;
   for (std::size_t i = 0; i < scores.size(); ++i)
     if (labels[i] == 1) positive_scores.push_back(scores[i]);
@@ -150,12 +160,30 @@ double threshold_for_sensitivity(std::span<const double> scores, std::span<const
 }
 
 double quantile(std::vector<double>& values, double q) {
-  if (values.empty()) return not_a_number;
+  if (values.empty() || std::isnan(q) || any_nan(values)) return not_a_number;
   std::sort(values.begin(), values.end());
-  const double position = q * static_cast<double>(values.size() - 1);
+  const double position = std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1);
   const auto below = static_cast<std::size_t>(std::floor(position));
   const auto above = std::min(below + 1, values.size() - 1);
   return values[below] + (position - static_cast<double>(below)) * (values[above] - values[below]);
+}
+
+Spread spread_of(std::span<const double> values) {
+  Spread spread;
+  double sum = 0.0;
+  for (double value : values)
+    if (std::isfinite(value)) {
+      sum += value;
+      ++spread.count;
+    }
+  if (spread.count == 0) return spread;
+  spread.mean = sum / static_cast<double>(spread.count);
+  if (spread.count < 2) return spread;
+  double squares = 0.0;
+  for (double value : values)
+    if (std::isfinite(value)) squares += (value - spread.mean) * (value - spread.mean);
+  spread.sd = std::sqrt(squares / static_cast<double>(spread.count - 1));
+  return spread;
 }
 
 std::vector<Interval> bootstrap_intervals(std::size_t case_count,

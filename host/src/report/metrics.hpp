@@ -11,7 +11,7 @@
 namespace radpipe::host {
 
 // Area under the ROC curve by the Mann-Whitney U statistic; tied scores count one half.
-// NaN when one class is absent.
+// NaN when one class is absent or a score is NaN.
 double auroc(std::span<const double> scores, std::span<const int> labels);
 
 // Cohen's kappa between predictions and labels (both 0/1). NaN when undefined (chance
@@ -62,21 +62,31 @@ struct RocPoint {
 };
 
 // The ROC curve from (0, 0) (threshold +infinity) to (1, 1): one point per distinct score, highest
-// first, so ties move the curve diagonally. Empty when one class is absent.
+// first, so ties move the curve diagonally. Empty when one class is absent or a score is NaN.
 std::vector<RocPoint> roc_curve(std::span<const double> scores, std::span<const int> labels);
 
 // The threshold (one of the scores) that maximises Youden's J = sensitivity + specificity - 1;
-// among equal J the highest. Throws std::invalid_argument when one class is absent.
+// among equal J the highest. Throws std::invalid_argument when one class is absent or a score is NaN.
 double youden_threshold(std::span<const double> scores, std::span<const int> labels);
 
 // The highest threshold (one of the scores) whose sensitivity reaches `target`: the most specific
 // operating point that finds that share of positives. Throws std::invalid_argument when there is
-// no positive case.
+// no positive case or a score is NaN.
 double threshold_for_sensitivity(std::span<const double> scores, std::span<const int> labels, double target);
 
 // The q-quantile (0..1) of `values` by linear interpolation between order statistics (Hyndman
-// and Fan's type 7, numpy's default). Sorts `values`. NaN when empty.
+// and Fan's type 7, numpy's default), q clamped to 0..1. Sorts `values`. NaN when empty, when q
+// is NaN or when a value is NaN.
 double quantile(std::vector<double>& values, double q);
+
+// Mean and sample standard deviation (n - 1) of the finite values; NaN where undefined (sd of
+// fewer than two values).
+struct Spread {
+  double mean = std::numeric_limits<double>::quiet_NaN();
+  double sd = std::numeric_limits<double>::quiet_NaN();
+  std::size_t count = 0; // finite values
+};
+Spread spread_of(std::span<const double> values);
 
 struct Interval {
   double low = std::numeric_limits<double>::quiet_NaN();

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "config/diagnostics.hpp"
 #include "io/atomic_file.hpp"
 #include "report/gnuplot.hpp"
 
@@ -150,12 +151,13 @@ std::string confusion_table(const GroupMetrics& group, const std::string& level)
 
 std::string metric_table(const LevelMetrics& level) {
   std::string html = fmt::format(
-      "<table class=metrics><caption>{} level, threshold "
-      "{:.4f}</caption><tr><th>part</th><th>n</th><th>abnormal</th>"
+      "<table class=metrics><caption>{} level, {}</caption><tr><th>part</th><th>n</th><th>abnormal</th>"
       "<th>AUROC (CI)</th><th>kappa (CI)</th><th>accuracy (CI)</th><th>sensitivity (CI)</th><th>specificity "
       "(CI)</th>"
       "<th>precision</th><th>F1</th><th>macro F1</th><th>TP</th><th>FP</th><th>TN</th><th>FN</th></tr>\n",
-      escaped(level.level), level.threshold);
+      escaped(level.level),
+      // Pooled cross-validation cases whose folds chose different thresholds have none in common.
+      std::isfinite(level.threshold) ? fmt::format("threshold {:.4f}", level.threshold) : std::string("each fold's own threshold"));
   auto row = [&](const GroupMetrics& group, bool overall) {
     const auto& c = group.counts;
     html += fmt::format(
@@ -170,6 +172,32 @@ std::string metric_table(const LevelMetrics& level) {
   };
   for (const auto& part : level.parts) row(part, false);
   row(level.overall, true);
+  return html + "</table>\n";
+}
+
+std::string multiclass_tables(const MulticlassMetrics& metrics) {
+  std::string html = fmt::format(
+      "<table class=metrics><caption>chain {}, {} level, {} classes, {} cases: accuracy {}, macro F1 {}</caption>"
+      "<tr><th>class</th><th>support</th><th>called</th><th>precision</th><th>recall</th><th>F1</th></tr>\n",
+      escaped(metrics.chain), escaped(metrics.level), metrics.classes.size(), metrics.cases,
+      with_interval(metrics.accuracy, metrics.accuracy_ci),
+      with_interval(metrics.macro_f1, metrics.macro_f1_ci));
+  for (const auto& item : metrics.classes)
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", escaped(item.name),
+                        item.support, item.predicted, number(item.precision), number(item.recall), number(item.f1));
+  html += "</table>\n";
+  html += fmt::format("<table class=confusion><caption>chain {}, {} level: true class (rows) against predicted class (columns)</caption>"
+                      "<tr><th></th>",
+                      escaped(metrics.chain), escaped(metrics.level));
+  for (const auto& item : metrics.classes) html += "<th>" + escaped(item.name) + "</th>";
+  html += "</tr>\n";
+  for (std::size_t row = 0; row < metrics.confusion.size(); ++row) {
+    html += "<tr><th>" + escaped(metrics.classes[row].name) + "</th>";
+    for (std::size_t column = 0; column < metrics.confusion[row].size(); ++column)
+      html += fmt::format("<td class={}>{}</td>", row == column ? "good" : (metrics.confusion[row][column] ? "bad" : "none"),
+                          metrics.confusion[row][column]);
+    html += "</tr>\n";
+  }
   return html + "</table>\n";
 }
 
@@ -213,7 +241,7 @@ tr.overall td { font-weight: bold; background: #f3f3f3; }
 .ci { color: #666; font-size: .9em; white-space: nowrap; }
 table.confusion { display: inline-table; margin-right: 1.5em; vertical-align: top; }
 table.confusion td { min-width: 6em; text-align: center; font-size: 1.1em; }
-td.good { background: #dcefdc; } td.bad { background: #f6dcdc; }
+td.good { background: #dcefdc; } td.bad { background: #f6dcdc; } td.none { color: #999; }
 figure { display: inline-block; margin: .5em 1em .5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: .85em; color: #555; }
 img.broken { outline: 4px solid red; min-width: 200px; min-height: 50px; }
@@ -237,15 +265,26 @@ window.addEventListener('load', function () {
 </script>
 )";
 
+void write_page(const fs::path& file, const std::string& title, const std::string& body) {
+  write_file_atomically(file, [&](std::ostream& out) {
+    out << "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n<title>" << escaped(title) << "</title>\n"
+        << style << "</head>\n<body>\n"
+        << body << image_check << "</body>\n</html>\n";
+  });
+}
+
 } // namespace
 
 void write_report(const ReportInput& input, const fs::path& out_dir) {
   std::ostringstream body;
   body << "<h1>Evaluation of " << escaped(input.pipeline_name) << "</h1>\n<dl>"
        << "<dt>pipeline</dt><dd>" << escaped(input.pipeline_file.string()) << "</dd>"
+       << (input.overrides.empty() ? std::string()
+                                   : "<dt>overrides</dt><dd><code>--set " + escaped(join(input.overrides, " --set ")) + "</code></dd>")
        << "<dt>split</dt><dd>" << escaped(input.split) << "</dd>"
        << fmt::format(
-              "<dt>cases</dt><dd>{} images in {} studies{}</dd>", input.images, input.studies,
+              "<dt>cases</dt><dd>{} images in {} studies{}{}</dd>", input.images, input.studies,
+              input.patients ? fmt::format(" of {} patients", input.patients) : std::string(),
               input.skipped ? fmt::format(", {} unreadable images skipped", input.skipped) : std::string())
        << "<dt>threshold</dt><dd>" << escaped(input.threshold_method)
        << (input.threshold_method == "fixed"
@@ -264,7 +303,18 @@ void write_report(const ReportInput& input, const fs::path& out_dir) {
   for (const auto& level : input.levels) body << metric_table(level);
   body << "<p class=note>macro F1 is the mean of the abnormal and the normal class's F1. A dash marks a "
           "value that is "
-          "undefined for the group (for instance AUROC with one class only).</p>\n";
+          "undefined for the group (for instance AUROC with one class only).";
+  if (input.patients)
+    body << " At patient level every image of a patient is aggregated by the pipeline's [aggregate] stage; a patient whose "
+            "images show several body parts counts in the overall row only.";
+  body << "</p>\n";
+  if (!input.multiclass.empty()) {
+    body << "<h2>Classes</h2>\n";
+    for (const auto& level : input.multiclass) body << multiclass_tables(level);
+    body << "<p class=note>Each image's class is the model's most probable one; a study's is the most probable class once "
+            "the chain's aggregator has combined its images' class probabilities, and its true class the most frequent of its "
+            "images'. macro F1 is the unweighted mean of the classes' F1.</p>\n";
+  }
 
   body << "<h2>ROC curves</h2>\n";
   for (const auto& level : input.levels) {
@@ -320,12 +370,75 @@ void write_report(const ReportInput& input, const fs::path& out_dir) {
     for (const auto& explanation : input.explanations) body << figure(explanation.file, explanation.caption);
   }
 
-  write_file_atomically(out_dir / "report.html", [&](std::ostream& out) {
-    out << "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n<title>radpipe evaluation: "
-        << escaped(input.pipeline_name) << "</title>\n"
-        << style << "</head>\n<body>\n"
-        << body.str() << image_check << "</body>\n</html>\n";
-  });
+  write_page(out_dir / "report.html", "radpipe evaluation: " + input.pipeline_name, body.str());
+}
+
+void write_cv_report(const CrossValidationReport& input, const fs::path& out_dir) {
+  std::ostringstream body;
+  body << "<h1>Cross-validation of " << escaped(input.pipeline_name) << "</h1>\n<dl>"
+       << "<dt>pipeline</dt><dd>" << escaped(input.pipeline_file.string()) << "</dd>"
+       << (input.overrides.empty() ? std::string()
+                                   : "<dt>overrides</dt><dd><code>--set " + escaped(join(input.overrides, " --set ")) + "</code></dd>")
+       << fmt::format("<dt>folds</dt><dd>{} folds grouped by patient (else study, else image), stratified by label and body part, "
+                      "seed {}; in each fold {:.0f}% of the training part, grouped alike, picks the best epoch and any tuned "
+                      "threshold, and the held-out fold is scored once</dd>",
+                      input.folds, input.seed, 100 * input.valid_fraction)
+       << "<dt>intervals</dt><dd>"
+       << (input.bootstrap.resamples
+               ? fmt::format("{:.0f}% percentile bootstrap of the pooled out-of-fold cases, {} resamples, seed {}",
+                             100 * input.bootstrap.level, input.bootstrap.resamples, input.bootstrap.seed)
+               : std::string("none ([evaluate] bootstrap_resamples = 0)"))
+       << "</dd></dl>\n";
+
+  body << "<h2>Each fold</h2>\n";
+  for (std::size_t l = 0; l < input.levels.size(); ++l) {
+    body << fmt::format("<table class=metrics><caption>{} level, each fold at its own threshold</caption>"
+                        "<tr><th>fold</th><th>n</th><th>abnormal</th><th>AUROC</th><th>kappa</th><th>accuracy</th>"
+                        "<th>sensitivity</th><th>specificity</th></tr>\n",
+                        escaped(input.levels[l]));
+    std::vector<double> aurocs, kappas, accuracies, sensitivities, specificities;
+    for (const auto& fold : input.fold_levels) {
+      const GroupMetrics& g = fold[l];
+      aurocs.push_back(g.auroc);
+      kappas.push_back(g.kappa);
+      accuracies.push_back(g.counts.accuracy());
+      sensitivities.push_back(g.counts.sensitivity());
+      specificities.push_back(g.counts.specificity());
+      body << fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                          escaped(g.name), g.counts.total(), g.positives, number(g.auroc), number(g.kappa), number(g.counts.accuracy()),
+                          number(g.counts.sensitivity()), number(g.counts.specificity()));
+    }
+    auto spread = [](const std::vector<double>& values) {
+      const Spread s = spread_of(values);
+      return std::isfinite(s.sd) ? fmt::format("{} &plusmn; {}", number(s.mean), number(s.sd)) : number(s.mean);
+    };
+    body << fmt::format("<tr class=overall><td>mean &plusmn; sd</td><td></td><td></td><td>{}</td><td>{}</td><td>{}</td>"
+                        "<td>{}</td><td>{}</td></tr>\n</table>\n",
+                        spread(aurocs), spread(kappas), spread(accuracies), spread(sensitivities), spread(specificities));
+  }
+
+  body << "<h2>Pooled out-of-fold metrics</h2>\n<p class=note>Every case scored once, by the model of the fold that held it "
+          "out, at that fold's threshold.</p>\n";
+  for (const auto& level : input.pooled) body << metric_table(level);
+  for (const auto& level : input.pooled) {
+    const std::string file = "roc-" + level.level + ".png";
+    const std::string commands = roc_commands(level);
+    if (!commands.empty() && plot_png(out_dir / file, 720, 500, commands))
+      body << figure(file, "ROC curves of the pooled out-of-fold cases, " + level.level + " level");
+  }
+  if (!input.pooled.empty() && !input.pooled.front().parts.empty()) {
+    const auto& level = input.pooled.front();
+    const std::string file = "parts-" + level.level + ".png";
+    if (plot_png(out_dir / file, 900, 460, parts_commands(level)))
+      body << figure(file, "AUROC and kappa per body part, pooled, " + level.level + " level (error bars: CIs)");
+  }
+  body << "<h2>Confusion matrices, pooled</h2>\n";
+  for (const auto& level : input.pooled) {
+    body << confusion_table(level.overall, level.level);
+    for (const auto& part : level.parts) body << confusion_table(part, level.level);
+  }
+  body << "<p class=note>Each fold's own evaluation report is in <code>fold-N/evaluation/report.html</code>.</p>\n";
+  write_page(out_dir / "report.html", "radpipe cross-validation: " + input.pipeline_name, body.str());
 }
 
 } // namespace radpipe::host

@@ -20,12 +20,14 @@ struct ReportFigure {
 struct ReportInput {
   std::string pipeline_name;
   std::filesystem::path pipeline_file;
+  std::vector<std::string> overrides; // `--set` texts applied to the file
   std::string split;
   std::string threshold_method; // fixed, youden, sensitivity
   std::string threshold_split;  // where a tuned threshold was chosen
   BootstrapOptions bootstrap;
-  std::size_t images = 0, studies = 0, skipped = 0;
+  std::size_t images = 0, studies = 0, patients = 0, skipped = 0;
   std::vector<LevelMetrics> levels; // study level first
+  std::vector<MulticlassMetrics> multiclass; // models with k > 1 outputs
   std::vector<ReferenceRow> reference;
   std::filesystem::path reference_file;
   std::filesystem::path training_history; // history.csv of `radpipe train`; empty when none
@@ -36,6 +38,22 @@ struct ReportInput {
 
 // Writes report.html and its figures into `out_dir`, each file atomically.
 void write_report(const ReportInput& input, const std::filesystem::path& out_dir);
+
+// report.html of `radpipe cv`: each fold's figures, their mean and sd, and the pooled
+// out-of-fold metrics per body part with CIs and ROC curves.
+struct CrossValidationReport {
+  std::string pipeline_name;
+  std::filesystem::path pipeline_file;
+  std::vector<std::string> overrides;
+  std::size_t folds = 0;
+  std::uint64_t seed = 0;
+  double valid_fraction = 0.0;
+  BootstrapOptions bootstrap;
+  std::vector<std::string> levels;                  // "study", "patient", "image": the order of the vectors below
+  std::vector<std::vector<GroupMetrics>> fold_levels; // [fold][level]: the fold's overall figures
+  std::vector<LevelMetrics> pooled;                 // [level]
+};
+void write_cv_report(const CrossValidationReport& input, const std::filesystem::path& out_dir);
 
 // The rows of the comparison with the reference table: for every body part (and "overall") that
 // the reference names, this run's study-level kappa beside each published reader's.

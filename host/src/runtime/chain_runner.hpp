@@ -132,15 +132,19 @@ private:
   // The chain's own preprocessing; a sample it cannot process is skipped, as in SampleStream.
   Prepared prepare(Chain& chain, Sample sample) const {
     const std::string path = sample.info.path;
+    const StageEntry* stage = nullptr;
     try {
       for (const auto& transform : chain.transforms) {
         if (transform.stage->is_random() && options_.transform.mode != RunMode::Train) continue;
-        call_plugin(transform.entry, [&] { transform.stage->apply(sample, options_.transform); });
+        stage = &transform.entry;
+        transform.stage->apply(sample, options_.transform);
       }
       return {std::move(sample), std::nullopt};
-    } catch (const SampleError& error) {
-      return {std::nullopt, SkippedSample{error.path().empty() ? path : error.path(),
-                                          "chain " + chain.name + ": " + std::string(error.what())}};
+    } catch (...) {
+      if (stage == nullptr) throw;
+      SkippedSample skip = sample_failure(*stage, path);
+      skip.reason = "chain " + chain.name + ": " + skip.reason;
+      return {std::nullopt, std::move(skip)};
     }
   }
 

@@ -4,6 +4,7 @@
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
 #include "runtime/routing.hpp"
+#include "runtime/stage_provenance.hpp"
 #include "runtime/tensor.hpp"
 
 #include <radpipe/version.hpp>
@@ -25,7 +26,8 @@ torch::Tensor positive_probability(const torch::Tensor& logits) {
 }
 
 torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
-  torch::NoGradGuard no_gradients;
+  // Inference mode: no autograd bookkeeping at all (no version counters, no views tracked).
+  c10::InferenceMode inference;
   return call_plugin(chain.model.entry, [&] {
     auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
     auto logits = chain.model.stage->forward(input).logits;
@@ -56,30 +58,36 @@ std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& ba
   return out;
 }
 
-StreamOptions prediction_stream_options(const PipelineConfig& config) {
-  const auto& settings = config.settings;
+StreamOptions prediction_stream_options(const Pipeline& pipeline) {
+  const auto& settings = pipeline.config().settings;
   StreamOptions options;
   options.workers = static_cast<int>(settings.integer("workers"));
   options.window = std::max<std::size_t>(64, 4 * static_cast<std::size_t>(settings.integer("batch_size")));
   options.skip_bad_samples = settings.string("on_error") == "skip";
   options.transform = {RunMode::Predict, static_cast<std::uint64_t>(settings.integer("seed")), 0};
+  options.decode_hint = pipeline.decode_hint();
   return options;
 }
 
 InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& options,
                                   const std::function<void(ImagePrediction&&)>& on_image) {
   const auto start = std::chrono::steady_clock::now();
-  pipeline.set_training(false);
+  pipeline.prepare_models(pipeline.scoring_form());
 
   auto& reader = pipeline.reader();
-  std::function<bool(const SampleInfo&)> keep;
-  if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
-  const StreamOptions stream_options = prediction_stream_options(pipeline.config());
+  std::function<bool(const SampleInfo&)> keep = options.keep;
+  if (!options.split.empty())
+    keep = [split = options.split, also = options.keep](const SampleInfo& info) { return info.split == split && (!also || also(info)); };
+  const StreamOptions stream_options = prediction_stream_options(pipeline);
   SampleStream stream(reader_source(*reader.stage, keep, options.limit), reader, pipeline.transforms(), stream_options);
 
   std::optional<std::uint64_t> total = call_plugin(reader.entry, [&] { return reader.stage->size_hint(); });
   if (options.limit > 0 && total) total = std::min<std::uint64_t>(*total, options.limit);
   if (!options.split.empty()) total.reset(); // the hint counts every split
+  if (total && options.keep) { // an estimate: a shard's share, less what a resumed run has already
+    *total /= std::max<std::uint64_t>(1, options.expected_share);
+    *total -= std::min(*total, options.already_done);
+  }
   Progress progress("predict", total);
 
   InferenceSummary summary;
@@ -92,8 +100,7 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
       [&](ChainOutcome<ImagePrediction>&& outcome) {
         progress.advance(1);
         if (outcome.skip) {
-          if (!stream_options.skip_bad_samples)
-            throw SampleError(outcome.skip->path, outcome.skip->reason + " (on_error = \"fail\")");
+          if (!stream_options.skip_bad_samples) stop_at(*outcome.skip);
           spdlog::warn("skipped {}: {}", outcome.skip->path, outcome.skip->reason);
           chain_skips.push_back(std::move(*outcome.skip));
           return;
@@ -106,16 +113,15 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
       },
       runner_options);
   StudyRouter router(pipeline, stream_options.transform);
-  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
-  while (auto sample = stream.next()) router.add(std::move(*sample), emit);
-  router.finish(emit);
-  runner.finish();
+  route_into(stream, router, runner, options.stop);
 
   summary.skipped = stream.skipped();
   summary.skipped.insert(summary.skipped.end(), router.skipped().begin(), router.skipped().end());
   summary.skipped.insert(summary.skipped.end(), chain_skips.begin(), chain_skips.end());
   progress.finish(summary.skipped.empty() ? std::string() : fmt::format("{} skipped", summary.skipped.size()));
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::debug("time per image on {} decode worker(s): {}; in all {:.3f} ms per image", stream_options.workers, stream.step_times(),
+                summary.seconds * 1e3 / static_cast<double>(std::max<std::size_t>(summary.images, 1)));
   if (summary.chain_images.size() > 1)
     for (const auto& [name, count] : summary.chain_images) spdlog::info("chain '{}': {} images", name, count);
   return summary;
@@ -131,71 +137,72 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
   return result;
 }
 
-namespace {
-
-struct StudyGroup {
-  StudyPrediction study;
-  std::vector<double> probabilities;             // binary: each image's
-  std::vector<std::vector<double>> class_columns; // multi-class: per class, each image's
-};
-
-std::vector<StudyGroup> group_studies(const std::vector<ImagePrediction>& images) {
-  std::vector<StudyGroup> groups;
-  std::map<std::string, std::size_t> position;
-  for (const auto& image : images) {
-    const std::string& key = image.info.study_key();
-    auto [found, inserted] = position.emplace(key, groups.size());
-    if (inserted) {
-      groups.push_back({});
-      groups.back().study = {key, image.info.patient_id, image.info.body_part, 0, 0.0, 0, image.info.label, image.chain, {}};
-      groups.back().class_columns.resize(image.class_probabilities.size());
-    }
-    auto& group = groups[found->second];
-    ++group.study.image_count;
-    group.probabilities.push_back(image.probability);
-    for (std::size_t k = 0; k < image.class_probabilities.size() && k < group.class_columns.size(); ++k)
-      group.class_columns[k].push_back(image.class_probabilities[k]);
-    // A study is abnormal when any of its images is labelled abnormal.
-    if (image.info.label && (!group.study.label || *image.info.label > *group.study.label)) group.study.label = image.info.label;
+void StudyAccumulator::add(const ImagePrediction& image) {
+  if (study.image_count == 0) {
+    study = {image.info.study_key(), image.info.patient_id, image.info.body_part, 0, 0.0, 0, image.info.label, image.chain, {}};
+    class_columns.resize(image.class_probabilities.size());
   }
-  return groups;
+  ++study.image_count;
+  probabilities.push_back(image.probability);
+  for (std::size_t k = 0; k < image.class_probabilities.size() && k < class_columns.size(); ++k)
+    class_columns[k].push_back(image.class_probabilities[k]);
+  // A study is abnormal when any of its images is labelled abnormal.
+  if (image.info.label && (!study.label || *image.info.label > *study.label)) study.label = image.info.label;
 }
 
-void aggregate_group(StudyGroup& group, const Built<Aggregator>& aggregator, double threshold) {
-  auto& study = group.study;
-  if (group.class_columns.empty()) {
-    study.probability = call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(group.probabilities); });
+StudyPrediction StudyAccumulator::finish(const Built<Aggregator>& aggregator, double threshold) {
+  if (class_columns.empty()) {
+    study.probability = call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(probabilities); });
     study.predicted = study.probability >= threshold ? 1 : 0;
-    return;
+    return std::move(study);
   }
   // Multi-class: each class's probabilities aggregate like a binary one's; the largest wins.
-  for (const auto& column : group.class_columns)
+  for (const auto& column : class_columns)
     study.class_probabilities.push_back(call_plugin(aggregator.entry, [&] { return aggregator.stage->aggregate(column); }));
   const auto best = std::max_element(study.class_probabilities.begin(), study.class_probabilities.end());
   study.predicted = static_cast<int>(best - study.class_probabilities.begin());
   study.probability = *best;
+  return std::move(study);
+}
+
+StudyPrediction StudyAccumulator::finish(Pipeline& pipeline) {
+  const Chain* chain = pipeline.chain(study.chain);
+  if (chain == nullptr) throw std::logic_error("study " + study.study_id + " was scored by an unknown chain");
+  return finish(chain->aggregator, chain->config->threshold);
+}
+
+namespace {
+
+std::vector<StudyAccumulator> group_studies(const std::vector<ImagePrediction>& images) {
+  std::vector<StudyAccumulator> groups;
+  std::map<std::string, std::size_t> position;
+  for (const auto& image : images) {
+    auto [found, inserted] = position.emplace(image.info.study_key(), groups.size());
+    if (inserted) groups.emplace_back();
+    groups[found->second].add(image);
+  }
+  return groups;
 }
 
 } // namespace
 
+void require_binary_label(const SampleInfo& info) {
+  if (info.label && *info.label != 0 && *info.label != 1)
+    throw SampleError(info.path, fmt::format("sample {} has label {}; a binary chain's label is 0 (normal) or 1 (abnormal): check "
+                                             "the reader's label column (or positive_class), or give the chain classes",
+                                             info.id, *info.label));
+}
+
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,
                                                double threshold) {
   std::vector<StudyPrediction> studies;
-  for (auto& group : group_studies(images)) {
-    aggregate_group(group, aggregator, threshold);
-    studies.push_back(std::move(group.study));
-  }
+  for (auto& group : group_studies(images)) studies.push_back(group.finish(aggregator, threshold));
   return studies;
 }
 
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, Pipeline& pipeline) {
   std::vector<StudyPrediction> studies;
-  for (auto& group : group_studies(images)) {
-    const Chain* chain = pipeline.chain(group.study.chain);
-    if (chain == nullptr) throw std::logic_error("study " + group.study.study_id + " was scored by an unknown chain");
-    aggregate_group(group, chain->aggregator, chain->config->threshold);
-    studies.push_back(std::move(group.study));
-  }
+  for (auto& group : group_studies(images)) studies.push_back(group.finish(pipeline));
   return studies;
 }
 
@@ -203,7 +210,10 @@ void write_inference_outputs(const InferenceResult& result, const PipelineConfig
                              const std::filesystem::path& out_dir) {
   auto label_text = [](const std::optional<int>& label) { return label ? std::to_string(*label) : std::string(); };
   const bool routed = config.route.has_value();
-  write_file_atomically(out_dir / "predictions.csv", [&](std::ostream& out) {
+  // The three files are one set, run.json its record: committed together, so that a full disk or a
+  // kill never leaves new predictions beside an old run.json (see write_file_set_atomically).
+  // Issue 12 turns this into streaming writers with run.json as the record of what is committed.
+  const auto write_predictions = [&](std::ostream& out) {
     out << "id,path,study_id,patient_id,body_part,view,chain," << (routed ? "routed_value,route_confidence," : "")
         << "probability,predicted,label\n";
     for (const auto& image : result.images) {
@@ -214,28 +224,32 @@ void write_inference_outputs(const InferenceResult& result, const PipelineConfig
       if (routed) out << csv_field(image.routed_value) << ',' << fmt::format("{:.6f}", image.route_confidence) << ',';
       out << fmt::format("{:.6f}", image.probability) << ',' << predicted << ',' << label_text(image.info.label) << '\n';
     }
-  });
-  write_file_atomically(out_dir / "studies.csv", [&](std::ostream& out) {
+  };
+  const auto write_studies = [&](std::ostream& out) {
     out << "study_id,patient_id,body_part,chain,images,probability,predicted,label\n";
     for (const auto& study : result.studies) {
       out << csv_field(study.study_id) << ',' << csv_field(study.patient_id) << ',' << csv_field(study.body_part) << ','
           << csv_field(study.chain) << ',' << study.image_count << ',' << fmt::format("{:.6f}", study.probability) << ',' << study.predicted
           << ',' << label_text(study.label) << '\n';
     }
-  });
+  };
   nlohmann::json summary;
   summary["radpipe_version"] = RADPIPE_SDK_VERSION_STRING;
   summary["pipeline"] = config.file.string();
   summary["pipeline_name"] = config.settings.string("name");
+  summary["stages"] = stage_provenance(config);
   summary["images"] = result.images.size();
   summary["studies"] = result.studies.size();
   summary["threshold"] = threshold;
   summary["seconds"] = result.seconds;
   summary["images_per_second"] = result.seconds > 0 ? static_cast<double>(result.images.size()) / result.seconds : 0.0;
   summary["chains"] = result.chain_images;
+  summary["files"] = {"predictions.csv", "studies.csv"};
   summary["skipped"] = nlohmann::json::array();
   for (const auto& skip : result.skipped) summary["skipped"].push_back({{"path", skip.path}, {"reason", skip.reason}});
-  write_file_atomically(out_dir / "run.json", [&](std::ostream& out) { out << summary.dump(2) << '\n'; });
+  write_file_set_atomically({{out_dir / "predictions.csv", write_predictions},
+                             {out_dir / "studies.csv", write_studies},
+                             {out_dir / "run.json", [&](std::ostream& out) { out << summary.dump(2) << '\n'; }}});
 }
 
 } // namespace radpipe::host

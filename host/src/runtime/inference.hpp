@@ -5,6 +5,7 @@
 #include "runtime/pipeline.hpp"
 #include "runtime/sample_stream.hpp"
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -15,8 +16,18 @@
 namespace radpipe::host {
 
 struct InferenceOptions {
+  InferenceOptions(std::string split_ = {}, std::size_t limit_ = 0) : split(std::move(split_)), limit(limit_) {}
+
   std::string split;     // keep only samples of this split (empty: all)
   std::size_t limit = 0; // at most this many images (0: all)
+  // Further filter on the listing, before any pixel is decoded (shards, resume); empty: all.
+  std::function<bool(const SampleInfo&)> keep;
+  // Set (from a signal handler): stop reading; the images already read are still scored.
+  const std::atomic<bool>* stop = nullptr;
+  // For the progress total when `keep` is set: the listing is shared by this many shards, and a
+  // resumed run has this many images done already.
+  std::uint64_t expected_share = 1;
+  std::uint64_t already_done = 0;
 };
 
 struct InferenceSummary {
@@ -44,7 +55,7 @@ InferenceResult run_inference(Pipeline& pipeline, const InferenceOptions& option
 
 // Stream options for scoring a pipeline's samples as predict does: its workers and error policy,
 // random stages off.
-StreamOptions prediction_stream_options(const PipelineConfig& config);
+StreamOptions prediction_stream_options(const Pipeline& pipeline);
 
 // The chain's model on a batch, in evaluation mode and without gradients, on the CPU: the
 // positive-class probability [N] for binary chains, the softmax over the classes [N, k] for
@@ -57,6 +68,22 @@ std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& ba
 // Probability of the positive class from a model's logits: sigmoid for one output, the softmax
 // share of class 1 for several.
 torch::Tensor positive_probability(const torch::Tensor& logits);
+
+// A binary chain's label is 0 (normal) or 1 (abnormal). Throws SampleError naming the sample when
+// it is another number (a label of 2 once counted as positive without a word).
+void require_binary_label(const SampleInfo& info);
+
+// One study's image probabilities as they arrive, until its last image is scored.
+struct StudyAccumulator {
+  StudyPrediction study;                          // image_count 0: nothing added yet
+  std::vector<double> probabilities;              // binary: each image's
+  std::vector<std::vector<double>> class_columns; // multi-class: per class, each image's
+
+  void add(const ImagePrediction& image);
+  StudyPrediction finish(const Built<Aggregator>& aggregator, double threshold);
+  // With the aggregator and threshold of the chain that scored the study.
+  StudyPrediction finish(Pipeline& pipeline);
+};
 
 // Groups image predictions into studies (first-seen order) and aggregates each.
 std::vector<StudyPrediction> aggregate_studies(const std::vector<ImagePrediction>& images, const Built<Aggregator>& aggregator,

@@ -62,13 +62,30 @@ Built<Reader> build_reader(const PipelineConfig& config, const PluginHost& plugi
 
 StageContext Pipeline::context_for(const StageConfig& stage) const { return stage_context(config_, stage, threads_); }
 
-Built<Reader> Pipeline::make_reader() const { return build_reader(config_, plugins_, threads_); }
+namespace {
 
-std::vector<Built<Writer>> Pipeline::make_writers() const {
-  std::vector<Built<Writer>> writers;
-  for (const auto& output : config_.outputs)
-    writers.push_back({output.entry, create_configured<Writer>(plugins_, output, context_for(output))});
-  return writers;
+// A reader whose listing passes through a SampleFilter; decoding is the inner reader's.
+class FilteredReader final : public Reader {
+public:
+  FilteredReader(std::shared_ptr<Reader> inner, SampleFilter filter) : inner_(std::move(inner)), filter_(std::move(filter)) {}
+  std::optional<SampleInfo> next() override {
+    while (auto info = inner_->next())
+      if (filter_(*info)) return info;
+    return std::nullopt;
+  }
+  Sample load(const SampleInfo& info) const override { return inner_->load(info); }
+
+private:
+  std::shared_ptr<Reader> inner_;
+  SampleFilter filter_;
+};
+
+} // namespace
+
+Built<Reader> Pipeline::make_reader() const {
+  Built<Reader> reader = build_reader(config_, plugins_, threads_);
+  if (sample_filter_) reader.stage = std::make_shared<FilteredReader>(std::move(reader.stage), sample_filter_);
+  return reader;
 }
 
 std::optional<int> Chain::target_of(const SampleInfo& info) const {
@@ -93,6 +110,29 @@ void Pipeline::set_training(bool on) {
   for (auto& chain : chains_) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(on); });
 }
 
+void Pipeline::prepare_models(ModelForm form) {
+  for (auto& chain : chains_)
+    call_plugin(chain.model.entry, [&] {
+      chain.model.stage->set_training(false);
+      chain.model.stage->set_form(form);
+    });
+}
+
+ModelForm Pipeline::scoring_form() const {
+  return config_.settings.boolean("optimize") ? ModelForm::Inference : ModelForm::Trainable;
+}
+
+DecodeHint decode_hint_of(const std::vector<Built<Transform>>& shared, const std::vector<Built<Transform>>& own) {
+  DecodeHint hint;
+  for (const auto* steps : {&shared, &own})
+    for (const auto& transform : *steps) {
+      DecodeHint refined = hint;
+      if (!call_plugin(transform.entry, [&] { return transform.stage->refine_decode_hint(refined); })) return hint;
+      hint = refined;
+    }
+  return hint;
+}
+
 namespace {
 
 // Restores the fitted state of `transforms` from a checkpoint folder.
@@ -112,12 +152,14 @@ void load_transform_states(std::vector<Built<Transform>>& transforms, const std:
 } // namespace
 
 Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
-    : config_(config), plugins_(plugins) {
+    : config_(config), plugins_(plugins), sample_filter_(options.sample_filter) {
   threads_ = resolve_threads(options.threads > 0 ? options.threads : static_cast<int>(config.settings.integer("threads")));
   reader_ = make_reader();
   for (const auto& stage : config.preprocess)
     transforms_.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
   if (!options.checkpoint.empty()) load_transform_states(transforms_, options.checkpoint, "");
+  const bool hints = config.settings.boolean("decode_hints");
+  if (hints) decode_hint_ = decode_hint_of(transforms_); // refined below by each chain's own steps
   if (!options.build_models) return;
 
   const bool checkpoint_follows = !options.load_model_weights || !options.checkpoint.empty();
@@ -156,6 +198,11 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     spdlog::info("model chain '{}': {} on {}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
                  chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"));
     chains_.push_back(std::move(chain));
+  }
+  // One reader feeds every chain: it decodes what the most demanding of them needs.
+  if (hints && !chains_.empty()) {
+    decode_hint_ = decode_hint_of(transforms_, chains_.front().transforms);
+    for (const auto& chain : chains_) decode_hint_ = most_demanding(decode_hint_, decode_hint_of(transforms_, chain.transforms));
   }
   if (config.route)
     router_ = Built<Router>{config.route->router.entry, create_configured<Router>(plugins, config.route->router, context_for(config.route->router))};

@@ -7,6 +7,7 @@
 
 #include <radpipe/model.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +40,8 @@ struct Chain {
   std::optional<int> target_of(const SampleInfo& info) const;
 };
 
+using SampleFilter = std::function<bool(SampleInfo&)>;
+
 struct BuildOptions {
   int threads = 0;                  // 0: every core
   std::string device_override;      // replaces every chain's device when not empty
@@ -48,6 +51,9 @@ struct BuildOptions {
   // A checkpoint folder written by `radpipe train`: its model.pt (and model-ROUTE.pt for routed
   // chains) replace the weights the pipeline names, and its fitted preprocessing state is loaded.
   std::filesystem::path checkpoint;
+  // Sees every listed sample before anything else does: may change its metadata (its split) or
+  // drop it by returning false. `radpipe cv` assigns its folds this way.
+  SampleFilter sample_filter;
 };
 
 class Pipeline {
@@ -66,25 +72,36 @@ public:
   Built<Explainer>* explainer() { return explainer_ ? &*explainer_ : nullptr; }
   // A new reader from the same configuration (each pass over the data needs its own).
   Built<Reader> make_reader() const;
-  // The [[output]] writers, built when a command is about to write (predict builds them before it
-  // scores anything, so that a writer that cannot start stops the run before any work).
-  std::vector<Built<Writer>> make_writers() const;
+  // What the reader may skip decoding for this pipeline's chain ([pipeline] decode_hints), the
+  // same in training and at inference so that a model always sees the pixels it was trained on.
+  const DecodeHint& decode_hint() const { return decode_hint_; }
 
   StageContext context_for(const StageConfig& stage) const;
 
   // Puts every chain's model in training or evaluation mode.
   void set_training(bool on);
+  // Puts every chain's model in eval mode and in `form` (Model::set_form).
+  void prepare_models(ModelForm form);
+  // The form scoring runs in: Inference, unless [pipeline] optimize = false.
+  ModelForm scoring_form() const;
 
 private:
   const PipelineConfig& config_;
   const PluginHost& plugins_;
   int threads_ = 1;
+  SampleFilter sample_filter_;
   Built<Reader> reader_;
   std::vector<Built<Transform>> transforms_;
+  DecodeHint decode_hint_;
   std::vector<Chain> chains_;
   std::optional<Built<Router>> router_;
   std::optional<Built<Explainer>> explainer_;
 };
+
+// The decode hint of a chain's preprocessing, the shared steps then its own: each step from the
+// start narrows it (Transform::refine_decode_hint) until one does not declare its needs. The
+// pipeline combines its chains' hints with most_demanding (radpipe/stages.hpp).
+DecodeHint decode_hint_of(const std::vector<Built<Transform>>& shared, const std::vector<Built<Transform>>& own = {});
 
 // The context a stage of `config` is built with.
 StageContext stage_context(const PipelineConfig& config, const StageConfig& stage, int threads);

@@ -10,6 +10,7 @@
 #include "runtime/pipeline.hpp"
 #include "runtime/sample_stream.hpp"
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <string>
@@ -73,5 +74,21 @@ private:
   std::vector<SkippedSample> skipped_;
   std::map<std::string, std::size_t> counts_;
 };
+
+// Routes every sample of `stream` into `runner`, then routes what is held and runs the partial
+// batches: the loop predict, evaluate and explain share. `stop` (set from a signal handler) ends
+// the reading early; what was read is still scored.
+template <class Result>
+void route_into(SampleStream& stream, StudyRouter& router, ChainRunner<Result>& runner,
+                const std::atomic<bool>* stop = nullptr) {
+  auto emit = [&](RoutedSample&& routed) { runner.push(std::move(routed.sample), *routed.chain, std::move(routed.route)); };
+  while (!(stop && stop->load())) {
+    auto sample = stream.next();
+    if (!sample) break;
+    router.add(std::move(*sample), emit);
+  }
+  router.finish(emit);
+  runner.finish();
+}
 
 } // namespace radpipe::host

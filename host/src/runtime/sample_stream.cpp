@@ -1,7 +1,10 @@
 #include "runtime/sample_stream.hpp"
 
+#include <fmt/format.h>
 #include <opencv2/core.hpp>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
 
 namespace radpipe::host {
 
@@ -26,7 +29,8 @@ SampleStream::Source vector_source(const std::vector<SampleInfo>& infos) {
 
 SampleStream::SampleStream(Source source, const Built<Reader>& reader, const std::vector<Built<Transform>>& transforms,
                            StreamOptions options)
-    : source_(std::move(source)), reader_(reader), transforms_(transforms), options_(options) {
+    : source_(std::move(source)), reader_(reader), transforms_(transforms), options_(options),
+      step_nanoseconds_(transforms.size() + 1) {
   options_.workers = std::max(1, options_.workers);
   options_.window = std::max<std::size_t>(options_.window, static_cast<std::size_t>(options_.workers));
   threads_.emplace_back([this] { enumerate(); });
@@ -71,32 +75,84 @@ void SampleStream::enumerate() {
   }
 }
 
-SampleStream::Result SampleStream::process(SampleInfo info) const {
+namespace {
+
+// Adds the time since the last call to `total`: each step's share of a worker's time.
+class StepClock {
+public:
+  void lap(std::atomic<std::int64_t>& total) {
+    const auto now = std::chrono::steady_clock::now();
+    total += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_).count();
+    last_ = now;
+  }
+
+private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+} // namespace
+
+SkippedSample sample_failure(const StageEntry& stage, const std::string& path) {
+  auto failed = [&](const std::string& at, const std::string& message, bool plugin_failure) {
+    return SkippedSample(at.empty() ? path : at, PluginHost::describe(stage, "") + message, stage.plugin ? stage.plugin->name : "",
+                         stage.stage ? std::string(to_string(stage.stage->kind)) + " " + stage.stage->name : "", plugin_failure);
+  };
+  try {
+    throw;
+  } catch (const SampleError& error) {
+    return failed(error.path(), error.what(), false);
+  } catch (const cv::Exception& error) {
+    return failed(path, error.what(), false); // OpenCV refusing these pixels: a property of the sample
+  } catch (const StageError& error) {
+    throw PluginError(PluginHost::describe(stage, error.key()) + error.what() + " (on " + path + ")", error.key());
+  } catch (const std::exception& error) {
+    return failed(path, error.what(), true);
+  } catch (...) {
+    return failed(path, "unknown exception (not derived from std::exception)", true);
+  }
+}
+
+void stop_at(const SkippedSample& skip) {
+  const std::string policy = " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)";
+  if (skip.plugin_failure) throw PluginError(skip.path + ": " + skip.reason + policy);
+  throw SampleError(skip.path, skip.reason + policy);
+}
+
+std::string SampleStream::step_times() const {
+  const double images = std::max<double>(1.0, static_cast<double>(processed_.load()));
+  std::string text;
+  for (std::size_t step = 0; step < step_nanoseconds_.size(); ++step) {
+    const double milliseconds = static_cast<double>(step_nanoseconds_[step].load()) / 1e6 / images;
+    if (step > 0 && milliseconds == 0.0) continue; // a random stage that did not run in this mode
+    text += fmt::format("{}{} {:.3f} ms", text.empty() ? "" : ", ", step == 0 ? std::string("decode") : transforms_[step - 1].entry.stage->name,
+                        milliseconds);
+  }
+  return text;
+}
+
+SampleStream::Result SampleStream::process(SampleInfo info) {
   Result result;
   const std::string path = info.path;
+  const StageEntry* stage = &reader_.entry; // the stage running, to which a failure is attributed
+  StepClock clock;
   try {
-    Sample sample = call_plugin(reader_.entry, [&] {
-      try {
-        return reader_.stage->load(info);
-      } catch (const cv::Exception& error) {
-        throw SampleError(path, error.what());
-      }
-    });
-    for (const auto& transform : transforms_) {
+    Sample sample = reader_.stage->load_hinted(info, options_.decode_hint);
+    clock.lap(step_nanoseconds_[0]);
+    for (std::size_t step = 0; step < transforms_.size(); ++step) {
+      const auto& transform = transforms_[step];
       if (transform.stage->is_random() && options_.transform.mode != RunMode::Train) continue;
-      call_plugin(transform.entry, [&] {
-        try {
-          transform.stage->apply(sample, options_.transform);
-        } catch (const cv::Exception& error) {
-          throw SampleError(path, "transform " + transform.entry.stage->name + ": " + error.what());
-        }
-      });
+      stage = &transform.entry;
+      transform.stage->apply(sample, options_.transform);
+      clock.lap(step_nanoseconds_[step + 1]);
     }
+    ++processed_;
     result.sample = std::move(sample);
-  } catch (const SampleError& error) {
-    result.skip = SkippedSample{error.path().empty() ? path : error.path(), error.what()};
   } catch (...) {
-    result.fatal = std::current_exception();
+    try {
+      result.skip = sample_failure(*stage, path);
+    } catch (...) {
+      result.fatal = std::current_exception();
+    }
   }
   return result;
 }
@@ -144,8 +200,7 @@ std::optional<Sample> SampleStream::next() {
     changed_.notify_all();
     if (result.fatal) std::rethrow_exception(result.fatal);
     if (result.skip) {
-      if (!options_.skip_bad_samples)
-        throw SampleError(result.skip->path, result.skip->reason + " (on_error = \"fail\"; set on_error = \"skip\" in [pipeline] to go on)");
+      if (!options_.skip_bad_samples) stop_at(*result.skip);
       spdlog::warn("skipped {}: {}", result.skip->path, result.skip->reason);
       skipped_.push_back(*result.skip);
       continue;

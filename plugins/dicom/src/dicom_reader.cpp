@@ -5,15 +5,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <opencv2/core.hpp>
 #include <radpipe/error.hpp>
 #include <sstream>
-#include <system_error>
+#include <thread>
 
-#include "child_process.hpp"
-#include "decoder_protocol.hpp"
 #include "dicom_magic.hpp"
 
 namespace radpipe::dicom {
@@ -45,15 +44,6 @@ std::string id_of(const fs::path& relative, const std::vector<std::string>& exte
   return id.generic_string();
 }
 
-// The last non-empty line of a helper's stderr: an assertion message, say.
-std::string last_line(const std::string& text) {
-  std::istringstream lines(text);
-  std::string line, last;
-  while (std::getline(lines, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  return last;
-}
-
 } // namespace
 
 Schema DicomReader::schema() {
@@ -70,10 +60,12 @@ Schema DicomReader::schema() {
           .items(0, 64),
       ParamSpec::string(
           "window",
-          "Intensities mapped onto 0..65535: tags (VOI LUT, else WindowCenter/Width, else full), "
-          "full (the image's min..max), percentile (see percentiles)")
+          "Intensities mapped onto the output's full scale: tags (the VOI LUT, else WindowCenter/Width, "
+          "else stored for colour and for 8 bits stored or fewer, full for wider grayscale), stored (the "
+          "range BitsStored can hold, as image files are read; 8-bit files come out 8-bit), full (the "
+          "frame's min..max), percentile (see percentiles)")
           .with_default("tags")
-          .one_of({"tags", "full", "percentile"}),
+          .one_of({"tags", "stored", "full", "percentile"}),
       ParamSpec::reals("percentiles",
                        "With window = \"percentile\": the percentiles that become black and white")
           .with_default(ParamValue{std::vector<double>{0.5, 99.5}})
@@ -81,9 +73,20 @@ Schema DicomReader::schema() {
           .in_range(0.0, 100.0),
       ParamSpec::string("body_part", "Body part for files whose BodyPartExamined is empty (lower-cased)")
           .optional(),
+      ParamSpec::string("color",
+                        "Colour images (RGB, YBR_FULL, YBR_FULL_422, YBR_RCT, YBR_ICT): luma (one channel, "
+                        "0.299 R + 0.587 G + 0.114 B, as the grayscale transform computes it) or rgb (three "
+                        "channels); grayscale images are not changed")
+          .with_default("luma")
+          .one_of({"luma", "rgb"}),
+      ParamSpec::integer("decoders",
+                         "Decoder processes at most (0: one per core); each decodes many files, and one that "
+                         "crashes or runs past timeout_s is replaced")
+          .with_default(0)
+          .in_range(0, 256),
       ParamSpec::real("timeout_s",
-                      "Time limit for decoding one file; a decoder still running is killed and the "
-                      "file reported as unreadable")
+                      "Time limit for decoding one frame; a decoder still running is killed and "
+                      "replaced, and the file reported as unreadable")
           .with_default(120.0)
           .in_range(1.0, 3600.0),
   };
@@ -93,9 +96,9 @@ DicomReader::DicomReader(const Params& params, const StageContext& context)
     : DicomReader(params, context, installed_decoder()) {}
 
 DicomReader::DicomReader(const Params& params, const StageContext& context, fs::path decoder)
-    : decoder_(std::move(decoder)), time_limit_(static_cast<long>(params.real("timeout_s") * 1000.0)) {
-  if (::access(decoder_.c_str(), X_OK) != 0)
-    throw StageError("the DICOM decoder " + decoder_.string() +
+    : log_(context.log) {
+  if (::access(decoder.c_str(), X_OK) != 0)
+    throw StageError("the DICOM decoder " + decoder.string() +
                      " is missing or not executable; it belongs beside the dicom plugin: reinstall radpipe");
 
   const auto percentiles = params.reals("percentiles");
@@ -103,8 +106,20 @@ DicomReader::DicomReader(const Params& params, const StageContext& context, fs::
     throw StageError("percentiles", "the low percentile (" + std::to_string(percentiles[0]) +
                                         ") must be below the high one (" + std::to_string(percentiles[1]) +
                                         ")");
-  decoder_arguments_ = {"--window", params.string("window"), "--percentiles", std::to_string(percentiles[0]),
-                        std::to_string(percentiles[1])};
+  // The schema allows only names these know.
+  options_.window = window_mode_named(params.string("window")).value_or(WindowMode::Tags);
+  options_.color = color_mode_named(params.string("color")).value_or(ColorMode::Luma);
+  options_.low_percentile = percentiles[0];
+  options_.high_percentile = percentiles[1];
+
+  DecoderPoolOptions pool;
+  pool.program = decoder;
+  pool.time_limit = std::chrono::milliseconds(static_cast<long>(params.real("timeout_s") * 1000.0));
+  pool.size = params.integer("decoders") > 0 ? static_cast<std::size_t>(params.integer("decoders"))
+                                             : std::max(1u, std::thread::hardware_concurrency());
+  decoders_ = std::make_unique<DecoderPool>(pool);
+  pool.size = 1;
+  counter_ = std::make_unique<DecoderPool>(pool);
   if (params.has("body_part")) fallback_body_part_ = lower(params.string("body_part"));
 
   std::vector<std::string> extensions;
@@ -156,8 +171,8 @@ DicomReader::DicomReader(const Params& params, const StageContext& context, fs::
                                    existing->first + "\": " + existing->second->generic_string() + " and " +
                                    file.generic_string() + "; rename one");
   }
-  context.debug("dicom: " + std::to_string(files_.size()) + " files under " + root_.string() + ", decoder " +
-                decoder_.string());
+  context.debug("dicom: " + std::to_string(files_.size()) + " files under " + root_.string() + ", up to " +
+                std::to_string(decoders_->size()) + " decoder processes (" + decoder.string() + ")");
 }
 
 fs::path DicomReader::installed_decoder() {
@@ -170,51 +185,59 @@ fs::path DicomReader::installed_decoder() {
 }
 
 std::optional<SampleInfo> DicomReader::next() {
-  if (cursor_ >= files_.size()) return std::nullopt;
+  if (next_frame_ > frames_of_current_) {
+    if (next_file_ >= files_.size()) return std::nullopt;
+    const std::string path = (root_ / files_[next_file_]).string();
+    ++next_file_;
+    try {
+      frames_of_current_ = counter_->count_frames(path);
+    } catch (const DecoderFailure& error) {
+      // Listed as one sample all the same: decoding it reports the problem where it is counted.
+      frames_of_current_ = 1;
+      if (log_) log_(LogLevel::Debug, "dicom: cannot count the frames of " + path + ": " + error.what());
+    }
+    next_frame_ = 1;
+  }
+  const std::size_t file = next_file_ - 1;
   SampleInfo info;
-  info.id = ids_[cursor_];
-  info.path = (root_ / files_[cursor_]).string();
+  info.id = ids_[file];
+  info.path = (root_ / files_[file]).string();
   info.body_part = fallback_body_part_;
-  info.index = cursor_;
-  ++cursor_;
+  info.index = listed_++;
+  if (frames_of_current_ > 1) {
+    info.id += "#frame" + std::to_string(next_frame_);
+    info.tags["frame"] = std::to_string(next_frame_);
+  }
+  ++next_frame_;
   return info;
 }
 
 Sample DicomReader::load(const SampleInfo& info) const {
-  const auto fail = [&](const std::string& reason) -> SampleError {
-    return SampleError(info.path, "cannot read DICOM " + info.path + ": " + reason);
-  };
-  std::vector<std::string> arguments = decoder_arguments_;
-  arguments.push_back(info.path);
-  ProcessResult run;
+  int frame = 1;
+  if (const auto written = info.tags.find("frame"); written != info.tags.end()) {
+    const auto& text = written->second;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), frame);
+    if (error != std::errc() || end != text.data() + text.size() || frame < 1)
+      throw SampleError(info.path,
+                        "cannot read DICOM " + info.path + ": its frame number \"" + text + "\" is not one");
+  }
+  DecodedDicom decoded;
   try {
-    run = run_process(decoder_, arguments, time_limit_);
-  } catch (const std::system_error& error) {
-    throw fail(std::string("the decoder could not be started: ") + error.what());
+    decoded = decoders_->decode(info.path, frame, options_);
+  } catch (const DecoderFailure& error) {
+    throw SampleError(info.path, "cannot read DICOM " + info.path + ": " + error.what());
   }
-  if (!run.succeeded()) {
-    const std::string said = last_line(run.err_tail);
-    throw fail("the decoder " + describe_ending(run, time_limit_) +
-               (said.empty() ? "" : " (it said: " + said + ")") + "; the file is probably malformed");
-  }
-  DecoderReply reply;
-  try {
-    reply = parse_reply(run.out);
-  } catch (const std::exception& error) {
-    throw fail(error.what());
-  }
-  if (!reply.image) throw fail(reply.error);
 
-  DecodedDicom& decoded = *reply.image;
+  DicomHeader& header = decoded.header;
   Sample sample;
   sample.info = info;
-  sample.info.patient_id = std::move(decoded.patient_id);
-  sample.info.study_id = std::move(decoded.study_id);
-  if (!decoded.body_part.empty()) sample.info.body_part = std::move(decoded.body_part);
-  sample.info.view = std::move(decoded.view);
-  sample.info.pixel_spacing_mm = decoded.pixel_spacing_mm;
-  for (auto& [name, value] : decoded.tags) sample.info.tags[name] = std::move(value);
-  sample.image = cv::Mat(decoded.rows, decoded.columns, CV_16UC1, decoded.pixels.data()).clone();
+  sample.info.patient_id = std::move(header.patient_id);
+  sample.info.study_id = std::move(header.study_id);
+  if (!header.body_part.empty()) sample.info.body_part = std::move(header.body_part);
+  sample.info.view = std::move(header.view);
+  sample.info.pixel_spacing_mm = header.pixel_spacing_mm;
+  for (auto& [name, value] : header.tags) sample.info.tags[name] = std::move(value);
+  sample.image = std::move(decoded.image);
   return sample;
 }
 

@@ -150,7 +150,7 @@ TEST_F(WrittenDicom, Uncompressed16BitWithoutWindowTagsSpansItsFullRange) {
 TEST_F(WrittenDicom, Monochrome1IsInverted) {
   DicomSpec spec;
   spec.values = {0, 1000, 3000, 4000};
-  spec.monochrome1 = true;
+  spec.photometric = testing::Photometric::Monochrome1;
   const Sample sample = load_only(write("mono1.dcm", spec));
   // The same shades as MONOCHROME2, upside down: the lowest stored value is the brightest.
   EXPECT_EQ(pixels_of(sample.image),

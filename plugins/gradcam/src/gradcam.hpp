@@ -27,4 +27,20 @@ private:
   bool normalize_;
 };
 
+// CAM (Zhou et al. 2016) for models that average their last feature map globally and score it
+// with one linear layer: map = sum_c w_c A_c, with w_c the head's weight of channel c, so that the
+// map's spatial mean plus the head's bias is the logit itself. The weights are read off the
+// gradient (d logit / d pooled_c), and a model whose gradient shows a non-linear head or another
+// pooling is refused, as CAM is not defined for it.
+class Cam final : public radpipe::Explainer {
+public:
+  Cam(const Params& params, const StageContext& context);
+  static Schema schema();
+
+  torch::Tensor explain(Model& model, const torch::Tensor& images, int target) override;
+
+private:
+  bool min_max_;
+};
+
 } // namespace radpipe::gradcam

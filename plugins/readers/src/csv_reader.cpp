@@ -58,6 +58,7 @@ Schema CsvReader::schema() {
       ParamSpec::path("image_root", "Folder the image paths are relative to (default: the CSV file's folder)")
           .optional()
           .existing(),
+      max_pixels_param(),
   };
 }
 
@@ -66,6 +67,7 @@ CsvReader::CsvReader(const Params& params, const StageContext& context)
       image_root_(params.has("image_root") ? params.path("image_root") : file_.parent_path()),
       split_(params.has("split") ? std::optional<std::string>(params.string("split")) : std::nullopt),
       records_(file_, "file") {
+  max_pixels_ = static_cast<std::uint64_t>(params.integer("max_pixels"));
   if (params.has("filter")) {
     try {
       filter_.emplace(params.string("filter"));
@@ -239,10 +241,6 @@ std::optional<SampleInfo> CsvReader::next() {
     }
   }
   return std::nullopt;
-}
-
-Sample CsvReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
 }
 
 } // namespace radpipe::readers

@@ -13,15 +13,16 @@
 #include "csv_records.hpp"
 #include "row_filter.hpp"
 
+#include "image_listing.hpp"
+
 namespace radpipe::readers {
 
-class CsvReader final : public Reader {
+class CsvReader final : public ImageFileReader {
  public:
   CsvReader(const Params& params, const StageContext& context);
   static Schema schema();
 
   std::optional<SampleInfo> next() override;
-  Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return row_count_; }
 
  private:
@@ -47,6 +48,8 @@ class CsvReader final : public Reader {
   std::vector<std::string> header_;
   std::size_t row_count_ = 0;
   std::uint64_t next_index_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

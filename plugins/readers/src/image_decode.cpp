@@ -1,10 +1,13 @@
 #include "image_decode.hpp"
 
+#include "image_header.hpp"
+
 #include <climits>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <radpipe/error.hpp>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -32,7 +35,11 @@ std::vector<unsigned char> read_file(const std::filesystem::path& file) {
   const std::string name = file.string();
   std::error_code error;
   const auto status = std::filesystem::status(file, error);
-  if (error || !std::filesystem::exists(status))
+  // A symbolic link loop says so ("Too many levels of symbolic links"); a dangling link or a
+  // missing file is "no such file".
+  if (error && error != std::errc::no_such_file_or_directory && error != std::errc::not_a_directory)
+    throw SampleError(name, "cannot read image " + name + ": " + error.message());
+  if (!std::filesystem::exists(status))
     throw SampleError(name, "cannot read image " + name + ": no such file");
   if (!std::filesystem::is_regular_file(status))
     throw SampleError(name, "cannot read image " + name + ": not a regular file");
@@ -50,6 +57,23 @@ std::vector<unsigned char> read_file(const std::filesystem::path& file) {
     throw SampleError(name, "cannot read image " + name + ": read " + std::to_string(in.gcount()) + " of " +
                                 std::to_string(size) + " bytes (was it changed while being read?)");
   return bytes;
+}
+
+// OpenCV's flags for a decode that follows `hint`. Only JPEG gets a reduced scale: OpenCV shrinks
+// other formats after a full decode, with a linear filter, which is slower and blurrier than
+// leaving the size to the resize step.
+int decode_flags(std::span<const unsigned char> bytes, const DecodeHint& hint) {
+  int flags = hint.channels == DecodeHint::Channels::Gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_ANYCOLOR;
+  if (hint.max_bits > 8) flags |= cv::IMREAD_ANYDEPTH;
+  if (!hint.reducible() || !looks_like_jpeg(bytes)) return flags;
+  const auto size = declared_image_size(bytes);
+  if (!size) return flags;
+  switch (hint.reduction_for(static_cast<int>(size->width), static_cast<int>(size->height))) { // JPEG: at most 65535
+    case 2: return flags | cv::IMREAD_REDUCED_GRAYSCALE_2; // the "grayscale" in the name is the bit that asks 1/2
+    case 4: return flags | cv::IMREAD_REDUCED_GRAYSCALE_4;
+    case 8: return flags | cv::IMREAD_REDUCED_GRAYSCALE_8;
+    default: return flags;
+  }
 }
 
 } // namespace
@@ -86,7 +110,8 @@ bool jpeg_is_complete(std::span<const unsigned char> bytes) {
   return false;
 }
 
-cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source) {
+cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::string& source, std::uint64_t max_pixels,
+                           const DecodeHint& hint) {
   if (bytes.empty()) throw SampleError(source, "cannot decode image " + source + ": no data (0 bytes)");
   if (bytes.size() > static_cast<std::size_t>(INT_MAX))
     throw SampleError(source,
@@ -97,11 +122,20 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
         "cannot decode image " + source +
             ": truncated JPEG (the data ends before the end-of-image marker); re-export or re-copy the file");
 
+  const auto refuse_size = [&](std::uint64_t width, std::uint64_t height, const char* how) {
+    throw SampleError(source, "cannot decode image " + source + ": " + how + " " + std::to_string(width) + " x " +
+                                  std::to_string(height) + " pixels, more than the reader's max_pixels (" +
+                                  std::to_string(max_pixels) + "); raise max_pixels if this really is one radiograph");
+  };
+  // From the header alone, before any decoder allocates the pixels.
+  if (const auto declared = declared_image_size(bytes); declared && declared->pixels() > max_pixels)
+    refuse_size(declared->width, declared->height, "its header declares");
+
   // imdecode reads through the header without copying; it never writes to its input.
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(bytes.data()));
   cv::Mat decoded;
   try {
-    decoded = cv::imdecode(encoded, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
+    decoded = cv::imdecode(encoded, decode_flags(bytes, hint));
   } catch (const cv::Exception& error) {
     throw SampleError(source, "cannot decode image " + source + ": OpenCV failed: " + error.what());
   }
@@ -109,6 +143,9 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
     throw SampleError(source, "cannot decode image " + source +
                                   ": OpenCV found no image in it (not an image, a corrupt one, or a format "
                                   "this OpenCV build lacks)");
+  // A format whose header declared_image_size cannot read is held to the limit after decoding.
+  if (decoded.total() > max_pixels)
+    refuse_size(static_cast<std::uint64_t>(decoded.cols), static_cast<std::uint64_t>(decoded.rows), "it decodes to");
 
   switch (decoded.depth()) {
     case CV_8U:
@@ -141,9 +178,10 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
   }
 }
 
-cv::Mat decode_image_file(const std::filesystem::path& file) {
+cv::Mat decode_image_file(const std::filesystem::path& file, std::uint64_t max_pixels,
+                           const DecodeHint& hint) {
   const std::vector<unsigned char> bytes = read_file(file);
-  return decode_image_bytes(bytes, file.string());
+  return decode_image_bytes(bytes, file.string(), max_pixels, hint);
 }
 
 } // namespace radpipe::readers

@@ -62,10 +62,20 @@ bool is_real_folder(const std::filesystem::path& entry) {
 
 void collect(const std::filesystem::path& root, const std::filesystem::path& folder,
              const std::vector<std::string>& extensions, bool recursive, const std::string& key,
-             std::vector<std::filesystem::path>& files) {
-  for (const auto& entry : sorted_entries(folder, key)) {
+             std::vector<std::filesystem::path>& files, std::vector<UnlistableFolder>* unlistable) {
+  std::vector<std::filesystem::path> entries;
+  try {
+    entries = sorted_entries(folder, key);
+  } catch (const StageError& error) {
+    if (unlistable == nullptr || folder == root) throw;
+    std::error_code reason;
+    std::filesystem::directory_iterator probe(folder, reason);
+    unlistable->push_back({folder.lexically_relative(root), "cannot list folder: " + (reason ? reason.message() : error.what())});
+    return;
+  }
+  for (const auto& entry : entries) {
     if (is_real_folder(entry)) {
-      if (recursive) collect(root, entry, extensions, recursive, key, files);
+      if (recursive) collect(root, entry, extensions, recursive, key, files, unlistable);
       continue;
     }
     const std::string extension = to_lower(entry.extension().string());
@@ -78,9 +88,10 @@ void collect(const std::filesystem::path& root, const std::filesystem::path& fol
 
 std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder,
                                                     const std::vector<std::string>& extensions,
-                                                    bool recursive, const std::string& key) {
+                                                    bool recursive, const std::string& key,
+                                                    std::vector<UnlistableFolder>* unlistable) {
   std::vector<std::filesystem::path> files;
-  collect(folder, folder, extensions, recursive, key, files);
+  collect(folder, folder, extensions, recursive, key, files, unlistable);
   // Sorted by generic path string, so that the order is the same whatever the separator.
   std::sort(files.begin(), files.end(), [](const auto& left, const auto& right) {
     return left.generic_string() < right.generic_string();
@@ -100,10 +111,19 @@ void require_unique_ids(const std::vector<std::filesystem::path>& files, const s
   }
 }
 
-Sample load_listed_image(const SampleInfo& info) {
+ParamSpec max_pixels_param() {
+  // 10000 x 10000: above a 600-dpi scan of a 14 x 17 inch film (86 million) and any stitched
+  // long-leg radiograph; a crafted header declaring 32000 x 32000 once took 1.2 GB to decode.
+  return ParamSpec::integer("max_pixels",
+                            "Refuse an image whose header declares more pixels than this (width x height), before decoding it")
+      .with_default(ParamValue{std::int64_t{100'000'000}})
+      .at_least(1);
+}
+
+Sample load_listed_image(const SampleInfo& info, std::uint64_t max_pixels, const DecodeHint& hint) {
   if (auto problem = info.tags.find(unreadable_tag); problem != info.tags.end() && !problem->second.empty())
     throw SampleError(info.path, "cannot read " + info.path + ": " + problem->second);
-  return Sample{info, decode_image_file(info.path)};
+  return Sample{info, decode_image_file(info.path, max_pixels, hint)};
 }
 
 std::string id_without_extension(const std::filesystem::path& relative) {

@@ -2,9 +2,11 @@
 // `study_folder`, `mura`) and the CSV reader.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <radpipe/sample.hpp>
 #include <radpipe/schema.hpp>
+#include <radpipe/stages.hpp>
 #include <string>
 #include <vector>
 
@@ -35,9 +37,16 @@ std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& f
 // listed all the same: loading them fails with the reason, so that the run's on_error policy
 // counts them instead of the listing hiding them. Subfolders are searched when `recursive`;
 // symbolic links to folders are not followed (they could loop).
+// A subfolder that cannot be listed (no permission, gone while listing) stops the listing with a
+// StageError, unless `unlistable` is given: then it is recorded there and the listing goes on.
+struct UnlistableFolder {
+  std::filesystem::path relative; // to the listed folder
+  std::string reason;
+};
 std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& folder,
                                                     const std::vector<std::string>& extensions,
-                                                    bool recursive, const std::string& key);
+                                                    bool recursive, const std::string& key,
+                                                    std::vector<UnlistableFolder>* unlistable = nullptr);
 
 // Ids drop the extension, so "a.png" and "a.jpg" side by side would collide in the outputs:
 // throws StageError on `key` naming both files.
@@ -48,8 +57,27 @@ void require_unique_ids(const std::vector<std::filesystem::path>& files, const s
 // a study folder belongs, say); its value is the reason, which load_listed_image reports.
 inline constexpr const char* unreadable_tag = "unreadable";
 
-// Decodes the image of a listed entry, or throws SampleError with the reason the listing found.
-Sample load_listed_image(const SampleInfo& info);
+// The `max_pixels` parameter of every image reader: an image whose header declares more pixels is
+// refused before it is decoded.
+ParamSpec max_pixels_param();
+
+// Decodes the image of a listed entry as `hint` allows, or throws SampleError with the reason the
+// listing found.
+Sample load_listed_image(const SampleInfo& info, std::uint64_t max_pixels, const DecodeHint& hint);
+
+// The base of this plugin's readers: every entry is an image file, decoded as the host's hint
+// allows and refused above the reader's max_pixels.
+class ImageFileReader : public Reader {
+ public:
+  Sample load(const SampleInfo& info) const final { return load_listed_image(info, max_pixels(), DecodeHint{}); }
+  Sample load_hinted(const SampleInfo& info, const DecodeHint& hint) const final {
+    return load_listed_image(info, max_pixels(), hint);
+  }
+
+ protected:
+  // The reader's max_pixels parameter.
+  virtual std::uint64_t max_pixels() const = 0;
+};
 
 // The id of a listed file: its relative path without extension, with '/' separators.
 std::string id_without_extension(const std::filesystem::path& relative);

@@ -143,10 +143,12 @@ Schema MuraReader::schema() {
       ParamSpec::boolean("check_labels",
                          "Check that the labels in *_labeled_studies.csv agree with the study folder names")
           .with_default(ParamValue{true}),
+      max_pixels_param(),
   };
 }
 
 MuraReader::MuraReader(const Params& params, const StageContext& context) : root_(params.path("root")) {
+  max_pixels_ = static_cast<std::uint64_t>(params.integer("max_pixels"));
   if (!is_folder(root_))
     throw StageError("root",
                      root_.string() +
@@ -375,10 +377,6 @@ std::optional<SampleInfo> MuraReader::next() {
   if (!entry.problem.empty()) info.tags.emplace(unreadable_tag, entry.problem);
   info.index = next_index_++;
   return info;
-}
-
-Sample MuraReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
 }
 
 } // namespace radpipe::readers

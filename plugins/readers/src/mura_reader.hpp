@@ -13,6 +13,8 @@
 
 #include "csv_records.hpp"
 
+#include "image_listing.hpp"
+
 namespace radpipe::readers {
 
 // What a MURA path says about an image: "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image1.png".
@@ -34,14 +36,15 @@ struct MuraPath {
 // `problem` set when the path does not follow the layout.
 std::optional<MuraPath> parse_mura_path(std::string_view path, std::string& problem);
 
-class MuraReader final : public Reader {
+class MuraReader final : public ImageFileReader {
  public:
   MuraReader(const Params& params, const StageContext& context);
   static Schema schema();
 
   std::optional<SampleInfo> next() override;
-  Sample load(const SampleInfo& info) const override;
   std::optional<std::size_t> size_hint() const override { return count_; }
+  // MURA lists each study folder's images together (its CSVs and its folder tree alike).
+  bool lists_studies_together() const override { return true; }
 
   // The prefix MURA's own files put before every path, used for study ids found by scanning.
   static constexpr std::string_view dataset_folder = "MURA-v1.1";
@@ -75,6 +78,8 @@ class MuraReader final : public Reader {
 
   std::size_t count_ = 0;
   std::uint64_t next_index_ = 0;
+  std::uint64_t max_pixels() const override { return max_pixels_; }
+  std::uint64_t max_pixels_ = 0; // the max_pixels parameter
 };
 
 } // namespace radpipe::readers

@@ -15,11 +15,13 @@ Schema StudyFolderReader::schema() {
       ParamSpec::string("body_part", "Body part of the study (hand, wrist, elbow, ...)").optional(),
       extensions_param(),
       ParamSpec::boolean("recursive", "Also read images in subfolders").with_default(ParamValue{false}),
+      max_pixels_param(),
   };
 }
 
 StudyFolderReader::StudyFolderReader(const Params& params, const StageContext& context)
     : folder_(params.path("folder")) {
+  max_pixels_ = static_cast<std::uint64_t>(params.integer("max_pixels"));
   if (!is_folder(folder_))
     throw StageError("folder",
                      folder_.string() + " is not a folder; point folder at the folder of the study's images");
@@ -53,10 +55,6 @@ std::optional<SampleInfo> StudyFolderReader::next() {
   info.body_part = body_part_;
   info.index = cursor_++;
   return info;
-}
-
-Sample StudyFolderReader::load(const SampleInfo& info) const {
-  return load_listed_image(info);
 }
 
 } // namespace radpipe::readers

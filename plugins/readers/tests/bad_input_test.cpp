@@ -3,6 +3,9 @@
 // policy then skips or stops; tests/integration/readers_cli_test.cpp checks that with the binary.)
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <fstream>
 #include <opencv2/core.hpp>
@@ -96,19 +99,40 @@ TEST(BadInput, ClassFolders) {
   expect_every_broken_file_reported(load_all(reader));
 }
 
+// image_files once listed regular files only, so that dangling links, symbolic link loops and
+// FIFOs vanished without a word, even with on_error = "fail". They are listed now, and loading
+// each says why it cannot be read.
 TEST(BadInput, ImageFiles) {
   TempFolder scratch;
   write_broken_folder(scratch, "images");
-  ImageFilesReader reader(
-      resolve_params(ImageFilesReader::schema(), {{"root", (scratch.path() / "images").string()}}),
-      StageContext{});
-  auto outcome = load_all(reader);
-  // image_files lists regular files only: the dangling link and the FIFO are not listed at all.
-  for (const auto& [name, fragment] : broken_files)
-    if (name != "dangling.png" && name != "fifo.png") {
-      ASSERT_TRUE(outcome.count(name)) << name;
-      EXPECT_NE(outcome.at(name).find(fragment), std::string::npos) << name << ": " << outcome.at(name);
-    }
+  const auto folder = scratch.path() / "images";
+  std::filesystem::create_symlink(folder / "loop.png", folder / "loop.png");
+  ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", folder.string()}}), StageContext{});
+  const auto outcome = load_all(reader);
+  expect_every_broken_file_reported(outcome);
+  ASSERT_TRUE(outcome.count("loop.png")) << "a symbolic link loop is listed";
+  EXPECT_NE(outcome.at("loop.png").find("symbolic links"), std::string::npos) << outcome.at("loop.png");
+}
+
+// A subfolder image_files cannot list is one unreadable entry, not a silent gap. Root reads every
+// folder, so the listing runs in a child process without root's privileges when the test has them.
+TEST(BadInput, ImageFilesReportsAnUnreadableFolder) {
+  TempFolder scratch;
+  const auto folder = scratch.path() / "images";
+  scratch.write("images/good.png", encoded(".png"));
+  scratch.write("images/locked/hidden.png", encoded(".png"));
+  std::filesystem::permissions(folder / "locked", std::filesystem::perms::none);
+  std::filesystem::permissions(scratch.path(), std::filesystem::perms::all); // the child walks down to it
+  const auto list_and_check = [&] {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) std::_Exit(2);
+    ImageFilesReader reader(resolve_params(ImageFilesReader::schema(), {{"root", folder.string()}}), StageContext{});
+    const auto outcome = load_all(reader);
+    const bool reported = outcome.count("locked") && outcome.at("locked").find("cannot list folder") != std::string::npos &&
+                          outcome.count("good.png") && outcome.at("good.png").empty();
+    std::_Exit(reported ? 0 : 1);
+  };
+  EXPECT_EXIT(list_and_check(), ::testing::ExitedWithCode(0), "");
+  std::filesystem::permissions(folder / "locked", std::filesystem::perms::owner_all);
 }
 
 TEST(BadInput, Csv) {

@@ -98,6 +98,34 @@ TEST_F(ClassFolders, MistakesNameTheKey) {
                                          "is not a folder");
 }
 
+// 20 normal and 10 abnormal images, 30% valid and 20% test: 6 + 3 valid, 4 + 2 test, per class,
+// the same ones for the same seed, others for another seed, and none without the option.
+TEST(ClassFoldersSplit, ASeededStratifiedSplitPerClass) {
+  TempFolder scratch;
+  for (int i = 0; i < 20; ++i) write_image(scratch.path() / "normal" / (std::to_string(i) + ".png"), i);
+  for (int i = 0; i < 10; ++i) write_image(scratch.path() / "abnormal" / (std::to_string(i) + ".png"), i);
+  auto listing = [&](std::map<std::string, ParamValue> values, std::uint64_t pipeline_seed) {
+    values.emplace("root", scratch.path().string());
+    StageContext context;
+    context.seed = pipeline_seed;
+    ClassFoldersReader reader(resolve_params(ClassFoldersReader::schema(), std::move(values)), context);
+    std::map<std::string, std::string> split_of;
+    for (const auto& info : enumerate(reader)) split_of[info.id] = info.split;
+    return split_of;
+  };
+  const auto split = listing({{"valid_fraction", 0.3}, {"test_fraction", 0.2}}, 5);
+  std::map<std::string, int> counts;
+  for (const auto& [id, name] : split) ++counts[id.substr(0, id.find('/')) + " " + name];
+  EXPECT_EQ(counts, (std::map<std::string, int>{{"abnormal test", 2}, {"abnormal train", 5}, {"abnormal valid", 3},
+                                                {"normal test", 4}, {"normal train", 10}, {"normal valid", 6}}));
+  EXPECT_EQ(listing({{"valid_fraction", 0.3}, {"test_fraction", 0.2}}, 5), split);
+  EXPECT_EQ(listing({{"valid_fraction", 0.3}, {"test_fraction", 0.2}, {"split_seed", std::int64_t{5}}}, 99), split);
+  EXPECT_NE(listing({{"valid_fraction", 0.3}, {"test_fraction", 0.2}}, 6), split);
+  for (const auto& [id, name] : listing({}, 5)) EXPECT_EQ(name, "") << id;
+  expect_stage_error<ClassFoldersReader>({{"root", scratch.path().string()}, {"valid_fraction", 0.6}, {"test_fraction", 0.5}},
+                                         "valid_fraction", "must leave images to train on");
+}
+
 TEST(StudyFolderReader, EveryImageIsOneUnlabelledStudy) {
   TempFolder scratch;
   const auto folder = scratch.path() / "study42";

@@ -17,6 +17,9 @@ namespace {
 using radpipe::testing::TempFolder;
 using testing::fracatlas_dir;
 
+// The readers' default max_pixels.
+constexpr std::uint64_t any_radiograph = 100'000'000;
+
 std::string encode(const std::string& extension, const cv::Mat& image) {
   std::vector<unsigned char> bytes;
   EXPECT_TRUE(cv::imencode(extension, image, bytes));
@@ -35,7 +38,7 @@ cv::Mat gradient(int rows, int cols) {
 // file and contains `reason`.
 void expect_sample_error(const std::filesystem::path& file, const std::string& reason) {
   try {
-    decode_image_file(file);
+    decode_image_file(file, any_radiograph);
     FAIL() << "decoding " << file << " should have failed";
   } catch (const SampleError& error) {
     EXPECT_EQ(error.path(), file.string());
@@ -45,14 +48,14 @@ void expect_sample_error(const std::filesystem::path& file, const std::string& r
 }
 
 TEST(DecodeImage, FracAtlasColourJpegIs8BitRgbAtItsSize) {
-  const cv::Mat image = decode_image_file(fracatlas_dir() / "images" / "IMG0000005.jpg");
+  const cv::Mat image = decode_image_file(fracatlas_dir() / "images" / "IMG0000005.jpg", any_radiograph);
   EXPECT_EQ(image.type(), CV_8UC3);
   EXPECT_EQ(image.cols, 421);
   EXPECT_EQ(image.rows, 512);
 }
 
 TEST(DecodeImage, FracAtlasGrayJpegStaysSingleChannel) {
-  const cv::Mat image = decode_image_file(fracatlas_dir() / "images" / "IMG0000008.jpg");
+  const cv::Mat image = decode_image_file(fracatlas_dir() / "images" / "IMG0000008.jpg", any_radiograph);
   EXPECT_EQ(image.type(), CV_8UC1);
   EXPECT_EQ(image.cols, 410);
   EXPECT_EQ(image.rows, 512);
@@ -68,7 +71,7 @@ TEST(DecodeImage, Gray16BitPngKeepsExactValues) {
   const auto file = scratch.path() / "deep.png";
   ASSERT_TRUE(cv::imwrite(file.string(), written));
 
-  const cv::Mat image = decode_image_file(file);
+  const cv::Mat image = decode_image_file(file, any_radiograph);
   ASSERT_EQ(image.type(), CV_16UC1);
   double high = 0;
   cv::minMaxLoc(image, nullptr, &high);
@@ -84,7 +87,7 @@ TEST(DecodeImage, Colour16BitPngComesBackInRgbOrder) {
   const auto file = scratch.path() / "colour16.png";
   ASSERT_TRUE(cv::imwrite(file.string(), written));
 
-  const cv::Mat image = decode_image_file(file);
+  const cv::Mat image = decode_image_file(file, any_radiograph);
   ASSERT_EQ(image.type(), CV_16UC3);
   const auto pixel = image.at<cv::Vec<std::uint16_t, 3>>(2, 2);
   EXPECT_EQ(pixel[0], 40000); // red first
@@ -98,7 +101,7 @@ TEST(DecodeImage, AlphaIsDroppedAndOrderIsRgb) {
   const auto file = scratch.path() / "alpha.png";
   ASSERT_TRUE(cv::imwrite(file.string(), written));
 
-  const cv::Mat image = decode_image_file(file);
+  const cv::Mat image = decode_image_file(file, any_radiograph);
   ASSERT_EQ(image.type(), CV_8UC3);
   EXPECT_EQ(image.at<cv::Vec3b>(1, 1), cv::Vec3b(30, 20, 10));
 }
@@ -107,7 +110,7 @@ TEST(DecodeImage, TruncatedJpegIsASampleError) {
   TempFolder scratch;
   const std::string whole = encode(".jpg", gradient(64, 64));
   const auto complete = scratch.write("complete.jpg", whole);
-  EXPECT_EQ(decode_image_file(complete).size(), cv::Size(64, 64)); // the same bytes, whole, decode
+  EXPECT_EQ(decode_image_file(complete, any_radiograph).size(), cv::Size(64, 64)); // the same bytes, whole, decode
   expect_sample_error(scratch.write("truncated.jpg", whole.substr(0, whole.size() / 2)), "truncated JPEG");
   // Without even the end marker, only the last two bytes missing.
   expect_sample_error(scratch.write("clipped.jpg", whole.substr(0, whole.size() - 2)), "truncated JPEG");
@@ -159,6 +162,69 @@ TEST(JpegIsComplete, RejectsEveryTruncationOfASmallJpeg) {
   for (std::size_t length = 3; length < bytes.size() - 1; ++length)
     EXPECT_FALSE(jpeg_is_complete(std::span(bytes).first(length)))
         << "cut at " << length << " of " << bytes.size();
+}
+
+
+// ------------------------------------------------------------------------------- decode hints
+
+DecodeHint grey_covering(int side) {
+  DecodeHint hint;
+  hint.channels = DecodeHint::Channels::Gray;
+  hint.min_width = hint.min_height = side;
+  hint.cover = DecodeHint::Cover::Either;
+  return hint;
+}
+
+TEST(DecodeHints, ColourJpegDecodesStraightToGreyAtReducedScale) {
+  const auto file = fracatlas_dir() / "images" / "IMG0000005.jpg"; // 421x512, three components
+  const cv::Mat grey = decode_image_file(file, any_radiograph, grey_covering(512));
+  EXPECT_EQ(grey.type(), CV_8UC1);
+  EXPECT_EQ(grey.size(), cv::Size(421, 512));
+  // 1/2 is 211x256, which covers 200 on one side; 1/4 (106x128) covers 128 on one side,
+  // which is enough for an image fitted inside (Cover::Either).
+  EXPECT_EQ(decode_image_file(file, any_radiograph, grey_covering(200)).size(), cv::Size(211, 256));
+  EXPECT_EQ(decode_image_file(file, any_radiograph, grey_covering(128)).size(), cv::Size(106, 128));
+  DecodeHint colour = grey_covering(128);
+  colour.channels = DecodeHint::Channels::Any;
+  EXPECT_EQ(decode_image_file(file, any_radiograph, colour).type(), CV_8UC3);
+  EXPECT_EQ(decode_image_file(file, any_radiograph, colour).size(), cv::Size(106, 128));
+}
+
+TEST(DecodeHints, OnlyJpegIsReducedAndSixteenBitsStayUnlessEightAreEnough) {
+  TempFolder scratch;
+  const cv::Mat written(400, 300, CV_16UC3, cv::Scalar(100, 200, 40000));
+  const auto file = scratch.path() / "colour16.png";
+  ASSERT_TRUE(cv::imwrite(file.string(), written));
+
+  // OpenCV would shrink a PNG after a full decode, with a linear filter: the resize does it better.
+  const cv::Mat grey = decode_image_file(file, any_radiograph, grey_covering(64));
+  EXPECT_EQ(grey.type(), CV_16UC1);
+  EXPECT_EQ(grey.size(), cv::Size(300, 400));
+  DecodeHint eight_bits = grey_covering(64);
+  eight_bits.max_bits = 8;
+  EXPECT_EQ(decode_image_file(file, any_radiograph, eight_bits).type(), CV_8UC1);
+}
+
+// A crafted PNG declaring 32000 x 32000 pixels once took 1.2 GB to decode: the header alone
+// refuses it now, and max_pixels decides where the limit is.
+TEST(DecodeImage, AnImageDeclaringMorePixelsThanTheLimitIsRefusedFromItsHeader) {
+  TempFolder scratch;
+  std::string png = encode(".png", gradient(16, 16));
+  const std::string huge_size("\x00\x00\x7D\x00\x00\x00\x7D\x00", 8); // 32000, 32000
+  std::string crafted = png;
+  crafted.replace(16, 8, huge_size); // IHDR width and height; the CRC no longer matches, which no decoder sees
+  const auto file = scratch.write("crafted.png", crafted);
+  try {
+    decode_image_file(file, any_radiograph);
+    FAIL() << "a PNG declaring a billion pixels must be refused";
+  } catch (const SampleError& error) {
+    EXPECT_NE(std::string(error.what()).find("header declares 32000 x 32000 pixels"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("max_pixels"), std::string::npos) << error.what();
+  }
+  // The limit is the reader's: 16 x 16 = 256 pixels pass at 256 and fail at 255.
+  const auto small = scratch.write("small.png", png);
+  EXPECT_EQ(decode_image_file(small, 256).size(), cv::Size(16, 16));
+  EXPECT_THROW(decode_image_file(small, 255), SampleError);
 }
 
 } // namespace

@@ -5,8 +5,12 @@
 
 #include <radpipe/error.hpp>
 
+#include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
+
+#include <optional>
+#include <sstream>
 
 
 namespace radpipe::torch_models {
@@ -80,8 +84,15 @@ void NetworkModel::add_common_parameters(Schema& schema, int default_input_chann
 
 ModelOutput NetworkModel::forward(const torch::Tensor& images) {
   check_images(images, input_channels_);
-  NetworkOutput output = network_->forward(images);
+  const bool folded = network_->folded() && !network_->is_training();
+  NetworkOutput output = network_->forward(folded ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images);
   return {std::move(output.logits), std::move(output.features)};
+}
+
+void NetworkModel::set_form(ModelForm form) {
+  form_ = form;
+  if (form == ModelForm::Inference) network_->eval();
+  network_->fold(form == ModelForm::Inference);
 }
 
 torch::nn::Module* NetworkModel::trainable() { return network_.get(); }
@@ -89,21 +100,28 @@ torch::nn::Module* NetworkModel::trainable() { return network_.get(); }
 void NetworkModel::to(const torch::Device& device) {
   network_->to(device);
   device_ = device;
+  if (network_->folded()) network_->fold(true); // the folded copies move too
 }
 
-void NetworkModel::set_training(bool on) { network_->train(on); }
+void NetworkModel::set_training(bool on) {
+  if (on && form_ == ModelForm::Inference) set_form(ModelForm::Trainable);
+  network_->train(on);
+}
 
 void NetworkModel::save_weights(const fs::path& file) const {
   try {
     write_radpipe_weights(*network_, file);
   } catch (const c10::Error& error) {
     throw StageError("cannot write weights to " + file.string() + ": " + error.what_without_backtrace());
-  } catch (const fs::filesystem_error& error) {
+  } catch (const std::exception& error) { // a full disk, a missing folder
     throw StageError("cannot write weights to " + file.string() + ": " + error.what());
   }
 }
 
-void NetworkModel::load_weights(const fs::path& file) { load(file, "weights"); }
+void NetworkModel::load_weights(const fs::path& file) {
+  load(file, "weights");
+  if (form_ == ModelForm::Inference) network_->fold(true); // from the new weights
+}
 
 void NetworkModel::load(const fs::path& file, const std::string& key) {
   LoadedWeights weights = read_weights(file, key);
@@ -169,6 +187,7 @@ Schema DenseNetModel::schema() {
 
 struct TorchScriptModel::Script {
   torch::jit::Module module;
+  std::optional<torch::jit::Module> frozen; // the inference form, built by set_form
 };
 
 namespace {
@@ -190,7 +209,7 @@ torch::jit::Module load_script(const fs::path& file, const std::string& key, con
 } // namespace
 
 TorchScriptModel::TorchScriptModel(const Params& params, const StageContext& /*context*/)
-    : script_(std::make_unique<Script>(Script{load_script(params.path("file"), "file", torch::kCPU)})),
+    : script_(std::make_unique<Script>(Script{load_script(params.path("file"), "file", torch::kCPU), std::nullopt})),
       input_channels_(channels_of(params)), outputs_(static_cast<int>(params.integer("outputs"))) {
   script_->module.eval();
 }
@@ -211,7 +230,8 @@ ModelOutput TorchScriptModel::forward(const torch::Tensor& images) {
   check_images(images, input_channels_);
   // Inference only: nothing can be trained or explained through a TorchScript model here.
   torch::NoGradGuard no_grad;
-  const c10::IValue result = script_->module.forward({images});
+  auto& module = script_->frozen ? *script_->frozen : script_->module;
+  const c10::IValue result = module.forward({images});
   ModelOutput output;
   if (result.isTensor()) {
     output.logits = result.toTensor();
@@ -234,16 +254,43 @@ ModelOutput TorchScriptModel::forward(const torch::Tensor& images) {
 void TorchScriptModel::to(const torch::Device& device) {
   script_->module.to(device);
   device_ = device;
+  refreeze();
 }
 
-void TorchScriptModel::set_training(bool on) { script_->module.train(on); }
+void TorchScriptModel::set_training(bool on) {
+  if (on) form_ = ModelForm::Trainable;
+  script_->module.train(on);
+  refreeze();
+}
+
+void TorchScriptModel::set_form(ModelForm form) {
+  form_ = form;
+  if (form == ModelForm::Inference) script_->module.eval();
+  refreeze();
+}
+
+void TorchScriptModel::refreeze() {
+  script_->frozen.reset();
+  if (form_ != ModelForm::Inference) return;
+  try {
+    // freeze inlines the weights as constants and folds BatchNorm into convolutions;
+    // optimize_for_inference then fuses operators and moves convolutions to oneDNN (MKL-DNN).
+    torch::jit::Module frozen = torch::jit::freeze(script_->module);
+    script_->frozen = torch::jit::optimize_for_inference(frozen);
+  } catch (const c10::Error& error) {
+    throw StageError("file", std::string("cannot freeze the TorchScript model for inference (set optimize = false in [pipeline] "
+                                         "to run it as it is): ") + error.what_without_backtrace());
+  }
+}
 
 void TorchScriptModel::save_weights(const fs::path& file) const {
   try {
-    write_atomically(file, [&](const fs::path& temporary) { script_->module.save(temporary.string()); });
+    std::ostringstream bytes;
+    script_->module.save(bytes);
+    write_bytes_atomically(file, bytes.str());
   } catch (const c10::Error& error) {
     throw StageError("cannot write the TorchScript model to " + file.string() + ": " + error.what_without_backtrace());
-  } catch (const fs::filesystem_error& error) {
+  } catch (const std::exception& error) { // a full disk, a missing folder
     throw StageError("cannot write the TorchScript model to " + file.string() + ": " + error.what());
   }
 }
@@ -252,6 +299,7 @@ void TorchScriptModel::load_weights(const fs::path& file) {
   torch::jit::Module module = load_script(file, "file", device_);
   module.train(script_->module.is_training());
   script_->module = std::move(module);
+  refreeze();
 }
 
 } // namespace radpipe::torch_models

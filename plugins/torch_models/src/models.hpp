@@ -28,6 +28,8 @@ public:
   // among them), by name; see weights.hpp.
   void save_weights(const std::filesystem::path& file) const override;
   void load_weights(const std::filesystem::path& file) override;
+  // Inference: BatchNorm folded into the convolutions before it, channels-last weights and inputs.
+  void set_form(ModelForm form) override;
 
 protected:
   // Applies the common parameters: `weights` (loaded now) and `freeze`.
@@ -40,6 +42,7 @@ private:
   void load(const std::filesystem::path& file, const std::string& key);
 
   std::shared_ptr<Network> network_;
+  ModelForm form_ = ModelForm::Trainable;
   StageContext context_;
   int input_channels_;
   int outputs_;
@@ -83,10 +86,15 @@ public:
   // Writes the TorchScript model itself; load_weights replaces it with another TorchScript file.
   void save_weights(const std::filesystem::path& file) const override;
   void load_weights(const std::filesystem::path& file) override;
+  // Inference: a frozen copy (torch::jit::freeze, then optimize_for_inference) runs the forward.
+  void set_form(ModelForm form) override;
 
 private:
+  void refreeze();
+
   struct Script;
   std::unique_ptr<Script> script_;
+  ModelForm form_ = ModelForm::Trainable;
   int input_channels_;
   int outputs_;
   torch::Device device_{torch::kCPU};

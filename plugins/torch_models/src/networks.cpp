@@ -27,6 +27,61 @@ nn::Conv2d conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int
 
 nn::BatchNorm2d batch_norm(std::int64_t channels) { return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels)); }
 
+} // namespace
+
+class FoldableConv {
+public:
+  explicit FoldableConv(nn::Conv2d conv, nn::BatchNorm2d norm = nullptr) : conv_(std::move(conv)), norm_(std::move(norm)) {}
+
+  torch::Tensor operator()(const torch::Tensor& x) {
+    if (!weight_.defined()) return norm_.is_empty() ? conv_->forward(x) : norm_->forward(conv_->forward(x));
+    const auto& options = conv_->options;
+    return torch::conv2d(x, weight_, bias_, options.stride(), c10::get<torch::ExpandingArray<2>>(options.padding()),
+                         options.dilation(), options.groups());
+  }
+
+  // y = gamma (conv(x) + b - mean) / sqrt(var + eps) + beta is one convolution with weights
+  // W gamma / sqrt(var + eps) and bias (b - mean) gamma / sqrt(var + eps) + beta.
+  void fold(bool on) {
+    torch::NoGradGuard no_gradients;
+    if (!on) {
+      weight_ = bias_ = torch::Tensor();
+      return;
+    }
+    torch::Tensor weight = conv_->weight, bias = conv_->bias;
+    if (!norm_.is_empty()) {
+      const auto& statistics = *norm_;
+      const torch::Tensor scale = statistics.weight / torch::sqrt(statistics.running_var + statistics.options.eps());
+      weight = weight * scale.reshape({-1, 1, 1, 1});
+      bias = (bias.defined() ? bias - statistics.running_mean : -statistics.running_mean) * scale + statistics.bias;
+    }
+    // oneDNN's fast convolution kernels read and write NHWC.
+    weight_ = weight.contiguous(torch::MemoryFormat::ChannelsLast);
+    bias_ = bias.defined() ? bias.contiguous() : torch::Tensor();
+  }
+
+private:
+  nn::Conv2d conv_;
+  nn::BatchNorm2d norm_;
+  torch::Tensor weight_, bias_;
+};
+
+void Network::fold(bool on) {
+  for (FoldableConv* conv : foldables_) conv->fold(on);
+  folded_ = on;
+}
+
+namespace {
+
+// Registers a convolution, then the BatchNorm after it, in `owner` under torchvision's names (in
+// this order: state_dicts and optimiser state list parameters in registration order).
+FoldableConv conv_with_norm(nn::Module& owner, const std::string& conv_name, nn::Conv2d convolution, const std::string& norm_name,
+                            nn::BatchNorm2d norm) {
+  auto registered_conv = owner.register_module(conv_name, std::move(convolution));
+  auto registered_norm = owner.register_module(norm_name, std::move(norm));
+  return FoldableConv(registered_conv, registered_norm);
+}
+
 // The head is always called through a Sequential. When it is a single Linear layer that Linear is
 // what gets registered, so its tensors are `fc.weight`/`classifier.weight` as in torchvision.
 class Head {
@@ -64,16 +119,13 @@ torch::Tensor global_pool(const torch::Tensor& features) {
 class ConvBlock : public nn::Module {
 public:
   ConvBlock(std::int64_t in, std::int64_t out)
-      : nn::Module("ConvBlock"), conv_(register_module("conv", conv(in, out, 3, 1, 1))),
-        norm_(register_module("norm", batch_norm(out))) {}
+      : nn::Module("ConvBlock"), conv_(conv_with_norm(*this, "conv", conv(in, out, 3, 1, 1), "norm", batch_norm(out))) {}
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::max_pool2d(torch::relu(norm_->forward(conv_->forward(x))), 2);
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::max_pool2d(torch::relu(conv_(x)), 2); }
+  FoldableConv& foldable() { return conv_; }
 
 private:
-  nn::Conv2d conv_;
-  nn::BatchNorm2d norm_;
+  FoldableConv conv_;
 };
 
 class Cnn final : public Network {
@@ -84,6 +136,7 @@ public:
     std::int64_t out = width;
     for (int i = 1; i <= blocks; ++i) {
       blocks_.push_back(features->register_module("block" + std::to_string(i), std::make_shared<ConvBlock>(in, out)));
+      add_foldable(blocks_.back()->foldable());
       in = out;
       out = std::min<std::int64_t>(out * 2, 512);
     }
@@ -110,17 +163,27 @@ class ResidualBlock : public nn::Module {
 public:
   using nn::Module::Module;
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  const std::vector<FoldableConv*>& foldables() const { return foldables_; }
 
 protected:
+  FoldableConv conv_norm(const std::string& conv_name, nn::Conv2d convolution, const std::string& norm_name, nn::BatchNorm2d norm) {
+    return conv_with_norm(*this, conv_name, std::move(convolution), norm_name, std::move(norm));
+  }
   // torchvision's `downsample`: a 1x1 convolution and BatchNorm where the shape changes.
   void add_downsample(std::int64_t in, std::int64_t out, std::int64_t stride) {
     if (stride == 1 && in == out) return;
-    downsample_ = register_module("downsample", nn::Sequential(conv(in, out, 1, stride, 0), batch_norm(out)));
+    nn::Conv2d convolution = conv(in, out, 1, stride, 0);
+    nn::BatchNorm2d norm = batch_norm(out);
+    register_module("downsample", nn::Sequential(convolution, norm));
+    downsample_.emplace(convolution, norm);
+    foldables_.push_back(&*downsample_);
   }
-  torch::Tensor shortcut(const torch::Tensor& x) { return downsample_.is_empty() ? x : downsample_->forward(x); }
+  torch::Tensor shortcut(const torch::Tensor& x) { return downsample_ ? (*downsample_)(x) : x; }
+
+  std::vector<FoldableConv*> foldables_;
 
 private:
-  nn::Sequential downsample_{nullptr};
+  std::optional<FoldableConv> downsample_;
 };
 
 class BasicBlock final : public ResidualBlock {
@@ -128,23 +191,20 @@ public:
   static constexpr std::int64_t expansion = 1;
 
   BasicBlock(std::int64_t in, std::int64_t planes, std::int64_t stride)
-      : ResidualBlock("BasicBlock"), conv1_(register_module("conv1", conv(in, planes, 3, stride, 1))),
-        bn1_(register_module("bn1", batch_norm(planes))), conv2_(register_module("conv2", conv(planes, planes, 3, 1, 1))),
-        bn2_(register_module("bn2", batch_norm(planes))) {
+      : ResidualBlock("BasicBlock"), conv1_(conv_norm("conv1", conv(in, planes, 3, stride, 1), "bn1", batch_norm(planes))),
+        conv2_(conv_norm("conv2", conv(planes, planes, 3, 1, 1), "bn2", batch_norm(planes))) {
+    foldables_ = {&conv1_, &conv2_};
     add_downsample(in, planes * expansion, stride);
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor out = torch::relu(bn1_->forward(conv1_->forward(x)));
-    out = bn2_->forward(conv2_->forward(out));
+    torch::Tensor out = conv2_(torch::relu(conv1_(x)));
     return torch::relu(out + shortcut(x));
   }
 
 private:
-  nn::Conv2d conv1_;
-  nn::BatchNorm2d bn1_;
-  nn::Conv2d conv2_;
-  nn::BatchNorm2d bn2_;
+  FoldableConv conv1_;
+  FoldableConv conv2_;
 };
 
 // torchvision's Bottleneck (ResNet v1.5: the stride sits on the 3x3 convolution).
@@ -153,35 +213,31 @@ public:
   static constexpr std::int64_t expansion = 4;
 
   Bottleneck(std::int64_t in, std::int64_t planes, std::int64_t stride)
-      : ResidualBlock("Bottleneck"), conv1_(register_module("conv1", conv(in, planes, 1, 1, 0))),
-        bn1_(register_module("bn1", batch_norm(planes))), conv2_(register_module("conv2", conv(planes, planes, 3, stride, 1))),
-        bn2_(register_module("bn2", batch_norm(planes))),
-        conv3_(register_module("conv3", conv(planes, planes * expansion, 1, 1, 0))),
-        bn3_(register_module("bn3", batch_norm(planes * expansion))) {
+      : ResidualBlock("Bottleneck"), conv1_(conv_norm("conv1", conv(in, planes, 1, 1, 0), "bn1", batch_norm(planes))),
+        conv2_(conv_norm("conv2", conv(planes, planes, 3, stride, 1), "bn2", batch_norm(planes))),
+        conv3_(conv_norm("conv3", conv(planes, planes * expansion, 1, 1, 0), "bn3", batch_norm(planes * expansion))) {
+    foldables_ = {&conv1_, &conv2_, &conv3_};
     add_downsample(in, planes * expansion, stride);
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor out = torch::relu(bn1_->forward(conv1_->forward(x)));
-    out = torch::relu(bn2_->forward(conv2_->forward(out)));
-    out = bn3_->forward(conv3_->forward(out));
+    torch::Tensor out = torch::relu(conv1_(x));
+    out = torch::relu(conv2_(out));
+    out = conv3_(out);
     return torch::relu(out + shortcut(x));
   }
 
 private:
-  nn::Conv2d conv1_;
-  nn::BatchNorm2d bn1_;
-  nn::Conv2d conv2_;
-  nn::BatchNorm2d bn2_;
-  nn::Conv2d conv3_;
-  nn::BatchNorm2d bn3_;
+  FoldableConv conv1_;
+  FoldableConv conv2_;
+  FoldableConv conv3_;
 };
 
 class ResNet final : public Network {
 public:
   ResNet(int depth, std::int64_t input_channels, const HeadOptions& head) : Network("ResNet") {
-    conv1_ = register_module("conv1", conv(input_channels, 64, 7, 2, 3));
-    bn1_ = register_module("bn1", batch_norm(64));
+    conv1_.emplace(conv_with_norm(*this, "conv1", conv(input_channels, 64, 7, 2, 3), "bn1", batch_norm(64)));
+    add_foldable(*conv1_);
     std::array<int, 4> counts{};
     switch (depth) {
     case 18: counts = {2, 2, 2, 2}; break;
@@ -203,6 +259,7 @@ public:
         else
           block = std::make_shared<BasicBlock>(in, planes, stride);
         blocks_.push_back(container->register_module(std::to_string(i), block));
+        for (FoldableConv* foldable : block->foldables()) add_foldable(*foldable);
         in = planes * expansion;
       }
     }
@@ -210,7 +267,7 @@ public:
   }
 
   NetworkOutput forward(const torch::Tensor& images) override {
-    torch::Tensor x = torch::relu(bn1_->forward(conv1_->forward(images)));
+    torch::Tensor x = torch::relu((*conv1_)(images));
     x = torch::max_pool2d(x, 3, 2, 1);
     for (auto& block : blocks_) x = block->forward(x);
     return {(*head_)(global_pool(x)), x};
@@ -219,8 +276,7 @@ public:
   const std::string& first_conv_weight() const override { return first_conv_; }
 
 private:
-  nn::Conv2d conv1_{nullptr};
-  nn::BatchNorm2d bn1_{nullptr};
+  std::optional<FoldableConv> conv1_;
   std::vector<std::shared_ptr<ResidualBlock>> blocks_;
   std::optional<Head> head_;
   std::string first_conv_ = "conv1.weight";
@@ -233,22 +289,19 @@ constexpr std::int64_t bn_size = 4;
 
 class DenseLayer final : public nn::Module {
 public:
+  // norm1 normalises the concatenated input, before its ReLU: it has no convolution to fold into.
   explicit DenseLayer(std::int64_t in)
       : nn::Module("DenseLayer"), norm1_(register_module("norm1", batch_norm(in))),
-        conv1_(register_module("conv1", conv(in, bn_size * growth_rate, 1, 1, 0))),
-        norm2_(register_module("norm2", batch_norm(bn_size * growth_rate))),
+        conv1_(conv_with_norm(*this, "conv1", conv(in, bn_size * growth_rate, 1, 1, 0), "norm2", batch_norm(bn_size * growth_rate))),
         conv2_(register_module("conv2", conv(bn_size * growth_rate, growth_rate, 3, 1, 1))) {}
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor bottleneck = conv1_->forward(torch::relu(norm1_->forward(x)));
-    return conv2_->forward(torch::relu(norm2_->forward(bottleneck)));
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return conv2_(torch::relu(conv1_(torch::relu(norm1_->forward(x))))); }
+  std::vector<FoldableConv*> foldables() { return {&conv1_, &conv2_}; }
 
 private:
   nn::BatchNorm2d norm1_;
-  nn::Conv2d conv1_;
-  nn::BatchNorm2d norm2_;
-  nn::Conv2d conv2_;
+  FoldableConv conv1_; // with norm2
+  FoldableConv conv2_;
 };
 
 class DenseBlock final : public nn::Module {
@@ -256,6 +309,13 @@ public:
   DenseBlock(int layers, std::int64_t in) : nn::Module("DenseBlock") {
     for (int i = 0; i < layers; ++i)
       layers_.push_back(register_module("denselayer" + std::to_string(i + 1), std::make_shared<DenseLayer>(in + i * growth_rate)));
+  }
+
+  std::vector<FoldableConv*> foldables() {
+    std::vector<FoldableConv*> all;
+    for (auto& layer : layers_)
+      for (FoldableConv* conv : layer->foldables()) all.push_back(conv);
+    return all;
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
@@ -274,13 +334,12 @@ public:
       : nn::Module("Transition"), norm_(register_module("norm", batch_norm(in))),
         conv_(register_module("conv", conv(in, out, 1, 1, 0))) {}
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::avg_pool2d(conv_->forward(torch::relu(norm_->forward(x))), 2, 2);
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::avg_pool2d(conv_(torch::relu(norm_->forward(x))), 2, 2); }
+  FoldableConv& foldable() { return conv_; }
 
 private:
   nn::BatchNorm2d norm_;
-  nn::Conv2d conv_;
+  FoldableConv conv_;
 };
 
 class DenseNet final : public Network {
@@ -295,14 +354,16 @@ public:
     }
     auto features = register_module("features", make_container("Sequential"));
     std::int64_t channels = 64;
-    conv0_ = features->register_module("conv0", conv(input_channels, channels, 7, 2, 3));
-    norm0_ = features->register_module("norm0", batch_norm(channels));
+    conv0_.emplace(conv_with_norm(*features, "conv0", conv(input_channels, channels, 7, 2, 3), "norm0", batch_norm(channels)));
+    add_foldable(*conv0_);
     for (std::size_t i = 0; i < config.size(); ++i) {
       const std::string index = std::to_string(i + 1);
       blocks_.push_back(features->register_module("denseblock" + index, std::make_shared<DenseBlock>(config[i], channels)));
+      for (FoldableConv* foldable : blocks_.back()->foldables()) add_foldable(*foldable);
       channels += config[i] * growth_rate;
       if (i + 1 < config.size()) {
         transitions_.push_back(features->register_module("transition" + index, std::make_shared<Transition>(channels, channels / 2)));
+        add_foldable(transitions_.back()->foldable());
         channels /= 2;
       }
     }
@@ -315,7 +376,7 @@ public:
   }
 
   NetworkOutput forward(const torch::Tensor& images) override {
-    torch::Tensor x = torch::relu(norm0_->forward(conv0_->forward(images)));
+    torch::Tensor x = torch::relu((*conv0_)(images));
     x = torch::max_pool2d(x, 3, 2, 1);
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       x = blocks_[i]->forward(x);
@@ -328,8 +389,7 @@ public:
   const std::string& first_conv_weight() const override { return first_conv_; }
 
 private:
-  nn::Conv2d conv0_{nullptr};
-  nn::BatchNorm2d norm0_{nullptr};
+  std::optional<FoldableConv> conv0_;
   std::vector<std::shared_ptr<DenseBlock>> blocks_;
   std::vector<std::shared_ptr<Transition>> transitions_;
   nn::BatchNorm2d norm5_{nullptr};

@@ -23,14 +23,31 @@ struct NetworkOutput {
   torch::Tensor features; // the last convolutional feature map, before global pooling
 };
 
+// A convolution and the BatchNorm that directly follows it, if any (networks.cpp).
+class FoldableConv;
+
 class Network : public torch::nn::Module {
 public:
   using torch::nn::Module::Module;
 
   virtual NetworkOutput forward(const torch::Tensor& images) = 0;
+  // Folded (inference only, eval mode): every convolution runs with channels-last weights and the
+  // BatchNorm right after it baked into its weights and bias, from the current weights and running
+  // statistics; forward then expects channels-last images. Unfolded: the modules as trained.
+  // Folding again after the weights changed takes the new ones.
+  void fold(bool on);
+  bool folded() const { return folded_; }
   // The name of the first convolution's weight, the one tensor whose input channels depend on
   // the images (for the 1-channel adaptation of 3-channel weights).
   virtual const std::string& first_conv_weight() const = 0;
+
+protected:
+  // Every convolution of the network, registered by the modules that run them, for fold().
+  void add_foldable(FoldableConv& conv) { foldables_.push_back(&conv); }
+
+private:
+  std::vector<FoldableConv*> foldables_;
+  bool folded_ = false;
 };
 
 // `blocks` conv3x3 -> BatchNorm -> ReLU -> MaxPool2 blocks of `width` channels, doubling per

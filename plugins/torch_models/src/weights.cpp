@@ -15,11 +15,13 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -142,12 +144,18 @@ void modernise_densenet_name(std::string& name) {
 
 } // namespace
 
-void write_atomically(const fs::path& file, const std::function<void(const fs::path&)>& write) {
+void write_bytes_atomically(const fs::path& file, std::string_view bytes) {
   if (file.has_parent_path()) fs::create_directories(file.parent_path());
   // The process id keeps two processes writing the same file from sharing a temporary.
   const fs::path temporary = file.string() + ".tmp-" + std::to_string(::getpid());
   try {
-    write(temporary);
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot create " + temporary.string() + ": " + std::strerror(errno));
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + temporary.string() + ": " + std::strerror(errno));
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + temporary.string() + ": " + std::strerror(errno));
     fs::rename(temporary, file);
   } catch (...) {
     std::error_code ignored;
@@ -203,23 +211,18 @@ LoadedWeights read_weights(const fs::path& file, const std::string& key) {
 }
 
 void write_radpipe_weights(const torch::nn::Module& module, const fs::path& file) {
-  write_atomically(file, [&](const fs::path& temporary) {
-    torch::serialize::OutputArchive archive;
-    module.save(archive);
-    archive.save_to(temporary.string());
-  });
+  torch::serialize::OutputArchive archive;
+  module.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_bytes_atomically(file, bytes.str());
 }
 
 void write_state_dict(const NamedTensors& tensors, const fs::path& file) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.detach().to(torch::kCPU));
   const std::vector<char> bytes = torch::jit::pickle_save(dict);
-  write_atomically(file, [&](const fs::path& temporary) {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + temporary.string());
-  });
+  write_bytes_atomically(file, std::string_view(bytes.data(), bytes.size()));
 }
 
 std::string CopyReport::describe() const {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,9 +33,12 @@ struct LoadedWeights {
 // DataParallel adds is removed from every name.
 LoadedWeights read_weights(const std::filesystem::path& file, const std::string& key);
 
-// Calls write(temporary) for a temporary file beside `file`, then renames it to `file`, so that a
-// crash never leaves a truncated file under the final name. Creates the folder if needed.
-void write_atomically(const std::filesystem::path& file, const std::function<void(const std::filesystem::path&)>& write);
+// Writes `bytes` to a temporary file beside `file`, then renames it to `file`, so that a crash
+// never leaves a truncated file under the final name. Creates the folder if needed. Throws
+// std::runtime_error with the system's reason ("No space left on device") when the write fails.
+// Weights are serialised to memory first and written here because LibTorch's own file writer
+// aborts the process on a full disk (its destructor throws while an error is in flight).
+void write_bytes_atomically(const std::filesystem::path& file, std::string_view bytes);
 
 // Writes `module` in radpipe's own format, atomically (a temporary file renamed into place).
 void write_radpipe_weights(const torch::nn::Module& module, const std::filesystem::path& file);

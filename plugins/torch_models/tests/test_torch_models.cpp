@@ -559,6 +559,99 @@ TEST(TorchScript, RadpipeWeightsAreNotAModel) {
   EXPECT_NE(message.find("no forward method"), std::string::npos) << message;
 }
 
+// ------------------------------------------------------------------------- inference form
+
+// BatchNorm scales and shifts drawn at random, then running statistics measured on random images
+// (momentum 1: the last pass's batch statistics), so that folding has something to fold and the
+// activations stay normalised through DenseNet's 120 layers, as a trained network's are. Seeded.
+void calibrate(Model& model, std::int64_t channels) {
+  torch::manual_seed(11);
+  torch::NoGradGuard no_grad;
+  std::vector<torch::nn::BatchNorm2dImpl*> norms;
+  for (auto& module : model.trainable()->modules())
+    if (auto* norm = module->as<torch::nn::BatchNorm2d>()) norms.push_back(norm);
+  for (auto* norm : norms) {
+    norm->weight.uniform_(0.5, 1.5);
+    norm->bias.uniform_(-0.2, 0.2);
+    norm->options.momentum(1.0);
+  }
+  model.set_training(true);
+  for (int pass = 0; pass < 2; ++pass) model.forward(torch::rand({4, channels, 128, 128}) * 4 - 2);
+  for (auto* norm : norms) norm->options.momentum(0.1);
+  model.set_training(false);
+}
+
+// The inference form (BatchNorm folded, channels-last) against the trainable form in eval mode,
+// on the same images: logits within 1e-4.
+void expect_inference_form_agrees(Model& model, std::int64_t channels, std::int64_t size) {
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::rand({2, channels, size, size}) * 4 - 2;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor eager = model.forward(x).logits;
+  model.set_form(ModelForm::Inference);
+  const torch::Tensor optimized = model.forward(x).logits;
+  ASSERT_EQ(eager.sizes(), optimized.sizes());
+  const double difference = (eager - optimized).abs().max().item<double>();
+  std::cout << "inference form vs eager: max |logit difference| " << difference << " (logits up to "
+            << eager.abs().max().item<double>() << ")\n";
+  EXPECT_LE(difference, 1e-4);
+  EXPECT_GT(eager.abs().max().item<double>(), 1e-3) << "logits this small would hide any difference";
+  // Back to the trainable form: the modules as trained, gradients reaching the input.
+  model.set_form(ModelForm::Trainable);
+  torch::AutoGradMode with_gradients(true);
+  const torch::Tensor input = x.clone().requires_grad_(true);
+  ModelOutput output = model.forward(input);
+  EXPECT_NEAR((output.logits.detach() - eager).abs().max().item<double>(), 0.0, 1e-6);
+  output.logits.sum().backward();
+  EXPECT_TRUE(input.grad().defined());
+}
+
+TEST(InferenceForm, ShippedDemoModelAgreesWithEager) {
+  auto model = make<CnnModel>({{"blocks", integer(5)},
+                               {"width", integer(16)},
+                               {"input_channels", integer(1)},
+                               {"dropout", ParamValue{0.3}},
+                               {"weights", text((fs::path(RADPIPE_SOURCE_DIR) / "samples" / "models" / "fracatlas-cnn5.pt").string())}});
+  model->set_training(false);
+  expect_inference_form_agrees(*model, 1, 128);
+}
+
+TEST(InferenceForm, ResNet18AgreesWithEager) {
+  torch::manual_seed(3);
+  auto model = make<ResNetModel>({{"depth", integer(18)}});
+  calibrate(*model, 3);
+  expect_inference_form_agrees(*model, 3, 128);
+}
+
+TEST(InferenceForm, DenseNet121AgreesWithEager) {
+  torch::manual_seed(4);
+  auto model = make<DenseNetModel>({{"depth", integer(121)}});
+  calibrate(*model, 3);
+  expect_inference_form_agrees(*model, 3, 128);
+}
+
+TEST(InferenceForm, TrainingLeavesTheInferenceForm) {
+  torch::manual_seed(6);
+  auto model = make<ResNetModel>({{"depth", integer(18)}, {"input_channels", integer(1)}});
+  calibrate(*model, 1);
+  model->set_form(ModelForm::Inference);
+  model->set_training(true); // a training step must update BatchNorm's statistics, not a folded copy
+  const torch::Tensor before = state_of(*model->trainable()).at("bn1.running_mean").clone();
+  model->forward(torch::rand({2, 1, 64, 64}));
+  EXPECT_FALSE(torch::equal(before, state_of(*model->trainable()).at("bn1.running_mean")));
+}
+
+TEST(InferenceForm, FrozenTorchScriptAgreesWithTheScript) {
+  auto model = make<TorchScriptModel>({{"file", text((data_dir / "tiny_script.pt").string())}, {"outputs", integer(2)}});
+  model->set_training(false);
+  const torch::Tensor probe = torch::linspace(-1, 1, 3 * 8 * 8).reshape({1, 3, 8, 8});
+  const torch::Tensor eager = model->forward(probe).logits;
+  model->set_form(ModelForm::Inference);
+  const torch::Tensor frozen = model->forward(probe).logits;
+  EXPECT_LE((eager - frozen).abs().max().item<double>(), 1e-4);
+  EXPECT_NEAR(frozen[0][0].item<double>(), 0.324270606, 1e-4); // printed by make_fixtures.py
+}
+
 // ------------------------------------------------------------------------------------ plugin
 
 TEST(Plugin, RegistersItsFourModelStages) {
@@ -582,6 +675,30 @@ TEST(Timing, DISABLED_DenseNet121Forward320Batch8) {
   for (int i = 0; i < runs; ++i) model->forward(x);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / runs;
   std::cout << "densenet121 forward, 8x1x320x320, 2 threads, eval, no grad: " << seconds << " s\n";
+}
+
+// Not run by default: what the inference form gives, `--gtest_also_run_disabled_tests
+// --gtest_filter=*InferenceFormSpeed*`. ResNet-18 and DenseNet-121, batch 16 at 224, 2 threads.
+TEST(Timing, DISABLED_InferenceFormSpeed) {
+  torch::set_num_threads(2);
+  const torch::Tensor x = torch::randn({16, 3, 224, 224});
+  auto time = [&](Model& model) {
+    c10::InferenceMode inference;
+    model.forward(x);
+    const auto start = std::chrono::steady_clock::now();
+    constexpr int runs = 3;
+    for (int i = 0; i < runs; ++i) model.forward(x);
+    return 16.0 * runs / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (const std::string name : {"resnet18", "densenet121"}) {
+    auto model = imagenet_model(name);
+    model->set_training(false);
+    const double eager = time(*model);
+    model->set_form(ModelForm::Inference);
+    const double optimized = time(*model);
+    std::cout << name << " 16x3x224x224, 2 threads, inference mode: eager " << eager << " img/s, inference form " << optimized
+              << " img/s (x" << optimized / eager << ")\n";
+  }
 }
 
 } // namespace

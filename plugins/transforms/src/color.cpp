@@ -20,6 +20,11 @@ void Grayscale::apply(Sample& sample, const TransformContext& /*context*/) const
   sample.image = std::move(gray);
 }
 
+bool Grayscale::refine_decode_hint(DecodeHint& hint) const {
+  hint.channels = DecodeHint::Channels::Gray;
+  return true;
+}
+
 Rgb::Rgb(const Params& /*params*/, const StageContext& /*context*/) {}
 
 Schema Rgb::schema() {

@@ -12,6 +12,8 @@ class Grayscale final : public Transform {
   Grayscale(const Params& params, const StageContext& context);
   static Schema schema();
   void apply(Sample& sample, const TransformContext& context) const override;
+  // One channel is all it keeps, so the reader may decode straight to grey.
+  bool refine_decode_hint(DecodeHint& hint) const override;
 };
 
 // Gray to three equal channels, keeping the depth; RGB passes through.

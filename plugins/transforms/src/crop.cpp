@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <opencv2/core.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/geometry.hpp>
 #include <string>
 
 #include "pixels.hpp"
@@ -19,6 +20,12 @@ cv::Mat crop_centred(const cv::Mat& image, cv::Size size, double pad_value) {
   const cv::Rect window((source.cols - size.width) / 2, (source.rows - size.height) / 2, size.width, size.height);
   // A copy, so that the sample no longer pins (or aliases) the larger buffer it was cut from.
   return source(window).clone();
+}
+
+cv::Point2d centred_shift(cv::Size image, cv::Size size) {
+  // Padding adds half the missing pixels before the image; cutting removes half the excess.
+  auto shift = [](int from, int to) { return from < to ? (to - from) / 2 : -((from - to) / 2); };
+  return {static_cast<double>(shift(image.width, size.width)), static_cast<double>(shift(image.height, size.height))};
 }
 
 Schema CenterCrop::schema() {
@@ -41,7 +48,10 @@ CenterCrop::CenterCrop(const Params& params, const StageContext& /*context*/)
 void CenterCrop::apply(Sample& sample, const TransformContext& /*context*/) const {
   require_radpipe_image(sample, "center_crop");
   if (sample.image.size() == size_) return;
+  const cv::Size input = sample.image.size();
   sample.image = crop_centred(sample.image, size_, pad_value_);
+  const cv::Point2d shift = centred_shift(input, size_);
+  record_geometry(sample.info, cv::Matx23d(1, 0, shift.x, 0, 1, shift.y), input, size_);
 }
 
 } // namespace radpipe::transforms

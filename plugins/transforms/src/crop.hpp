@@ -11,6 +11,8 @@ namespace radpipe::transforms {
 // first padded with `pad_value`, centred. Where the excess is odd, the extra pixel is cut (or
 // padded) at the right or bottom, the rule `resize` also uses for its letterbox.
 cv::Mat crop_centred(const cv::Mat& image, cv::Size size, double pad_value);
+// Where crop_centred moves a pixel: output = input + this shift (x, y).
+cv::Point2d centred_shift(cv::Size image, cv::Size size);
 
 class CenterCrop final : public Transform {
  public:

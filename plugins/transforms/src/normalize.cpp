@@ -1,7 +1,11 @@
 #include "normalize.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
 #include <numeric>
+#include <sstream>
 #include <opencv2/core.hpp>
 #include <radpipe/error.hpp>
 #include <string>
@@ -45,6 +49,25 @@ double unit_scale(int depth) {
   }
 }
 
+// Models expect inputs of about -3..3. A std far below the pixels' spread (a typo, a value meant
+// for another scale) sends every input to huge magnitudes, and every probability saturates at 0 or
+// 1 without any error: say so when the pipeline is built.
+void warn_when_pixels_blow_up(const std::vector<double>& mean, const std::vector<double>& std, const StageContext& context) {
+  constexpr double largest_sane_input = 100.0;
+  double largest = 0.0;
+  for (std::size_t channel = 0; channel < std.size(); ++channel) {
+    const double centre = mean[std::min(channel, mean.size() - 1)];
+    largest = std::max({largest, std::abs(0.0 - centre) / std[channel], std::abs(1.0 - centre) / std[channel]});
+  }
+  if (largest > largest_sane_input) {
+    std::ostringstream message;
+    message << "normalize: std = " << *std::min_element(std.begin(), std.end()) << " turns pixels in [0, 1] into values up to "
+            << largest << " in magnitude, where models expect about -3..3: every probability will likely be 0 or 1. std "
+            << "is on the [0, 1] scale (ImageNet's is 0.226)";
+    context.warn(message.str());
+  }
+}
+
 } // namespace
 
 Schema Normalize::schema() {
@@ -59,15 +82,18 @@ Schema Normalize::schema() {
           "Per-channel mean on the [0, 1] scale, 1 value or 3 (R, G, B); only with preset = \"custom\"")
           .optional()
           .items(1, 3),
-      ParamSpec::reals(
-          "std",
-          "Per-channel standard deviation (> 0), 1 value or 3 (R, G, B); only with preset = \"custom\"")
+      // Zero would divide by zero, and a denormal std overflows float pixels to infinity: both are
+      // refused by the schema, so `radpipe check` reports them before any run.
+      ParamSpec::reals("std",
+                       "Per-channel standard deviation on the [0, 1] scale, at least 1.2e-38 (the smallest normal "
+                       "float); 1 value or 3 (R, G, B); only with preset = \"custom\"")
           .optional()
-          .items(1, 3),
+          .items(1, 3)
+          .at_least(static_cast<double>(std::numeric_limits<float>::min())),
   };
 }
 
-Normalize::Normalize(const Params& params, const StageContext& /*context*/) {
+Normalize::Normalize(const Params& params, const StageContext& context) {
   const std::string& preset = params.string("preset");
   std::vector<double> mean, std;
   if (preset == "custom") {
@@ -94,6 +120,7 @@ Normalize::Normalize(const Params& params, const StageContext& /*context*/) {
     }
   }
   standardise_ = preset != "none";
+  if (standardise_) warn_when_pixels_blow_up(mean, std, context);
   if (standardise_) {
     rgb_mean_ = as_rgb(mean);
     rgb_std_ = as_rgb(std);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <radpipe/error.hpp>
+#include <radpipe/geometry.hpp>
 #include <string_view>
 #include <utility>
 
@@ -65,15 +66,33 @@ Resize::Resize(const Params& params, const StageContext& /*context*/)
   size_ = cv::Size(static_cast<int>(size[0]), static_cast<int>(size[1]));
 }
 
+bool Resize::refine_decode_hint(DecodeHint& hint) const {
+  // A later resize works on this one's output: the decode must still cover the first size.
+  if (hint.reducible()) return true;
+  hint.min_width = size_.width;
+  hint.min_height = size_.height;
+  hint.cover = mode_ == Mode::Pad ? DecodeHint::Cover::Either : DecodeHint::Cover::Both;
+  return true;
+}
+
 void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
   require_radpipe_image(sample, "resize");
   const cv::Mat& source = sample.image;
   if (source.size() == size_) return;
 
+  const cv::Size input = source.size();
+  // Where each mode moves pixels, recorded so that heatmaps can be drawn back onto the image.
+  auto record = [&](cv::Size scaled, cv::Point2d shift) {
+    record_geometry(sample.info,
+                    scale_then_shift(static_cast<double>(scaled.width) / input.width,
+                                     static_cast<double>(scaled.height) / input.height, shift.x, shift.y),
+                    input, size_);
+  };
   cv::Mat output;
   if (mode_ == Mode::Stretch) {
     cv::resize(source, output, size_, 0, 0, interpolation_);
     sample.image = std::move(output);
+    record(size_, {0, 0});
     return;
   }
 
@@ -87,6 +106,7 @@ void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
     cv::Mat resized = source;
     if (content != source.size()) cv::resize(source, resized, content, 0, 0, interpolation_);
     sample.image = crop_centred(resized, size_, pad_value_);
+    record(content, centred_shift(content, size_));
     return;
   }
 
@@ -101,6 +121,7 @@ void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
   cv::copyMakeBorder(resized, output, top, size_.height - content.height - top, left,
                      size_.width - content.width - left, cv::BORDER_CONSTANT, cv::Scalar::all(pad_value_));
   sample.image = std::move(output);
+  record(content, {static_cast<double>(left), static_cast<double>(top)});
 }
 
 } // namespace radpipe::transforms

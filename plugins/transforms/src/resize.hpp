@@ -16,6 +16,9 @@ class Resize final : public Transform {
   static Schema schema();
   // The output is exactly size; depth and channel count are kept.
   void apply(Sample& sample, const TransformContext& context) const override;
+  // The first resize of a chain lets the reader decode any size that still covers its own: both
+  // sides for stretch and shorter_side_crop, one side for pad (which fits the image inside).
+  bool refine_decode_hint(DecodeHint& hint) const override;
 
  private:
   cv::Size size_;

@@ -71,4 +71,15 @@ TEST(Rgb, EmptyImageIsASampleErrorNamingTheSample) {
 }
 
 } // namespace
+TEST(Grayscale, DeclaresThatOneChannelIsEnough) {
+  const Grayscale grayscale(resolve_params(Grayscale::schema(), {}), StageContext{});
+  DecodeHint hint;
+  EXPECT_TRUE(grayscale.refine_decode_hint(hint));
+  EXPECT_EQ(hint.channels, DecodeHint::Channels::Gray);
+  EXPECT_FALSE(hint.reducible());
+  // rgb needs what it gets: it does not declare, so the walk stops there.
+  const Rgb rgb(resolve_params(Rgb::schema(), {}), StageContext{});
+  EXPECT_FALSE(rgb.refine_decode_hint(hint));
+}
+
 } // namespace radpipe::transforms

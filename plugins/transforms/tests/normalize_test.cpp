@@ -4,6 +4,10 @@
 
 #include <radpipe/error.hpp>
 
+#include <limits>
+#include <string>
+#include <vector>
+
 #include "test_support.hpp"
 
 namespace radpipe::transforms {
@@ -89,11 +93,36 @@ TEST(Normalize, CustomNeedsMeanAndStd) {
                      "preset = \"custom\" needs std");
 }
 
-TEST(Normalize, StdMustBePositive) {
-  expect_stage_error({{"preset", std::string("custom")},
-                      {"mean", std::vector<double>{0.2}},
-                      {"std", std::vector<double>{0.2, 0.0, 0.2}}},
-                     "std", "greater than 0");
+// Zero, denormal and NaN std values are refused by the schema itself, so that `radpipe check`
+// reports them (it once passed std = 0, which predict then refused, and std = 1e-45, which turned
+// every pixel into infinity and training into NaN).
+TEST(Normalize, ZeroDenormalAndNanStdAreRefusedByTheSchema) {
+  for (const double bad : {0.0, 1e-45, 1e-39, -0.1, std::numeric_limits<double>::quiet_NaN()}) {
+    SCOPED_TRACE(bad);
+    expect_stage_error({{"preset", std::string("custom")},
+                        {"mean", std::vector<double>{0.2}},
+                        {"std", std::vector<double>{0.2, bad, 0.2}}},
+                       "std", "out of range");
+  }
+}
+
+TEST(Normalize, ATinyStdIsWarnedAbout) {
+  std::vector<std::string> warnings;
+  StageContext context;
+  context.log = [&](LogLevel level, const std::string& message) {
+    if (level == LogLevel::Warning) warnings.push_back(message);
+  };
+  const auto make = [&](double deviation) {
+    return Normalize(resolve_params(Normalize::schema(), {{"preset", std::string("custom")},
+                                                          {"mean", std::vector<double>{0.5}},
+                                                          {"std", std::vector<double>{deviation}}}),
+                     context);
+  };
+  make(0.25);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  make(1e-30);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("every probability will likely be 0 or 1"), std::string::npos) << warnings[0];
 }
 
 TEST(Normalize, TwoValuesAreNeitherOneNorThree) {

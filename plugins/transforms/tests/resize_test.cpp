@@ -166,4 +166,23 @@ TEST(Resize, UnknownInterpolationBuiltDirectlyIsAStageError) {
 }
 
 } // namespace
+TEST(Resize, DeclaresTheSizeTheDecodeMustStillCover) {
+  auto hint_of = [](std::map<std::string, ParamValue> values, DecodeHint hint) {
+    const Resize resize(resolve_params(Resize::schema(), std::move(values)), StageContext{});
+    EXPECT_TRUE(resize.refine_decode_hint(hint));
+    return hint;
+  };
+  const DecodeHint padded = hint_of({{"size", std::vector<std::int64_t>{320, 256}}}, {});
+  EXPECT_EQ(padded.min_width, 320);
+  EXPECT_EQ(padded.min_height, 256);
+  EXPECT_EQ(padded.cover, DecodeHint::Cover::Either); // fitted inside: one side reaching it is enough
+  const DecodeHint cropped =
+      hint_of({{"size", std::vector<std::int64_t>{64, 64}}, {"mode", std::string("shorter_side_crop")}}, {});
+  EXPECT_EQ(cropped.cover, DecodeHint::Cover::Both);
+  // A second resize works on the first one's output and leaves the hint as the first set it.
+  const DecodeHint second = hint_of({{"size", std::vector<std::int64_t>{32, 32}}}, padded);
+  EXPECT_EQ(second.min_width, 320);
+  EXPECT_EQ(second.min_height, 256);
+}
+
 } // namespace radpipe::transforms
