@@ -104,16 +104,17 @@ cv::Mat FileSources::display_pixels(const SampleInfo& info) {
   }
 }
 
-std::vector<StudyImages> group_by_study(std::span<const ImagePrediction> images,
-                                        std::span<const StudyPrediction> studies) {
-  std::map<std::string, std::vector<const ImagePrediction*>, std::less<>> by_study;
-  for (const auto& image : images) by_study[image.info.study_key()].push_back(&image);
-  std::vector<StudyImages> grouped;
-  for (const auto& study : studies) {
-    auto found = by_study.find(study.study_id);
-    if (found == by_study.end() || found->second.empty()) continue;
-    grouped.push_back(StudyImages{&study, std::move(found->second)});
-  }
+std::vector<ImagePrediction> OpenStudies::take(const std::string& study_id) {
+  const auto found = images_.find(study_id);
+  if (found == images_.end()) return {};
+  std::vector<ImagePrediction> images = std::move(found->second);
+  images_.erase(found);
+  return images;
+}
+
+StudyImages study_images(const StudyPrediction& study, const std::vector<ImagePrediction>& images) {
+  StudyImages grouped{&study, {}};
+  for (const auto& image : images) grouped.images.push_back(&image);
   return grouped;
 }
 

@@ -62,8 +62,23 @@ struct StudyImages {
   const StudyPrediction* study = nullptr;
   std::vector<const ImagePrediction*> images;
 };
-std::vector<StudyImages> group_by_study(std::span<const ImagePrediction> images,
-                                        std::span<const StudyPrediction> studies);
+
+// A streaming writer's images of the studies the host has not sent yet (Writer::write_study comes
+// after all of a study's images). Holds what the host holds: one study at a time for readers that
+// list studies together, every open study otherwise.
+class OpenStudies {
+ public:
+  void add(const ImagePrediction& image) { images_[image.info.study_key()].push_back(image); }
+  // The study's images in the order they came, no longer held; empty when none came.
+  std::vector<ImagePrediction> take(const std::string& study_id);
+  std::size_t size() const { return images_.size(); }
+
+ private:
+  std::map<std::string, std::vector<ImagePrediction>, std::less<>> images_;
+};
+
+// `study` with pointers into `images` (from OpenStudies::take), as ResultBuilder::build takes it.
+StudyImages study_images(const StudyPrediction& study, const std::vector<ImagePrediction>& images);
 
 class ResultBuilder {
  public:

@@ -28,30 +28,38 @@ DicomResultsWriter::DicomResultsWriter(const Params& params, const StageContext&
   }
 }
 
-void DicomResultsWriter::write(std::span<const ImagePrediction> images,
-                               std::span<const StudyPrediction> studies,
-                               const std::filesystem::path& out_dir) {
-  std::size_t written = 0;
-  std::vector<std::string> failures;
-  for (const StudyImages& study : group_by_study(images, studies)) {
-    try {
-      const std::vector<DicomObject> objects = builder_.build(study, *sources_);
-      const std::filesystem::path folder = out_dir / folder_ / objects.front().study_instance_uid();
-      std::filesystem::create_directories(folder);
-      for (const auto& object : objects) object.save(folder / (object.sop_instance_uid() + ".dcm"));
-      written += objects.size();
-    } catch (const StageError&) {
-      throw;
-    } catch (const std::exception& error) {
-      failures.push_back("study " + study.study->study_id + ": " + error.what());
-      context_.warn("dicom_results: no DICOM results for " + failures.back());
-    }
+void DicomResultsWriter::open(const WriterRun& run) {
+  out_dir_ = run.out_dir;
+  objects_written_ = studies_failed_ = 0;
+  first_failure_.clear();
+}
+
+void DicomResultsWriter::write_study(const StudyPrediction& prediction) {
+  const std::vector<ImagePrediction> images = open_studies_.take(prediction.study_id);
+  if (images.empty()) return;
+  try {
+    const std::vector<DicomObject> objects = builder_.build(study_images(prediction, images), *sources_);
+    const std::filesystem::path folder = out_dir_ / folder_ / objects.front().study_instance_uid();
+    std::filesystem::create_directories(folder);
+    for (const auto& object : objects) object.save(folder / (object.sop_instance_uid() + ".dcm"));
+    objects_written_ += objects.size();
+  } catch (const StageError&) {
+    throw;
+  } catch (const std::exception& error) {
+    // One study's sources failing (a file gone, a decoder refusing it) costs that study only.
+    const std::string failure = "study " + prediction.study_id + ": " + error.what();
+    if (studies_failed_++ == 0) first_failure_ = failure;
+    context_.warn("dicom_results: no DICOM results for " + failure);
   }
-  context_.info("dicom_results: " + std::to_string(written) + " DICOM objects under " +
-                (out_dir / folder_).string());
-  if (!failures.empty())
-    throw StageError(std::to_string(failures.size()) +
-                     " studies have no DICOM results; the first: " + failures.front());
+}
+
+void DicomResultsWriter::close() {
+  if (out_dir_.empty()) return; // closed already (the host closes again after a failure)
+  const std::filesystem::path written = out_dir_ / folder_;
+  out_dir_.clear();
+  context_.info("dicom_results: " + std::to_string(objects_written_) + " DICOM objects under " + written.string());
+  if (studies_failed_ > 0)
+    throw StageError(std::to_string(studies_failed_) + " studies have no DICOM results; the first: " + first_failure_);
 }
 
 } // namespace radpipe::dicom_results

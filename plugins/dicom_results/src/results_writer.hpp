@@ -3,8 +3,10 @@
 // verdict and a Secondary Capture per image with the verdict burned in. The sources must be DICOM
 // files (the `dicom` reader's); patient and study identifiers are copied from them.
 //
-// Written against the SDK's end-of-run Writer interface; the work per study is ResultBuilder's,
-// so that a streaming writer interface needs only a new `write` around it.
+// A study's objects are written when the host sends the study (after its last image). Their UIDs
+// derive from the UID root, the study and the checkpoint, so that `predict --resume` writing a
+// study again replaces its files instead of doubling them. The objects are whole files, not lines:
+// commit() has no line files to report.
 #pragma once
 
 #include <optional>
@@ -23,14 +25,22 @@ class DicomResultsWriter final : public Writer {
   DicomResultsWriter(const Params& params, const StageContext& context, std::filesystem::path decoder);
   static Schema schema();
 
-  void write(std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
-             const std::filesystem::path& out_dir) override;
+  void open(const WriterRun& run) override;
+  void write_image(const ImagePrediction& image) override { open_studies_.add(image); }
+  void write_study(const StudyPrediction& study) override;
+  std::vector<CommittedFile> commit() override { return {}; }
+  void close() override;
 
  private:
   StageContext context_;
   ResultBuilder builder_;
   std::string folder_;
   std::optional<FileSources> sources_;
+  std::filesystem::path out_dir_;
+  OpenStudies open_studies_;
+  std::size_t objects_written_ = 0;
+  std::size_t studies_failed_ = 0;
+  std::string first_failure_;
 };
 
 } // namespace radpipe::dicom_results

@@ -105,4 +105,12 @@ std::string dsrdump(const std::filesystem::path& file) {
   return run("dsrdump +Pl " + quoted(file));
 }
 
+void write_run(Writer& writer, std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
+               const std::filesystem::path& out_dir) {
+  writer.open(WriterRun{out_dir, false, {}, false});
+  for (const auto& image : images) writer.write_image(image);
+  for (const auto& study : studies) writer.write_study(study);
+  writer.close();
+}
+
 } // namespace radpipe::dicom_results::testing

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <opencv2/core/mat.hpp>
+#include <radpipe/stages.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,5 +41,14 @@ std::string dcmdump(const std::filesystem::path& file);
 // dsrdump's rendering of an SR's content tree, long values in full: `<contains CODE:(,,"Finding")=
 // (17621005,SCT,"Normal")>`.
 std::string dsrdump(const std::filesystem::path& file);
+
+// A whole run through a streaming writer as the host drives it: open, every image, each study
+// after its images, close.
+void write_run(Writer& writer, std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
+               const std::filesystem::path& out_dir);
+inline void write_run(Writer&& writer, std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
+                      const std::filesystem::path& out_dir) {
+  write_run(writer, images, studies, out_dir);
+}
 
 } // namespace radpipe::dicom_results::testing

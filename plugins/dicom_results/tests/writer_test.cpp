@@ -86,7 +86,7 @@ std::vector<fs::path> objects_under(const fs::path& folder) {
 TEST(DicomResultsWriterTest, WritesAReportAndACapturePerImageIntoEachStudysFolder) {
   TwoStudies run;
   auto writer = make_writer({});
-  writer.write(run.images, run.studies, run.folder.path() / "out");
+  write_run(writer, run.images, run.studies, run.folder.path() / "out");
   const auto files = objects_under(run.folder.path() / "out/dicom");
   ASSERT_EQ(files.size(), 5u) << "2 reports and 3 captures";
   for (const auto& file : files) {
@@ -106,23 +106,23 @@ TEST(DicomResultsWriterTest, WritesAReportAndACapturePerImageIntoEachStudysFolde
 
 TEST(DicomResultsWriterTest, ARerunWritesTheSameObjectsUnderTheSameUids) {
   TwoStudies run;
-  make_writer({}).write(run.images, run.studies, run.folder.path() / "first");
-  make_writer({}).write(run.images, run.studies, run.folder.path() / "second");
+  write_run(make_writer({}), run.images, run.studies, run.folder.path() / "first");
+  write_run(make_writer({}), run.images, run.studies, run.folder.path() / "second");
   std::vector<std::string> first, second;
   for (const auto& file : objects_under(run.folder.path() / "first"))
     first.push_back(file.filename().string());
   for (const auto& file : objects_under(run.folder.path() / "second"))
     second.push_back(file.filename().string());
   EXPECT_EQ(first, second);
-  make_writer({{"uid_root", std::string("1.2.826.0.1.3680043.10.543.78")}})
-      .write(run.images, run.studies, run.folder.path() / "other-root");
+  write_run(make_writer({{"uid_root", std::string("1.2.826.0.1.3680043.10.543.78")}}), run.images, run.studies,
+            run.folder.path() / "other-root");
   for (const auto& file : objects_under(run.folder.path() / "other-root"))
     EXPECT_TRUE(file.filename().string().starts_with("1.2.826.0.1.3680043.10.543.78.")) << file;
 }
 
 TEST(DicomResultsWriterTest, ReportsOnlyWhenAsked) {
   TwoStudies run;
-  make_writer({{"captures", false}}).write(run.images, run.studies, run.folder.path() / "out");
+  write_run(make_writer({{"captures", false}}), run.images, run.studies, run.folder.path() / "out");
   EXPECT_EQ(objects_under(run.folder.path() / "out/dicom").size(), 2u);
 }
 
@@ -130,7 +130,7 @@ TEST(DicomResultsWriterTest, RefusesAThresholdThatContradictsTheVerdicts) {
   TwoStudies run;
   auto writer = make_writer({{"threshold", 0.95}});
   try {
-    writer.write(run.images, run.studies, run.folder.path() / "out");
+    write_run(writer, run.images, run.studies, run.folder.path() / "out");
     FAIL() << "a study called abnormal at 0.91 contradicts the threshold 0.95";
   } catch (const StageError& error) {
     EXPECT_EQ(error.key(), "threshold");
@@ -146,7 +146,7 @@ TEST(DicomResultsWriterTest, SaysWhichStudiesHaveNoResultsWhenTheirSourcesAreNot
   run.studies.push_back(study_of("jpeg", 0.3, 1));
   auto writer = make_writer({});
   try {
-    writer.write(run.images, run.studies, run.folder.path() / "out");
+    write_run(writer, run.images, run.studies, run.folder.path() / "out");
     FAIL() << "a JPEG source has no DICOM results";
   } catch (const StageError& error) {
     EXPECT_NE(std::string(error.what()).find("1 studies have no DICOM results; the first: study jpeg"),

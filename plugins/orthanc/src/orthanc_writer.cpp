@@ -128,50 +128,56 @@ OrthancWriter::Outcome OrthancWriter::send_study(const StudyImages& study) {
   return Outcome::Sent;
 }
 
-void OrthancWriter::write(std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
-                          const std::filesystem::path& /*out_dir*/) {
-  const auto grouped = dicom_results::group_by_study(images, studies);
-  std::size_t sent = 0, already = 0, incomplete = 0;
-  std::vector<std::string> failures;
-  const auto summary = [&] {
-    return std::to_string(sent) + " of " + std::to_string(grouped.size()) + " studies sent to " +
-           server_.http.base_url + ", " + std::to_string(already) + " already done, " +
-           std::to_string(incomplete) + " incomplete (left for the next run), " +
-           std::to_string(failures.size()) + " failed";
-  };
-  for (const auto& study : grouped) {
-    try {
-      switch (send_study(study)) {
-        case Outcome::Sent:
-          ++sent;
-          break;
-        case Outcome::AlreadyDone:
-          ++already;
-          break;
-        case Outcome::Incomplete:
-          ++incomplete;
-          break;
-      }
-    } catch (const HttpError& error) {
-      if (!error.no_answer() && error.kind() != HttpError::Kind::Refused) {
-        failures.push_back("study " + study.study->study_id + ": " + error.what());
-        context_.warn("orthanc: " + failures.back());
-        continue;
-      }
+std::string OrthancWriter::summary() const {
+  return std::to_string(sent_) + " of " + std::to_string(studies_) + " studies sent to " + server_.http.base_url + ", " +
+         std::to_string(already_) + " already done, " + std::to_string(incomplete_) +
+         " incomplete (left for the next run), " + std::to_string(failed_) + " failed";
+}
+
+void OrthancWriter::open(const WriterRun& /*run*/) {
+  studies_ = sent_ = already_ = incomplete_ = failed_ = 0;
+  first_failure_.clear();
+  closed_ = false;
+}
+
+void OrthancWriter::write_study(const StudyPrediction& prediction) {
+  const std::vector<ImagePrediction> images = open_studies_.take(prediction.study_id);
+  if (images.empty()) return;
+  ++studies_;
+  try {
+    switch (send_study(dicom_results::study_images(prediction, images))) {
+      case Outcome::Sent:
+        ++sent_;
+        break;
+      case Outcome::AlreadyDone:
+        ++already_;
+        break;
+      case Outcome::Incomplete:
+        ++incomplete_;
+        break;
+    }
+  } catch (const HttpError& error) {
+    if (error.no_answer() || error.kind() == HttpError::Kind::Refused)
       // The PACS is down, or refuses us: every other study would fail the same way.
       throw StageError("the PACS stopped the run: " + std::string(error.what()) + ". " + summary() +
                        "; the studies not sent are not in the record " + record_->file().string() +
                        ", so the next run sends them");
-    } catch (const StageError&) {
-      throw;
-    } catch (const std::exception& error) {
-      failures.push_back("study " + study.study->study_id + ": " + error.what());
-      context_.warn("orthanc: " + failures.back());
-    }
+    if (failed_++ == 0) first_failure_ = "study " + prediction.study_id + ": " + error.what();
+    context_.warn("orthanc: study " + prediction.study_id + ": " + error.what());
+  } catch (const StageError&) {
+    throw;
+  } catch (const std::exception& error) {
+    if (failed_++ == 0) first_failure_ = "study " + prediction.study_id + ": " + error.what();
+    context_.warn("orthanc: study " + prediction.study_id + ": " + error.what());
   }
+}
+
+void OrthancWriter::close() {
+  if (closed_) return; // the host closes again after a failure
+  closed_ = true;
   context_.info("orthanc: " + summary());
-  if (!failures.empty())
-    throw StageError(summary() + "; the first failure: " + failures.front() +
+  if (failed_ > 0)
+    throw StageError(summary() + "; the first failure: " + first_failure_ +
                      "; failed studies are not recorded, so the next run tries them again");
 }
 

@@ -8,8 +8,9 @@
 // When the PACS stops answering, the writer stops, says how many studies were sent, and leaves
 // the others out of the record: the next run scores and sends them.
 //
-// Written against the SDK's end-of-run Writer interface; `send_study` is the per-study step a
-// streaming writer calls as each study completes.
+// Each study is sent when the host sends it (after its last image), so that a kill loses at most
+// the study in flight; the done-record, not run.json, says what was sent (commit() reports no
+// line files).
 #pragma once
 
 #include <map>
@@ -32,8 +33,11 @@ class OrthancWriter final : public Writer {
   ~OrthancWriter() override;
   static Schema schema();
 
-  void write(std::span<const ImagePrediction> images, std::span<const StudyPrediction> studies,
-             const std::filesystem::path& out_dir) override;
+  void open(const WriterRun& run) override;
+  void write_image(const ImagePrediction& image) override { open_studies_.add(image); }
+  void write_study(const StudyPrediction& study) override;
+  std::vector<CommittedFile> commit() override { return {}; }
+  void close() override;
 
   enum class Outcome { Sent, AlreadyDone, Incomplete };
   // Sends one study's results and records it. Throws HttpError when the PACS does not answer,
@@ -50,6 +54,12 @@ class OrthancWriter final : public Writer {
   dicom_results::ResultBuilder builder_;
   std::unique_ptr<DoneRecordWriter> record_;
   std::unique_ptr<PacsSources> sources_;
+  dicom_results::OpenStudies open_studies_;
+  std::size_t studies_ = 0, sent_ = 0, already_ = 0, incomplete_ = 0, failed_ = 0;
+  std::string first_failure_;
+  bool closed_ = false;
+
+  std::string summary() const;
 };
 
 } // namespace radpipe::orthanc

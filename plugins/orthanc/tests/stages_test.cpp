@@ -22,6 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::OrthancServer;
 using testing::PacsData;
+using dicom_results::testing::write_run;
 
 const fs::path model_file = fs::path(RADPIPE_SOURCE_DIR) / "samples/models/fracatlas-cnn5.pt";
 constexpr const char* comprehensive_sr = "1.2.840.10008.5.1.4.1.1.88.33";
@@ -252,7 +253,7 @@ TEST_F(OrthancStages, AnOutageMidRunIsReportedLosesNothingAndTheNextRunCompletes
     run.aggregate();
     auto writer = make_writer(*server, log, record);
     try {
-      writer->write(run.images, run.studies, folder.path() / "out");
+      write_run(*writer, run.images, run.studies, folder.path() / "out");
       FAIL() << "the writer must say that the PACS is gone";
     } catch (const StageError& error) {
       const std::string message = error.what();
