@@ -21,17 +21,20 @@
 
 namespace radpipe {
 
+/// The affine map from the decoded image's pixel coordinates to the current ones.
 struct PixelGeometry {
-  cv::Matx23d to_output; // decoded-image coordinates -> current coordinates
-  cv::Size source;       // the decoded image's size
-  cv::Size output;       // the current image's size
+  cv::Matx23d to_output; ///< Decoded-image coordinates -> current coordinates.
+  cv::Size source;       ///< The decoded image's size.
+  cv::Size output;       ///< The current image's size.
 };
 
-// The tag that holds the record: "a b c d e f W H w h" (the map's rows, source and output size),
-// or "unknown" once a transform changed the size without recording how.
+/// The tag that holds the record: "a b c d e f W H w h" (the map's rows, source and output size),
+/// or "unknown" once a transform changed the size without recording how.
 inline constexpr const char* geometry_tag = "radpipe.geometry";
 
+/// Details of the record format.
 namespace geometry_detail {
+/// The record, or nullopt when it is not one.
 inline std::optional<PixelGeometry> parse(const std::string& record) {
   PixelGeometry geometry;
   std::istringstream text(record);
@@ -43,9 +46,9 @@ inline std::optional<PixelGeometry> parse(const std::string& record) {
 }
 } // namespace geometry_detail
 
-// The map from the decoded image (size `decoded`) to the sample's pixels now (size `current`):
-// the composed record, the identity when nothing changed the size, or nullopt when the size
-// changed and no record says how.
+/// The map from the decoded image (size `decoded`) to the sample's pixels now (size `current`):
+/// the composed record, the identity when nothing changed the size, or nullopt when the size
+/// changed and no record says how.
 inline std::optional<PixelGeometry> recorded_geometry(const SampleInfo& info, cv::Size current, cv::Size decoded) {
   auto found = info.tags.find(geometry_tag);
   if (found == info.tags.end()) {
@@ -57,8 +60,8 @@ inline std::optional<PixelGeometry> recorded_geometry(const SampleInfo& info, cv
   return geometry;
 }
 
-// Called by a transform after it turned an image of size `input` into one of size `output` by the
-// map `step` (input coordinates -> output coordinates).
+/// Called by a transform after it turned an image of size `input` into one of size `output` by the
+/// map `step` (input coordinates -> output coordinates).
 inline void record_geometry(SampleInfo& info, const cv::Matx23d& step, cv::Size input, cv::Size output) {
   PixelGeometry before{cv::Matx23d(1, 0, 0, 0, 1, 0), input, input};
   if (auto found = info.tags.find(geometry_tag); found != info.tags.end()) {
@@ -79,8 +82,8 @@ inline void record_geometry(SampleInfo& info, const cv::Matx23d& step, cv::Size 
   info.tags[geometry_tag] = buffer;
 }
 
-// The map of scaling an image by (sx, sy) and then shifting it by (dx, dy) pixels, in pixel-centre
-// coordinates: x -> (x + 0.5) sx - 0.5 + dx.
+/// The map of scaling an image by (sx, sy) and then shifting it by (dx, dy) pixels, in pixel-centre
+/// coordinates: x -> (x + 0.5) sx - 0.5 + dx.
 inline cv::Matx23d scale_then_shift(double sx, double sy, double dx, double dy) {
   return cv::Matx23d(sx, 0, 0.5 * sx - 0.5 + dx, 0, sy, 0.5 * sy - 0.5 + dy);
 }

@@ -65,9 +65,9 @@ public:
   /// Reads weights in radpipe's format, and whatever other formats the model stage documents.
   virtual void load_weights(const std::filesystem::path& file) = 0;
 
-  // Switches the form the next forward calls run in. The host asks for Inference before it scores
-  // and for Trainable before it trains or explains; set_training(true) returns a model to the trainable
-  // form; load_weights keeps the form. The default: one form for everything.
+  /// Switches the form the next forward calls run in. The host asks for Inference before it scores
+  /// and for Trainable before it trains or explains; set_training(true) returns a model to the trainable
+  /// form; load_weights keeps the form. The default: one form for everything.
   virtual void set_form(ModelForm /*form*/) {}
 };
 

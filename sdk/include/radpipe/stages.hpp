@@ -187,13 +187,13 @@ public:
   /// Reads a state that save_state wrote (predict --checkpoint); throws StageError if it cannot.
   virtual void load_state(const std::filesystem::path& /*file*/) {}
 
-  // Decoding hints. The host walks the [[preprocess]] chain from its start and lets each step
-  // narrow `hint` to what the chain needs of the decoded image: grayscale asks for one channel,
-  // resize for a decode that still covers its size. Return true only when the chain's output stays
-  // the same (within resampling noise) whether or not the reader follows the narrowed hint, given
-  // the steps before this one; never widen what an earlier step narrowed. Return false (the
-  // default) to stop the walk: this step, and so every later one, sees the image as the hint
-  // built so far lets the reader decode it.
+  /// Decoding hints. The host walks the [[preprocess]] chain from its start and lets each step
+  /// narrow `hint` to what the chain needs of the decoded image: grayscale asks for one channel,
+  /// resize for a decode that still covers its size. Return true only when the chain's output stays
+  /// the same (within resampling noise) whether or not the reader follows the narrowed hint, given
+  /// the steps before this one; never widen what an earlier step narrowed. Return false (the
+  /// default) to stop the walk: this step, and so every later one, sees the image as the hint
+  /// built so far lets the reader decode it.
   virtual bool refine_decode_hint(DecodeHint& /*hint*/) const { return false; }
 };
 
