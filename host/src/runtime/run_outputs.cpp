@@ -58,6 +58,9 @@ RunOutputs::RunOutputs(Pipeline& pipeline, const PluginHost& plugins, OutputOpti
   const PipelineConfig& config = pipeline.config();
   fs::create_directories(options_.out_dir);
   if (options_.resume) read_previous_run();
+  // A fresh run first withdraws the old record, then truncates the files it vouched for: a kill in
+  // between never leaves a run.json naming bytes that are gone.
+  else remove_all_durably(options_.out_dir / "run.json");
   studies_together_ =
       call_plugin(pipeline.reader().entry, [&] { return pipeline.reader().stage->lists_studies_together(); });
 

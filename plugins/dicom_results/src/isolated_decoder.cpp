@@ -6,22 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
-#include <system_error>
-
-#include "child_process.hpp"
 
 namespace radpipe::dicom_results {
 namespace {
-
-// The last non-empty line of a helper's stderr: an assertion message, say.
-std::string last_line(const std::string& text) {
-  std::istringstream lines(text);
-  std::string line, last;
-  while (std::getline(lines, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  return last;
-}
 
 // An anonymous file in memory, closed (and gone) with this object.
 class MemoryFile {
@@ -57,11 +44,16 @@ class MemoryFile {
 } // namespace
 
 IsolatedDecoder::IsolatedDecoder(std::filesystem::path program, std::string window,
-                                 std::chrono::milliseconds time_limit)
-    : program_(std::move(program)), arguments_{"--window", std::move(window)}, time_limit_(time_limit) {
-  if (::access(program_.c_str(), X_OK) != 0)
-    throw DecodeFailure("the DICOM decoder " + program_.string() +
+                                 std::chrono::milliseconds time_limit) {
+  if (::access(program.c_str(), X_OK) != 0)
+    throw DecodeFailure("the DICOM decoder " + program.string() +
                         " is missing or not executable; it belongs beside the plugins: reinstall radpipe");
+  const auto mode = dicom::window_mode_named(window);
+  if (!mode) throw DecodeFailure("unknown window \"" + window + "\" (tags, stored, full or percentile)");
+  options_.window = *mode;
+  options_.low_percentile = 0.5; // the dicom reader's default percentiles
+  options_.high_percentile = 99.5;
+  pool_ = std::make_shared<dicom::DecoderPool>(dicom::DecoderPoolOptions{std::move(program), 1, time_limit, 0});
 }
 
 std::filesystem::path IsolatedDecoder::installed_program() {
@@ -74,28 +66,11 @@ std::filesystem::path IsolatedDecoder::installed_program() {
 }
 
 dicom::DecodedDicom IsolatedDecoder::decode_file(const std::string& path) const {
-  std::vector<std::string> arguments = arguments_;
-  arguments.push_back(path);
-  dicom::ProcessResult run;
   try {
-    run = dicom::run_process(program_, arguments, time_limit_);
-  } catch (const std::system_error& error) {
-    throw DecodeFailure(std::string("the decoder could not be started: ") + error.what());
+    return pool_->decode(path, 1, options_);
+  } catch (const dicom::DecoderFailure& failure) {
+    throw DecodeFailure(failure.what());
   }
-  if (!run.succeeded()) {
-    const std::string said = last_line(run.err_tail);
-    throw DecodeFailure("the decoder " + dicom::describe_ending(run, time_limit_) +
-                        (said.empty() ? "" : " (it said: " + said + ")") +
-                        "; the image is probably malformed");
-  }
-  dicom::DecoderReply reply;
-  try {
-    reply = dicom::parse_reply(run.out);
-  } catch (const std::exception& error) {
-    throw DecodeFailure(error.what());
-  }
-  if (!reply.image) throw DecodeFailure(reply.error);
-  return std::move(*reply.image);
 }
 
 dicom::DecodedDicom IsolatedDecoder::decode_bytes(std::string_view bytes) const {

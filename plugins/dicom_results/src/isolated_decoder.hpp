@@ -1,16 +1,18 @@
-// Decodes DICOM pixels the way the dicom reader does: in radpipe-dicom-decoder, a process of its
-// own, so that a file on which GDCM aborts costs one image and never the run. Bytes held in memory
-// (fetched from a PACS) reach the decoder through an anonymous memory file (memfd), never through
-// the disk.
+// Decodes DICOM pixels the way the dicom reader does: through the dicom plugin's pool of
+// radpipe-dicom-decoder helper processes (one helper here), so that a file on which GDCM aborts
+// costs one image and never the run. Bytes held in memory (fetched from a PACS) reach the decoder
+// through an anonymous memory file (memfd), never through the disk.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "decoder_pool.hpp"
 #include "decoder_protocol.hpp"
 
 namespace radpipe::dicom_results {
@@ -23,7 +25,8 @@ class DecodeFailure : public std::runtime_error {
 
 class IsolatedDecoder {
  public:
-  // `window`: the decoder's --window mode (tags, full, percentile).
+  // `window`: the dicom reader's window mode (tags, stored, full, percentile). Copies share one
+  // helper process.
   IsolatedDecoder(std::filesystem::path program, std::string window, std::chrono::milliseconds time_limit);
 
   // radpipe-dicom-decoder in the folder of the library (plugin or executable) that holds this code.
@@ -33,9 +36,8 @@ class IsolatedDecoder {
   dicom::DecodedDicom decode_bytes(std::string_view bytes) const;
 
  private:
-  std::filesystem::path program_;
-  std::vector<std::string> arguments_;
-  std::chrono::milliseconds time_limit_;
+  std::shared_ptr<dicom::DecoderPool> pool_;
+  dicom::DecodeOptions options_;
 };
 
 } // namespace radpipe::dicom_results

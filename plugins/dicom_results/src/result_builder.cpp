@@ -88,9 +88,7 @@ ResultSettings ResultSettings::from(const Params& params) {
   return settings;
 }
 
-cv::Mat to_mat(dicom::DecodedDicom&& decoded) {
-  return cv::Mat(decoded.rows, decoded.columns, CV_16UC1, decoded.pixels.data()).clone();
-}
+cv::Mat to_mat(dicom::DecodedDicom&& decoded) { return std::move(decoded.image); }
 
 SourceHeader FileSources::header(const SampleInfo& info) {
   return SourceHeader::read_file(info.path);

@@ -79,7 +79,7 @@ Schema OrthancReader::schema() {
       ParamSpec::integer("max_studies", "Score at most this many studies, oldest first (0: all)")
           .with_default(0)
           .in_range(0, 100000000),
-      ParamSpec::string("window", "Intensities mapped onto 0..65535, as the dicom reader's window")
+      ParamSpec::string("window", "Intensities mapped onto the full scale, as the dicom reader's window")
           .with_default("tags")
           .one_of({"tags", "full", "percentile"}),
       ParamSpec::string("body_part", "Body part for images whose BodyPartExamined is empty (lower-cased)")
@@ -242,11 +242,12 @@ Sample OrthancReader::load(const SampleInfo& info) const {
   }
   Sample sample;
   sample.info = info;
-  if (!decoded.patient_id.empty()) sample.info.patient_id = decoded.patient_id;
-  if (!decoded.body_part.empty()) sample.info.body_part = decoded.body_part;
-  sample.info.view = decoded.view;
-  sample.info.pixel_spacing_mm = decoded.pixel_spacing_mm;
-  for (auto& [name, value] : decoded.tags) sample.info.tags.try_emplace(name, std::move(value));
+  dicom::DicomHeader& header = decoded.header;
+  if (!header.patient_id.empty()) sample.info.patient_id = std::move(header.patient_id);
+  if (!header.body_part.empty()) sample.info.body_part = std::move(header.body_part);
+  sample.info.view = std::move(header.view);
+  sample.info.pixel_spacing_mm = header.pixel_spacing_mm;
+  for (auto& [name, value] : header.tags) sample.info.tags.try_emplace(name, std::move(value));
   sample.image = dicom_results::to_mat(std::move(decoded));
   return sample;
 }

@@ -163,7 +163,7 @@ TEST_F(OrthancStages, WriterStoresEachStudysResultsIntoItOnceAndRecordsIt) {
   run.aggregate();
   ASSERT_EQ(run.studies.size(), 3u) << "hand, wrist, chest";
   const std::size_t sources = server->instance_count();
-  make_writer(*server, log, record)->write(run.images, run.studies, folder.path() / "out");
+  write_run(*make_writer(*server, log, record), run.images, run.studies, folder.path() / "out");
 
   EXPECT_EQ(server->instance_count(), sources + 3 + 4) << "a report per study, a capture per image";
   for (const auto& study : run.studies) {
@@ -197,7 +197,7 @@ TEST_F(OrthancStages, WriterStoresEachStudysResultsIntoItOnceAndRecordsIt) {
   EXPECT_TRUE(again.studies().empty());
   EXPECT_NE(next_night.all().find("3 of them already done, 0 to score"), std::string::npos)
       << next_night.all();
-  make_writer(*server, next_night, record)->write(run.images, run.studies, folder.path() / "out");
+  write_run(*make_writer(*server, next_night, record), run.images, run.studies, folder.path() / "out");
   EXPECT_EQ(server->instance_count(), sources + 7);
   EXPECT_NE(next_night.all().find("0 of 3 studies sent to " + server->url() + ", 3 already done"),
             std::string::npos)
@@ -208,7 +208,7 @@ TEST_F(OrthancStages, WriterStoresEachStudysResultsIntoItOnceAndRecordsIt) {
   Log after_kill;
   OrthancReader rerun = make_reader(*server, after_kill, {{"record", record.string()}});
   EXPECT_EQ(rerun.studies().size(), 3u);
-  make_writer(*server, after_kill, record)->write(run.images, run.studies, folder.path() / "out");
+  write_run(*make_writer(*server, after_kill, record), run.images, run.studies, folder.path() / "out");
   EXPECT_EQ(server->instance_count(), sources + 7) << "the same UIDs: replaced, not doubled";
   EXPECT_EQ(classes_in(*server, PacsData::hand_study).at(comprehensive_sr), 1u);
   EXPECT_EQ(log.all().find(server->options().password), std::string::npos) << "the password never shows";
@@ -222,7 +222,7 @@ TEST_F(OrthancStages, AStudyWithAnUnreadableImageIsNotSent) {
   for (const auto& info : infos)
     if (info.id != std::string(PacsData::hand_study) + ".1.2") run.add(reader.load(info)); // as if unreadable
   run.aggregate();
-  make_writer(*server, log, record)->write(run.images, run.studies, folder.path() / "out");
+  write_run(*make_writer(*server, log, record), run.images, run.studies, folder.path() / "out");
   EXPECT_EQ(classes_in(*server, PacsData::hand_study).count(comprehensive_sr), 0u);
   EXPECT_EQ(classes_in(*server, PacsData::wrist_study).at(comprehensive_sr), 1u);
   EXPECT_FALSE(DoneRecord::read(record).contains(PacsData::hand_study));
@@ -271,7 +271,7 @@ TEST_F(OrthancStages, AnOutageMidRunIsReportedLosesNothingAndTheNextRunCompletes
   Predictions run;
   for (const auto& info : list_all(reader)) run.add(reader.load(info));
   run.aggregate();
-  make_writer(*server, next_night, record)->write(run.images, run.studies, folder.path() / "out");
+  write_run(*make_writer(*server, next_night, record), run.images, run.studies, folder.path() / "out");
   EXPECT_EQ(DoneRecord::read(record).size(), 3u);
   for (const char* study : {PacsData::hand_study, PacsData::wrist_study, PacsData::chest_study})
     EXPECT_EQ(classes_in(*server, study).at(comprehensive_sr), 1u) << study;
