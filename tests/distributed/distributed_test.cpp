@@ -1,6 +1,8 @@
 // Distributed training (docs/distributed.md) through the real binary: ranks on localhost over
 // Gloo, started by `--nproc` or with torchrun's environment; equivalence with one process of the
 // global batch, a rank that dies or hangs, and resume after a kill.
+#include "runtime/distributed.hpp"
+
 #include <gtest/gtest.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
@@ -105,15 +107,20 @@ class DistributedTest : public testing::Test {
   // Two ranks started as torchrun starts them (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), each
   // with its own log; their exit codes. Rank 1 runs in the background and is ended 3 s after rank
   // 0 ends (a hung rank never ends by itself).
-  std::pair<int, int> run_two_ranks(const std::string& arguments, const std::string& rank1_environment,
-                                    int port) {
-    const std::string group = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port);
+  // With `slurm`, the ranks see Slurm's variables instead (srun's, on a node named localhost).
+  std::pair<int, int> run_two_ranks(const std::string& arguments, const std::string& rank1_environment, int port,
+                                    bool slurm = false) {
+    const std::string group = std::string(slurm ? "SLURM_NTASKS=2 SLURM_JOB_NODELIST=localhost"
+                                                : "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1") +
+                              " MASTER_PORT=" + std::to_string(port);
+    const std::string rank0 = slurm ? "SLURM_PROCID=0 SLURM_LOCALID=0" : "RANK=0";
+    const std::string rank1 = slurm ? "SLURM_PROCID=1 SLURM_LOCALID=1" : "RANK=1";
     const std::string radpipe = std::string("timeout 120 ") + RADPIPE_EXECUTABLE +
                                 " --threads 1 --plugin-path " + RADPIPE_TEST_PLUGIN_DIR + " " + arguments;
     const std::string in = folder_.string() + "/";
-    const std::string script = "(exec env RANK=1 " + rank1_environment + " " + group + " " + radpipe + " >" +
-                               in + "rank1.log 2>&1) & rank1=$!; " + "env RANK=0 " + group + " " + radpipe +
-                               " >" + in + "rank0.log 2>&1; echo $? >" + in + "rank0.rc; " +
+    const std::string script = "(exec env " + rank1 + " " + rank1_environment + " " + group + " " + radpipe +
+                               " >" + in + "rank1.log 2>&1) & rank1=$!; env " + rank0 + " " + group + " " +
+                               radpipe + " >" + in + "rank0.log 2>&1; echo $? >" + in + "rank0.rc; " +
                                "(sleep 3; kill $rank1 2>/dev/null) & wait $rank1; echo $? >" + in +
                                "rank1.rc";
     EXPECT_EQ(std::system(("bash -c '" + script + "'").c_str()), 0);
@@ -182,19 +189,22 @@ TEST_F(DistributedTest, ARankThatDiesStopsTheOthersWithAClearError) {
   EXPECT_NE(log().find("was killed by signal 9"), std::string::npos) << log();
 }
 
-// A rank that hangs (stopped, as a stuck process would be) makes the other give up after
-// [train] distributed_timeout instead of waiting for ever.
+// A rank that hangs makes the other give up after [train] distributed_timeout instead of waiting
+// for ever. The ranks find each other through Slurm's variables here.
 TEST_F(DistributedTest, ARankThatHangsMakesTheOthersTimeOut) {
   const std::string arguments = "train " +
-                                write_pipeline("hangs", 4, true, 32, "distributed_timeout = 3\n").string() +
+                                write_pipeline("hangs", 4, true, 32, "distributed_timeout = 5\n").string() +
                                 " --out " + (folder_ / "hangs").string();
   const auto start = std::chrono::steady_clock::now();
   const auto [rank0, rank1] =
-      run_two_ranks(arguments, "RADPIPE_TEST_FAIL_RANK_AT_STEP=1:3:hang", kPortHungRank);
+      run_two_ranks(arguments, "RADPIPE_TEST_FAIL_RANK_AT_STEP=1:3:hang", kPortHungRank, /*slurm=*/true);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
   EXPECT_EQ(rank0, 4) << log("rank0.log");
   EXPECT_NE(rank1, 0);
   EXPECT_NE(log("rank0.log").find("the agreement on the next step failed"), std::string::npos)
+      << log("rank0.log");
+  EXPECT_NE(log("rank0.log").find("rank 0 of 2 (local rank 0, from slurm's environment): joining the group at localhost"),
+            std::string::npos)
       << log("rank0.log");
 }
 
@@ -227,4 +237,62 @@ TEST_F(DistributedTest, NprocUnderALaunchersEnvironmentIsRefused) {
             2)
       << log();
   EXPECT_NE(log().find("drop --nproc under torchrun"), std::string::npos) << log();
+}
+
+// ---- The parts without processes ----------------------------------------------------------
+
+TEST(DistributedPlace, TheMasterIsTheFirstNodeOfSlurmsList) {
+  using radpipe::host::first_host_of_node_list;
+  EXPECT_EQ(first_host_of_node_list("node17"), "node17");
+  EXPECT_EQ(first_host_of_node_list("gpu[07-09,12],cpu01"), "gpu07");
+  EXPECT_EQ(first_host_of_node_list("cpu01,gpu[07-09]"), "cpu01");
+  EXPECT_EQ(first_host_of_node_list("rack1-n[3,5]"), "rack1-n3");
+}
+
+TEST(DistributedPlace, TorchrunsVariablesComeBeforeSlurms) {
+  const auto clear = [] {
+    for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
+                             "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_JOB_NODELIST", "SLURM_NODELIST"})
+      ::unsetenv(name);
+  };
+  clear();
+  EXPECT_FALSE(radpipe::host::group_place_from_environment());
+  ::setenv("SLURM_PROCID", "3", 1);
+  ::setenv("SLURM_NTASKS", "4", 1);
+  ::setenv("SLURM_LOCALID", "1", 1);
+  ::setenv("SLURM_JOB_NODELIST", "n[2-3]", 1);
+  auto place = radpipe::host::group_place_from_environment();
+  ASSERT_TRUE(place);
+  EXPECT_EQ(place->source, "slurm");
+  EXPECT_EQ(place->rank, 3);
+  EXPECT_EQ(place->world_size, 4);
+  EXPECT_EQ(place->local_rank, 1);
+  EXPECT_EQ(place->master_address, "n2");
+  EXPECT_EQ(place->master_port, 29500);
+  ::setenv("RANK", "1", 1);
+  ::setenv("WORLD_SIZE", "2", 1);
+  ::setenv("MASTER_ADDR", "10.0.0.1", 1);
+  ::setenv("MASTER_PORT", "1234", 1);
+  place = radpipe::host::group_place_from_environment();
+  ASSERT_TRUE(place);
+  EXPECT_EQ(place->source, "torchrun");
+  EXPECT_EQ(place->rank, 1);
+  EXPECT_EQ(place->local_rank, 1); // LOCAL_RANK unset: the rank
+  EXPECT_EQ(place->master_address, "10.0.0.1");
+  EXPECT_EQ(place->master_port, 1234);
+  ::setenv("RANK", "2", 1); // not below WORLD_SIZE
+  EXPECT_THROW(radpipe::host::group_place_from_environment(), std::invalid_argument);
+  ::setenv("RANK", "x", 1);
+  EXPECT_THROW(radpipe::host::group_place_from_environment(), std::invalid_argument);
+  clear();
+}
+
+TEST(DistributedSampler, SharesArePaddedOrDropped) {
+  using radpipe::host::rank_share;
+  // 5 images, 2 ranks: padding repeats image 0 for rank 1; dropping leaves image 4 out.
+  EXPECT_EQ(rank_share(5, 0, 2, true), (std::vector<std::size_t>{0, 2, 4}));
+  EXPECT_EQ(rank_share(5, 1, 2, true), (std::vector<std::size_t>{1, 3, 0}));
+  EXPECT_EQ(rank_share(5, 0, 2, false), (std::vector<std::size_t>{0, 2}));
+  EXPECT_EQ(rank_share(5, 1, 2, false), (std::vector<std::size_t>{1, 3}));
+  EXPECT_TRUE(rank_share(1, 1, 2, false).empty());
 }
