@@ -119,8 +119,8 @@ TEST(DecodeHint, TheWalkStopsAtTheFirstStepThatDoesNotDeclare) {
   SamplePipeline grey(grey_128, true);
   const DecodeHint& hint = grey.pipeline().decode_hint();
   EXPECT_EQ(hint.channels, DecodeHint::Channels::Gray);
-  EXPECT_EQ(hint.min_width, 128);
-  EXPECT_EQ(hint.min_height, 128);
+  EXPECT_EQ(hint.min_width, 256); // twice the resize's size (resize.cpp says why)
+  EXPECT_EQ(hint.min_height, 256);
   EXPECT_EQ(hint.cover, DecodeHint::Cover::Either); // resize's default mode is pad
 
   // A crop before the resize changes what the resize sees: no reduction, grey still declared.
@@ -135,7 +135,7 @@ TEST(DecodeHint, TheWalkStopsAtTheFirstStepThatDoesNotDeclare) {
                        "[[preprocess]]\nstage = \"resize\"\nsize = [64, 64]\n",
                        true);
   EXPECT_EQ(twice.pipeline().decode_hint().channels, DecodeHint::Channels::Any);
-  EXPECT_EQ(twice.pipeline().decode_hint().min_width, 256);
+  EXPECT_EQ(twice.pipeline().decode_hint().min_width, 512);
   EXPECT_EQ(twice.pipeline().decode_hint().cover, DecodeHint::Cover::Both);
 
   SamplePipeline off(grey_128, false);
@@ -144,13 +144,14 @@ TEST(DecodeHint, TheWalkStopsAtTheFirstStepThatDoesNotDeclare) {
 }
 
 // The model's input with and without hints. Hinted, the 20 radiographs decode as libjpeg's luma
-// channel at half scale (187x227, say) instead of RGB at full scale; the chain then converts to grey,
-// resizes to 128 and normalises with ImageNet's statistics (1 grey level = 1 / (255 * 0.226) =
-// 0.0174 in the tensor). Two filters meet: libjpeg's scaled IDCT plus an area resize by 1.77
-// against one area resize by 3.55. They agree on the smooth inside of a radiograph and differ at
-// sharp edges (cortex, markers), by a few grey levels at most. The tolerance: on average at most
-// half a grey level per pixel, and no pixel off by more than 12 grey levels. The probability
-// the demo model gives moves by far less (README: 0.00X on the 605 valid images).
+// channel at half scale (at least twice the resize's 128, as resize declares) instead of RGB at
+// full scale; the chain then converts to grey, resizes to 128 and normalises with ImageNet's
+// statistics (1 grey level = 1 / (255 * 0.226) = 0.0174 in the tensor). Two filters meet:
+// libjpeg's scaled IDCT plus an area resize against one area resize. They agree on the smooth
+// inside of a radiograph and differ at sharp edges by a few grey levels. Where the letterbox's
+// rounding puts the edge of the content one pixel over, a column changes from padding to
+// radiograph, by up to the full range. The tolerance: on average at most half a grey level per
+// pixel, and at most 1% of the pixels off by more than 12 grey levels (measured: 0.23 and 0.26%).
 TEST(DecodeHint, HintedAndFullDecodeGiveTheSameTensorsWithinResamplingNoise) {
   SamplePipeline hinted(grey_128, true), full(grey_128, false);
   const auto hinted_samples = hinted.samples(), full_samples = full.samples();
@@ -162,8 +163,10 @@ TEST(DecodeHint, HintedAndFullDecodeGiveTheSameTensorsWithinResamplingNoise) {
   const torch::Tensor difference = (a - b).abs() / grey_level;
   const double mean = difference.mean().item<double>(), max = difference.max().item<double>();
   std::cout << "hinted vs full decode, in grey levels: mean " << mean << ", max " << max << "\n";
+  const double far_off = (difference > 12.0).to(torch::kDouble).mean().item<double>();
+  std::cout << "share of pixels off by more than 12 grey levels: " << far_off << "\n";
   EXPECT_LE(mean, 0.5);
-  EXPECT_LE(max, 12.0);
+  EXPECT_LE(far_off, 0.01);
   EXPECT_GT(mean, 0.0) << "the hinted path should really decode differently (at half scale)";
 }
 

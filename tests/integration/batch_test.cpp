@@ -176,7 +176,12 @@ TEST_F(BatchTest, SigtermEndsARunCleanlyWithItsCountsInRunJson) {
   const fs::path out = path("stopped");
   const pid_t child = start_predict(pipeline, out);
   ASSERT_GT(child, 0);
-  for (int poll = 0; poll < 60000 && read_json(out / "run.json").value("images", 0u) < 100; ++poll)
+  // run.json appears at the first commit of the run; until then there is none to read.
+  const auto committed_images = [&] {
+    const auto record = read_json(out / "run.json");
+    return record.is_object() ? record.value("images", 0u) : 0u;
+  };
+  for (int poll = 0; poll < 60000 && committed_images() < 100; ++poll)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ::kill(child, SIGTERM);
   int status = 0;

@@ -205,7 +205,8 @@ TEST(ReadersCli, BrokenImagesAreSkippedAndCountedOrStopTheRun) {
   run = radpipe_run("predict " + pipeline.string() + " --out " + (scratch.path() / "strict").string());
   EXPECT_EQ(run.exit_code, 1) << run.err;
   EXPECT_NE(run.err.find("cut.jpg"), std::string::npos) << run.err; // the first broken file in path order
-  EXPECT_FALSE(fs::exists(scratch.path() / "strict" / "run.json"));
+  // The run stopped: its record says so (docs/batch.md), whatever it had committed before.
+  EXPECT_EQ(nlohmann::json::parse(read_text(scratch.path() / "strict" / "run.json"))["status"], "failed");
 }
 
 } // namespace

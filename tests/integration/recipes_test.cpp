@@ -91,7 +91,7 @@ TEST(Recipes, EachPassesCheckAsShipped) {
   CommandResult densenet = run_radpipe("check " + (pipelines / "unified-vs-per-part" / "unified.toml").string() + " --set reader.file=" +
                                    labels.string() + " --set model.stage=densenet --set model.depth=121");
   EXPECT_EQ(densenet.exit_code, 0) << densenet.err;
-  EXPECT_NE(densenet.out.find("model densenet"), std::string::npos) << densenet.out;
+  EXPECT_NE(densenet.out.find("1 chain: default (densenet)"), std::string::npos) << densenet.out;
 }
 
 TEST(Recipes, UnifiedTrainsAnEpochAndEvaluatesPerPatient) {

@@ -42,6 +42,11 @@ check_dependencies() {
         if [ "$name" = radpipe ]; then installed=$version
         else installed=$(dpkg-query -W -f='${db:Status-Status} ${Version}' "${name%:any}" 2>/dev/null | awk '$1 == "installed" { print $2 }')
         fi
+        if [ -z "$installed" ] && [ -z "$relation" ] &&
+            dpkg-query -W -f='${db:Status-Status} ${Provides}\n' | awk '$1 == "installed"' | grep -Eq "[ ,]${name%:any}( |,|$)"; then
+          satisfied=yes # a virtual package an installed one provides (libspdlog1.10 provides libspdlog1.10-fmt9)
+          break
+        fi
         [ -n "$installed" ] || continue
         if [ -z "$relation" ]; then satisfied=yes; break; fi
         local op
@@ -69,7 +74,12 @@ if grep -rlF "$build_dir" "$root" >"$scratch/leaks"; then fail "files refer to t
 # Nothing of the build tree on any search path: a minimal environment, no LD_LIBRARY_PATH, no
 # RADPIPE_PLUGIN_PATH; the unpacked host must find its library and plugins relative to itself.
 run() { env -i HOME="$scratch" PATH=/usr/bin:/bin LANG=C.UTF-8 TMPDIR="$scratch" "$@"; }
-run ldd "$usr/bin/radpipe" | grep -F "libradpipe-sdk.so" | grep -qF "$usr/lib/" || fail "radpipe does not load the packaged SDK library"
+# ldd prints the path as the runpath found it ($ORIGIN/../lib: usr/bin/../lib/...).
+sdk_loaded=$(run ldd "$usr/bin/radpipe" | awk '/libradpipe-sdk\.so/ { print $3 }')
+case "$(readlink -f "$sdk_loaded")" in
+  "$(readlink -f "$usr/lib")"/*) ;;
+  *) fail "radpipe does not load the packaged SDK library (it loads '$sdk_loaded')" ;;
+esac
 run "$usr/bin/radpipe" plugins --json >"$scratch/plugins.json"
 grep -q '"broken": \[\]' "$scratch/plugins.json" || fail "the unpacked host refuses some of its plugins: $(cat "$scratch/plugins.json")"
 files=$(grep -o '"file": "[^"]*"' "$scratch/plugins.json")

@@ -522,10 +522,12 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
     spdlog::warn("stopped by signal {}: the output holds whole lines only; continue with --resume", stop_signal.load());
     return exit_interrupted;
   }
-  if (outputs.images() == 0) {
+  if (outputs.images() == 0 && !summary.skipped.empty()) {
     spdlog::error("no image could be scored ({} skipped)", summary.skipped.size());
     return exit_invalid;
   }
+  // A reader that lists nothing (a nightly run with no new study) is a run with nothing to do.
+  if (outputs.images() == 0) spdlog::info("the reader listed no image: nothing to score");
   return exit_ok;
 }
 

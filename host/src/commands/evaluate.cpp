@@ -230,8 +230,11 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
   const int threads = resolve_threads(
       global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads")));
   torch::set_num_threads(threads);
-  {
-    // The metrics are binary: labels are checked on the listing, before any image is scored.
+  const bool binary_chains_only = std::none_of(pipeline.chains().begin(), pipeline.chains().end(),
+                                               [](const Chain& chain) { return chain.multiclass(); });
+  if (binary_chains_only) {
+    // The metrics are binary: labels are checked on the listing, before any image is scored. With
+    // multi-class chains, a label is a class index, checked against each chain's classes.
     Built<Reader> listing = pipeline.make_reader();
     while (auto info = call_plugin(listing.entry, [&] { return listing.stage->next(); }))
       if (info->split == split || info->split == settings.string("threshold_split")) require_binary_label(*info);

@@ -257,8 +257,13 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
 
   std::function<bool(const SampleInfo&)> keep;
   if (!options.split.empty()) keep = [split = options.split](const SampleInfo& info) { return info.split == split; };
+  // Heatmaps are drawn back onto the radiograph at its own size: a full decode keeps that map exact,
+  // where a reduced JPEG decode (decode hints) rounds the scale. The model's input differs from the
+  // hinted one by resampling noise only (README, "Speed").
+  StreamOptions stream_options = prediction_stream_options(pipeline);
+  stream_options.decode_hint = DecodeHint{};
   SampleStream stream(reader_source(*pipeline.reader().stage, keep, options.limit), pipeline.reader(), pipeline.transforms(),
-                      prediction_stream_options(pipeline));
+                      stream_options);
   std::vector<HeatmapFigure> explained = explain_stream(pipeline, stream, options.out_dir, "heatmaps", /*at_original_size=*/true);
   if (std::any_of(explained.begin(), explained.end(), [](const HeatmapFigure& item) { return item.original_stretched; }))
     spdlog::warn("a transform changed the image size without recording how (radpipe/geometry.hpp): those heatmaps were stretched "

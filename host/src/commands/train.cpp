@@ -688,8 +688,20 @@ private:
       }
     }
     if (unassigned > 0) spdlog::info("{} images go to no chain ([route] on_unknown = \"skip\") and are not trained on", unassigned);
+    const bool any_training_images = std::any_of(trainers_.begin(), trainers_.end(), [](const ChainTrainer& trainer) {
+      return trainer.selected && !trainer.train_set.empty();
+    });
     for (auto& trainer : trainers_) {
       if (!trainer.selected) continue;
+      if (trainer.train_set.empty() && any_training_images && trainer.valid_set.empty()) {
+        // A route the data never reaches (a part this dataset lacks) is left as it starts, loudly:
+        // the other chains still train, and its weights are kept in the checkpoint as given.
+        spdlog::warn("{}: no image of this dataset reaches it: not trained, its weights stay as they start (the model "
+                     "table's weights, or the initialisation); give it images, or train it on other data with --route",
+                     trainer.label());
+        trainer.selected = false;
+        continue;
+      }
       if (trainer.train_set.empty())
         throw std::runtime_error(trainer.label() + ": no sample has split '" + train_split + "': nothing to train on");
       if (trainer.valid_set.empty())

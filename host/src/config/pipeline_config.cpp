@@ -542,7 +542,7 @@ private:
         Params host;
         if (auto stage = read_stage_table(*aggregate, label + ".aggregate", "[" + label + ".aggregate]", StageKind::Aggregator, &host)) {
           chain.aggregate = std::move(*stage);
-          chain.threshold = host.real("threshold");
+          if (host.has("threshold")) chain.threshold = host.real("threshold");
         }
       } else {
         error(node->source(), "[" + label + ".aggregate] must be a table");
@@ -618,7 +618,8 @@ private:
     Params host;
     if (auto stage = read_stage(document, "aggregate", StageKind::Aggregator, &host)) {
       config.aggregate = std::move(*stage);
-      config.threshold = host.real("threshold");
+      // An invalid threshold was reported and left no value: keep the default for the rest of the checks.
+      if (host.has("threshold")) config.threshold = host.real("threshold");
     }
   }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "io/atomic_file.hpp"
+#include "runtime/stage_provenance.hpp"
 
 namespace radpipe::host {
 namespace fs = std::filesystem;
@@ -56,6 +57,7 @@ void write_collected(const PluginHost& plugins, const PipelineConfig& config, co
 RunOutputs::RunOutputs(Pipeline& pipeline, const PluginHost& plugins, OutputOptions options)
     : pipeline_(pipeline), options_(std::move(options)), start_(std::chrono::steady_clock::now()) {
   const PipelineConfig& config = pipeline.config();
+  stages_ = stage_provenance(config); // hashes each plugin file once, not at every commit
   fs::create_directories(options_.out_dir);
   if (options_.resume) read_previous_run();
   // A fresh run first withdraws the old record, then truncates the files it vouched for: a kill in
@@ -240,6 +242,7 @@ void RunOutputs::write_run_json(const std::string& status) {
   run["images_per_second"] = seconds > 0 ? static_cast<double>(images_) / seconds : 0.0;
   run["chains"] = chain_images_;
   run["files"] = files_;
+  run["stages"] = stages_;
   std::size_t skipped = 0;
   run["skipped"] = nlohmann::json::array();
   if (summary_ != nullptr) {

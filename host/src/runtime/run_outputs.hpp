@@ -17,6 +17,7 @@
 #include "runtime/pipeline.hpp"
 #include "runtime/shard.hpp"
 
+#include <nlohmann/json.hpp>
 #include <radpipe/output_file.hpp>
 
 #include <chrono>
@@ -86,6 +87,7 @@ private:
   std::size_t images_before_ = 0, studies_before_ = 0, skipped_before_ = 0;
   std::map<std::string, std::size_t> chain_images_;
   const InferenceSummary* summary_ = nullptr;
+  nlohmann::json stages_; // what served each stage (stage_provenance), for run.json
   bool closed_ = false;
   std::chrono::steady_clock::time_point start_;
   double seconds_before_ = 0.0;

@@ -138,6 +138,17 @@ void OrthancWriter::open(const WriterRun& /*run*/) {
   studies_ = sent_ = already_ = incomplete_ = failed_ = 0;
   first_failure_.clear();
   closed_ = false;
+  // The host opens writers before it scores anything: a PACS that does not answer stops the run
+  // before any work, instead of after every image was scored for nothing.
+  try {
+    (void)http_->get(server_.dicomweb_root + "/studies?limit=1", "application/dicom+json");
+  } catch (const HttpError& error) {
+    if (error.no_answer() || error.kind() == HttpError::Kind::Refused)
+      throw StageError("the PACS stopped the run: " + std::string(error.what()) +
+                       ". Nothing was scored or sent; the next run sends every study not in the record " +
+                       record_->file().string());
+    throw StageError("the PACS refused a first query (" + std::string(error.what()) + "): check url and credentials");
+  }
 }
 
 void OrthancWriter::write_study(const StudyPrediction& prediction) {

@@ -103,7 +103,7 @@ TEST_F(NightlyPipeline, ScoresThePacsAndStoresEachStudysFindingsOnce) {
   const fs::path pipeline = nightly_pipeline(folder.path());
   const auto check = radpipe_run(*server, "check '" + pipeline.string() + "'");
   ASSERT_EQ(check.exit_code, 0) << check.err;
-  EXPECT_NE(check.out.find("output: orthanc"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("outputs: csv, orthanc"), std::string::npos) << check.out;
 
   const fs::path out = folder.path() / "night-1";
   const auto first = radpipe_run(*server, "predict '" + pipeline.string() + "' --out '" + out.string() + "'");
@@ -152,15 +152,16 @@ TEST_F(NightlyPipeline, AnOutageIsReportedLosesNothingAndTheNextRunCompletes) {
       << down.err;
   server->start();
 
-  // The PACS stops answering between scoring and storing (the writer's URL leads nowhere here):
-  // the run says so and how far it got, and records nothing it did not store.
+  // The PACS the results go to does not answer (the writer's URL leads nowhere here): the run
+  // stops before it scores anything, says so, and records nothing. An outage between scoring and
+  // storing is OrthancStages.AnOutageMidRunIsReportedLosesNothingAndTheNextRunCompletes.
   const fs::path broken = nightly_pipeline(folder.path(), "http://127.0.0.1:9");
   const auto cut = radpipe_run(
       *server, "predict '" + broken.string() + "' --out '" + (folder.path() / "cut").string() + "'");
   EXPECT_EQ(cut.exit_code, 3) << cut.err;
   EXPECT_NE(cut.err.find("the PACS stopped the run: cannot connect"), std::string::npos) << cut.err;
-  EXPECT_NE(cut.err.find("0 of 5 studies sent"), std::string::npos) << cut.err;
-  EXPECT_NE(cut.err.find("the next run sends them"), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("Nothing was scored or sent"), std::string::npos) << cut.err;
+  EXPECT_EQ(cut.err.find("predict: "), std::string::npos) << "nothing scored: " << cut.err;
   EXPECT_EQ(lines_of(folder.path() / "state/done.jsonl"), 0u);
   EXPECT_EQ(server->instance_count(), sources);
 

@@ -148,7 +148,7 @@ TEST_F(OrthancStages, ReaderListsTheMatchingRadiographsAndDecodesThemFromMemory)
   EXPECT_EQ(infos[2].tags.at(study_images_tag), "1");
   EXPECT_EQ(infos[2].body_part, "wrist");
   const Sample sample = reader.load(infos[0]);
-  EXPECT_EQ(sample.image.type(), CV_16UC1);
+  EXPECT_EQ(sample.image.type(), CV_8UC1) << "8 stored bits decode to 8 bits, as the dicom reader reads them";
   EXPECT_EQ(sample.image.cols, 256);
   EXPECT_EQ(sample.info.patient_id, "RP-A");
   EXPECT_EQ(sample.info.tags.at("SOPInstanceUID"), infos[0].id);
@@ -237,6 +237,8 @@ TEST_F(OrthancStages, AnOutageMidRunIsReportedLosesNothingAndTheNextRunCompletes
     ASSERT_EQ(infos.size(), 4u);
     Predictions run;
     for (std::size_t index = 0; index < 2; ++index) run.add(reader.load(infos[index])); // the hand study
+    auto writer = make_writer(*server, log, record);
+    writer->open(WriterRun{folder.path() / "out", false, {}, false}); // the PACS answers at the start
     server->stop(); // Orthanc goes away in the middle of the night
     std::size_t unreadable = 0;
     for (std::size_t index = 2; index < infos.size(); ++index) {
@@ -251,9 +253,10 @@ TEST_F(OrthancStages, AnOutageMidRunIsReportedLosesNothingAndTheNextRunCompletes
     }
     EXPECT_EQ(unreadable, 2u);
     run.aggregate();
-    auto writer = make_writer(*server, log, record);
     try {
-      write_run(*writer, run.images, run.studies, folder.path() / "out");
+      for (const auto& image : run.images) writer->write_image(image);
+      for (const auto& study : run.studies) writer->write_study(study);
+      writer->close();
       FAIL() << "the writer must say that the PACS is gone";
     } catch (const StageError& error) {
       const std::string message = error.what();

@@ -173,16 +173,16 @@ TEST(Resize, DeclaresTheSizeTheDecodeMustStillCover) {
     return hint;
   };
   const DecodeHint padded = hint_of({{"size", std::vector<std::int64_t>{320, 256}}}, {});
-  EXPECT_EQ(padded.min_width, 320);
-  EXPECT_EQ(padded.min_height, 256);
+  EXPECT_EQ(padded.min_width, 640); // twice the size: the resize still averages 2x2 pixels or more
+  EXPECT_EQ(padded.min_height, 512);
   EXPECT_EQ(padded.cover, DecodeHint::Cover::Either); // fitted inside: one side reaching it is enough
   const DecodeHint cropped =
       hint_of({{"size", std::vector<std::int64_t>{64, 64}}, {"mode", std::string("shorter_side_crop")}}, {});
   EXPECT_EQ(cropped.cover, DecodeHint::Cover::Both);
   // A second resize works on the first one's output and leaves the hint as the first set it.
   const DecodeHint second = hint_of({{"size", std::vector<std::int64_t>{32, 32}}}, padded);
-  EXPECT_EQ(second.min_width, 320);
-  EXPECT_EQ(second.min_height, 256);
+  EXPECT_EQ(second.min_width, 640);
+  EXPECT_EQ(second.min_height, 512);
 }
 
 } // namespace radpipe::transforms
