@@ -230,6 +230,21 @@ TEST_F(DistributedTest, ResumeAfterAKillContinuesTheGroup) {
   EXPECT_LT(largest_difference(folder_ / "whole" / weights, folder_ / "cut" / weights), 1e-6);
 }
 
+// Routed chains would take different numbers of batches on each rank and hang the group: a
+// pipeline that trains more than one chain is refused before any rank waits for another, and
+// --route NAME (one chain) is the way out.
+TEST_F(DistributedTest, APipelineTrainingSeveralChainsIsRefused) {
+  const fs::path pipeline = write_pipeline("routed", 4, true);
+  std::ofstream(pipeline, std::ios::app) << "[route]\nstage = \"by_field\"\nby = \"body_part\"\n"
+                                         << "[route.hand.model]\nstage = \"test_linear\"\nsize = 16\ndevice = \"cpu\"\n";
+  const std::string group = "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29735";
+  EXPECT_EQ(radpipe("train " + pipeline.string() + " --out " + (folder_ / "routed").string(), group), 4) << log();
+  EXPECT_NE(log().find("distributed training trains one model chain per run, and this pipeline trains 2 (default, hand): "
+                       "choose one with --route NAME"),
+            std::string::npos)
+      << log();
+}
+
 // --nproc starts a group of its own, so it is refused inside a launcher's.
 TEST_F(DistributedTest, NprocUnderALaunchersEnvironmentIsRefused) {
   EXPECT_EQ(radpipe("train " + write_pipeline("refused", 4, true).string() + " --nproc 2",
