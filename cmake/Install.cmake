@@ -35,7 +35,7 @@ install(DIRECTORY pipelines DESTINATION ${RADPIPE_DATA_INSTALL_DIR} COMPONENT ru
 install(DIRECTORY samples/fracatlas samples/models DESTINATION ${RADPIPE_DATA_INSTALL_DIR}/samples COMPONENT runtime)
 # Beside the sample data, so that its layout matches the source tree (samples/plugin-template).
 install(DIRECTORY samples/plugin-template DESTINATION ${RADPIPE_DATA_INSTALL_DIR}/samples COMPONENT dev)
-install(FILES docs/plugins.md docs/stages.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT dev OPTIONAL)
+install(FILES docs/plugins.md docs/pipelines.md docs/batch.md docs/stages.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT dev OPTIONAL)
 
 # The SDK's API reference (Doxygen, public headers only). Part of the default build when Doxygen
 # is installed; CTest's sdk_api_docs fails on any Doxygen warning (an undocumented declaration).

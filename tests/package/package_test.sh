@@ -22,6 +22,9 @@ echo "packages: $(basename "$runtime") $(basename "$dev")"
 
 # Every declared dependency (Depends and Pre-Depends) is an installed Debian package; for
 # alternatives (a | b) one is enough; radpipe itself is the package unpacked beside.
+# What the installed packages provide (virtual packages), read once: grep -q closing a pipe early
+# would fail the pipeline under pipefail.
+provided=$(dpkg-query -W -f='${db:Status-Status} ${Provides}\n' | awk '$1 == "installed"')
 check_dependencies() {
   local package=$1 field
   for field in Depends Pre-Depends; do
@@ -42,8 +45,7 @@ check_dependencies() {
         if [ "$name" = radpipe ]; then installed=$version
         else installed=$(dpkg-query -W -f='${db:Status-Status} ${Version}' "${name%:any}" 2>/dev/null | awk '$1 == "installed" { print $2 }')
         fi
-        if [ -z "$installed" ] && [ -z "$relation" ] &&
-            dpkg-query -W -f='${db:Status-Status} ${Provides}\n' | awk '$1 == "installed"' | grep -Eq "[ ,]${name%:any}( |,|$)"; then
+        if [ -z "$installed" ] && [ -z "$relation" ] && grep -Eq "[ ,]${name%:any}( |,|$)" <<<"$provided"; then
           satisfied=yes # a virtual package an installed one provides (libspdlog1.10 provides libspdlog1.10-fmt9)
           break
         fi

@@ -231,6 +231,7 @@ void RunOutputs::write_run_json(const std::string& status) {
   run["radpipe_version"] = RADPIPE_SDK_VERSION_STRING;
   run["pipeline"] = config.file.string();
   run["pipeline_name"] = config.settings.string("name");
+  run["overrides"] = config.overrides; // the --set texts applied to the file, in order
   run["status"] = status; // running, complete, interrupted, failed
   run["shard"] = options_.shard.text();
   run["inputs"] = options_.inputs;
