@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev   # libgloo-dev: the Gloo headers c10d's ProcessGroupGloo.hpp includes
   libinsighttoolkit5-dev libgdcm-dev
   libopencv-dev
   libtomlplusplus-dev

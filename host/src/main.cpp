@@ -6,6 +6,7 @@
 #include "commands/explain.hpp"
 #include "loader/plugin_host.hpp"
 #include "runtime/cpu_allocator.hpp"
+#include "runtime/distributed.hpp"
 #include "commands/preview.hpp"
 #include "commands/show.hpp"
 #include "commands/split_command.hpp"
@@ -133,6 +134,9 @@ int main(int argc, char** argv) {
   train->add_option("--device", train_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
   train->add_option("--epochs", train_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
   train->add_option("--route", train_options.route, "Train only this chain (a [route.NAME] name, or default for [model])")->type_name("NAME");
+  train->add_option("--nproc", train_options.nproc, "Train data-parallel in N local processes (Gloo on 127.0.0.1; docs/distributed.md)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1024));
 
   ExplainOptions explain_options;
   auto* explain = app.add_subcommand("explain", "Heatmaps of where the model looked ([explain] table): heatmaps/*.png, index.html");
@@ -227,6 +231,14 @@ int main(int argc, char** argv) {
     if (*check) return command_check(global, pipeline_file);
     if (*predict) return command_predict(global, predict_options);
     if (*merge) return command_merge(merge_out, merge_shards);
+    if (*train && train_options.nproc > 1 && !started_by_local_group()) {
+      if (group_place_from_environment()) {
+        spdlog::error("--nproc starts its own ranks, but this process already belongs to a group (RANK, WORLD_SIZE or SLURM_PROCID "
+                      "are set): drop --nproc under torchrun, srun or a Kubernetes job");
+        return exit_usage;
+      }
+      return run_local_group(train_options.nproc, argv);
+    }
     if (*train) return command_train(global, train_options);
     if (*explain) return command_explain(global, explain_options);
     if (*preview) return command_preview(global, preview_options);

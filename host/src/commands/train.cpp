@@ -8,6 +8,7 @@
 #include "config/pipeline_config.hpp"
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
+#include "runtime/distributed.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
@@ -212,11 +213,17 @@ std::string archive_bytes(torch::serialize::OutputArchive& archive) {
   return bytes.str();
 }
 
+torch::Tensor cpu_random_state() {
+  return at::globalContext().defaultGenerator(at::kCPU).get_state();
+}
+
 // The state of every random generator LibTorch keeps (dropout and initialisation draw from them):
 // saved with each checkpoint so that a resumed run draws what the uninterrupted one would have.
-std::string random_state_bytes() {
+// In distributed training rank 0 writes its own as "cpu" and the other ranks' as "cpu.rankN".
+std::string random_state_bytes(const std::map<int, torch::Tensor>& other_ranks) {
   torch::serialize::OutputArchive archive;
-  archive.write("cpu", at::globalContext().defaultGenerator(at::kCPU).get_state());
+  archive.write("cpu", cpu_random_state());
+  for (const auto& [rank, state] : other_ranks) archive.write("cpu.rank" + std::to_string(rank), state);
   if (torch::cuda::is_available())
     for (std::size_t device = 0; device < torch::cuda::device_count(); ++device)
       archive.write("cuda" + std::to_string(device),
@@ -224,10 +231,22 @@ std::string random_state_bytes() {
   return archive_bytes(archive);
 }
 
-void restore_random_state(const fs::path& file) {
+// Restores this rank's generators from random.pt; rank 0 also keeps the other ranks' states in
+// `other_ranks`, to write them again. Returns false when the file holds nothing for `rank`.
+bool restore_random_state(const fs::path& file, int rank, std::map<int, torch::Tensor>& other_ranks) {
   torch::serialize::InputArchive archive;
   archive.load_from(file.string());
   torch::Tensor state;
+  other_ranks.clear();
+  for (const auto& key : archive.keys())
+    if (key.starts_with("cpu.rank") && archive.try_read(key, state))
+      other_ranks[std::atoi(key.c_str() + 8)] = state.clone();
+  if (rank > 0) {
+    if (!other_ranks.contains(rank)) return false;
+    at::Generator cpu = at::globalContext().defaultGenerator(at::kCPU);
+    cpu.set_state(other_ranks[rank]);
+    return true;
+  }
   archive.read("cpu", state);
   // A Generator is a handle: the copy sets the state of the global generator it refers to.
   at::Generator cpu = at::globalContext().defaultGenerator(at::kCPU);
@@ -238,6 +257,7 @@ void restore_random_state(const fs::path& file) {
         at::Generator cuda = at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
         cuda.set_state(state);
       }
+  return true;
 }
 
 // What a non-finite loss most likely comes from, judged from the batch's input and the model.
@@ -278,6 +298,8 @@ struct ChainTrainer {
   std::int64_t plateau_wait = 0;
   bool stopped = false; // early stopping ended this chain's training
   std::int64_t steps_done = 0; // optimisation steps so far
+  int ranks = 1;               // processes training this chain together; each trains its share of an epoch
+  std::unique_ptr<GradientAverager> averager; // distributed training: averages the gradients across the ranks
 
   // [train] epochs, or with [train] steps as many passes as the steps take (the last one stops
   // at the count).
@@ -285,7 +307,8 @@ struct ChainTrainer {
     const auto steps = train.integer("steps");
     if (steps <= 0) return static_cast<int>(train.integer("epochs"));
     const auto batch = static_cast<std::int64_t>(std::max<std::size_t>(chain->batch_size, 1));
-    const auto per_epoch = std::max<std::int64_t>(1, (static_cast<std::int64_t>(train_set.size()) + batch - 1) / batch);
+    const auto share = (static_cast<std::int64_t>(train_set.size()) + ranks - 1) / ranks;
+    const auto per_epoch = std::max<std::int64_t>(1, (share + batch - 1) / batch);
     return static_cast<int>((steps + per_epoch - 1) / per_epoch);
   }
   bool step_budget_spent() const { return train.integer("steps") > 0 && steps_done >= train.integer("steps"); }
@@ -354,17 +377,24 @@ public:
     build.sample_filter = options.sample_filter;
     pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
     for (auto& chain : pipeline_->chains()) add_chain(chain);
+    if (auto place = group_place_from_environment(); place && place->world_size > 1)
+      join_group(*place);
+    else if (options.nproc > 1)
+      throw std::runtime_error(fmt::format("--nproc {}: this rank sees no group of {} (WORLD_SIZE is {})",
+                                           options.nproc, options.nproc, place ? place->world_size : 1));
   }
 
   int run() {
-    prepare_output_folder(out_, options_.out_dir.empty() ? "[train] output" : "--out");
+    if (leader()) prepare_output_folder(out_, options_.out_dir.empty() ? "[train] output" : "--out");
     list_samples();
     for (auto& trainer : trainers_) compute_class_weights(trainer);
-    create_folder(out_ / "checkpoints");
+    if (leader()) create_folder(out_ / "checkpoints");
     int first_epoch = 1;
-    if (options_.resume) first_epoch = resume();
+    if (options_.resume)
+      first_epoch = group_ ? resume_group() : resume();
     else if (!options_.route.empty()) carry_other_chains();
     if (first_epoch == 1) fit_transforms();
+    if (group_) start_from_leaders_model();
     int last_epoch = 0;
     for (const auto& trainer : trainers_)
       if (trainer.selected) last_epoch = std::max(last_epoch, options_.epochs.value_or(trainer.epochs()));
@@ -379,10 +409,11 @@ public:
       // The schedule moves before the save, so that the checkpoint holds the state the next epoch
       // starts from and a resumed run continues exactly where this one would have.
       for (auto* trainer : active) adjust_learning_rate(*trainer, epoch, last_epoch);
-      save_epoch(epoch, active);
+      if (group_) gather_random_states();
+      if (leader()) save_epoch(epoch, active);
     }
     for (const auto& trainer : trainers_) {
-      if (!trainer.selected) continue;
+      if (!trainer.selected || !leader()) continue;
       const std::string monitor = trainer.train.string("monitor");
       const double best = trainer.best_score ? (monitor == "val_loss" ? -*trainer.best_score : *trainer.best_score) : 0.0;
       spdlog::info("{}: best {} {:.4f}; best weights in {}", trainer.label(), monitor, best, (out_ / ("best" + trainer.suffix() + ".pt")).string());
@@ -391,6 +422,207 @@ public:
   }
 
 private:
+ // ---- Distributed training (docs/distributed.md) -------------------------------------------
+
+ // Rank 0 (or the only process) writes checkpoints, history and curves.
+ bool leader() const { return !group_ || group_->rank() == 0; }
+
+ void join_group(const GroupPlace& place) {
+   if (options_.sample_filter)
+     throw std::runtime_error(
+         "radpipe cv trains its folds in one process: run it without a launcher's RANK/WORLD_SIZE "
+         "(distributed training is for radpipe train)");
+   std::vector<std::string> chains;
+   for (const auto& trainer : trainers_)
+     if (trainer.selected) chains.push_back(trainer.chain->name);
+   // Every rank must run the same collectives in the same order. With one chain they do; routed
+   // chains would take a different number of batches on each rank's share and hang the group.
+   if (chains.size() != 1)
+     throw std::runtime_error(
+         fmt::format("distributed training trains one model chain per run, and this pipeline trains {} ({}): "
+                     "choose one with --route NAME",
+                     chains.size(), join(chains)));
+   auto logger = spdlog::default_logger();
+   logger->set_pattern(fmt::format("%^[%l]%$ [rank {}] %v", place.rank));
+   if (place.rank > 0 && logger->level() == spdlog::level::info) logger->set_level(spdlog::level::warn);
+   const std::chrono::seconds timeout(train_.integer("distributed_timeout"));
+   spdlog::info("rank {} of {} (local rank {}, from {}'s environment): joining the group at {}:{}",
+                place.rank, place.world_size, place.local_rank, place.source, place.master_address,
+                place.master_port);
+   group_ = std::make_unique<ProcessGroup>(place, timeout);
+   for (auto& trainer : trainers_) {
+     if (!trainer.selected) continue;
+     std::vector<torch::Tensor> parameters;
+     for (auto& group : trainer.optimizer->param_groups())
+       for (auto& parameter : group.params()) parameters.push_back(parameter);
+     trainer.ranks = group_->size();
+     trainer.averager = std::make_unique<GradientAverager>(*group_, std::move(parameters));
+   }
+ }
+
+ // The model tensors (parameters, then buffers) of the chains this run trains.
+ std::vector<torch::Tensor> model_tensors(bool parameters, bool buffers) {
+   std::vector<torch::Tensor> tensors;
+   for (auto& trainer : trainers_) {
+     if (!trainer.selected) continue;
+     torch::nn::Module* module = trainer.chain->model.stage->trainable();
+     if (parameters)
+       for (auto& parameter : module->parameters()) tensors.push_back(parameter);
+     if (buffers)
+       for (auto& buffer : module->buffers()) tensors.push_back(buffer);
+   }
+   return tensors;
+ }
+
+ // Every rank starts from rank 0's weights and buffers, as DistributedDataParallel does: equal
+ // seeds give equal weights already, but a plugin that initialises from its own generator would not.
+ void start_from_leaders_model() {
+   torch::NoGradGuard no_gradients;
+   std::vector<torch::Tensor> tensors = model_tensors(true, true);
+   group_->broadcast(tensors, 0, "the broadcast of rank 0's weights");
+ }
+
+ // BatchNorm running statistics (and any other floating-point buffer) averaged across the ranks.
+ void average_buffers() {
+   torch::NoGradGuard no_gradients;
+   std::vector<torch::Tensor> buffers;
+   for (auto& buffer : model_tensors(false, true))
+     if (buffer.is_floating_point()) buffers.push_back(buffer);
+   if (buffers.empty()) return;
+   std::vector<torch::Tensor> pieces;
+   for (auto& buffer : buffers) pieces.push_back(buffer.reshape({-1}).to(torch::kFloat64));
+   std::vector<torch::Tensor> flat{torch::cat(pieces)};
+   group_->all_reduce_sum(flat, "the averaging of BatchNorm statistics");
+   flat[0].div_(group_->size());
+   std::int64_t offset = 0;
+   for (auto& buffer : buffers) {
+     buffer.copy_(flat[0].narrow(0, offset, buffer.numel()).view_as(buffer));
+     offset += buffer.numel();
+   }
+ }
+
+ // Rank 0 keeps every rank's generator state for the checkpoint.
+ void gather_random_states() {
+   const std::vector<torch::Tensor> states =
+       group_->all_gather(cpu_random_state(), "the gathering of random generator states");
+   other_rank_states_.clear();
+   for (int rank = 1; rank < group_->size(); ++rank)
+     other_rank_states_[rank] = states[static_cast<std::size_t>(rank)];
+ }
+
+ // --resume in a group: rank 0 finds and settles the checkpoint (resume()), then the others load
+ // the same one (the output folder must be shared by every rank's machine).
+ int resume_group() {
+   std::vector<torch::Tensor> epoch{torch::zeros({1}, torch::kFloat64)};
+   if (leader()) epoch[0].fill_(resume());
+   group_->broadcast(epoch, 0, "the broadcast of the epoch to resume from");
+   const int first_epoch = static_cast<int>(epoch[0].item<double>());
+   if (!leader() && first_epoch > 1) {
+     const fs::path last = out_ / "checkpoints" / "last";
+     const auto meta = read_checkpoint_meta(last);
+     if (!meta || (*meta)["epoch"].get<int>() + 1 != first_epoch)
+       throw std::runtime_error(
+           fmt::format("rank {}: {} does not hold epoch {}, which rank 0 resumes from: --resume needs the "
+                       "output folder on storage every rank sees",
+                       group_->rank(), last.string(), first_epoch - 1));
+     load_checkpoint_state(last, *meta);
+   }
+   return first_epoch;
+ }
+
+ struct StepAgreement {
+   double ranks_with_batch = 1;
+   double total_weight = 0; // the sum of the ranks' loss denominators: the global batch
+   bool any_nonfinite = false;
+ };
+
+ // Before each optimisation step the ranks agree on who has a batch, the global batch's size and
+ // whether a loss is not finite, so that they all take or skip the step together.
+ StepAgreement agree_on_step(bool has_batch, double weight, bool nonfinite) {
+   std::vector<torch::Tensor> flags{torch::tensor(
+       std::vector<double>{has_batch ? 1.0 : 0.0, weight, nonfinite ? 1.0 : 0.0}, torch::kFloat64)};
+   group_->all_reduce_sum(flags, "the agreement on the next step");
+   const auto values = flags[0].accessor<double, 1>();
+   return {values[0], values[1], values[2] > 0};
+ }
+
+ // What the loss of a batch is averaged over: its images, or for weighted softmax cross-entropy
+ // the sum of their class weights, so that ranks weighted by it give the global batch's mean.
+ double loss_denominator(const ChainTrainer& trainer, const std::vector<Sample>& batch) const {
+   if (!trainer.chain->multiclass()) return static_cast<double>(batch.size());
+   double sum = 0;
+   for (const auto& sample : batch)
+     sum += trainer.class_weights[static_cast<std::size_t>(*trainer.chain->target_of(sample.info))];
+   return sum;
+ }
+
+ // A rank whose share of the epoch ran out (a shorter last batch elsewhere, images skipped as
+ // unreadable) takes part in the steps the others still take, with zero gradients, so that its
+ // collectives match theirs and its optimizer steps on the same average. False when no rank has
+ // a batch left.
+ bool step_without_batch(ChainTrainer& trainer, int epoch) {
+   const StepAgreement agreed = agree_on_step(false, 0.0, false);
+   if (agreed.ranks_with_batch == 0) return false;
+   auto& model = trainer.chain->model;
+   std::string problem;
+   if (agreed.any_nonfinite) {
+     problem = "the training loss of another rank is not finite";
+   } else {
+     call_plugin(model.entry, [&] { trainer.optimizer->zero_grad(); });
+     trainer.averager->average(0.0, agreed.total_weight);
+     call_plugin(model.entry, [&] {
+       if (!gradients_are_finite(*model.stage->trainable())) {
+         problem = "a gradient is not finite";
+         trainer.optimizer->zero_grad();
+         return;
+       }
+       trainer.optimizer->step();
+     });
+   }
+   if (problem.empty()) {
+     ++trainer.steps_done;
+     drop_learning_rate_by_step(trainer);
+     return true;
+   }
+   if (trainer.train.string("on_nonfinite_loss") == "skip") {
+     spdlog::warn("epoch {}, {}: {}; step skipped ([train] on_nonfinite_loss = \"skip\")", epoch,
+                  trainer.label(), problem);
+     return true;
+   }
+   throw std::runtime_error(
+       fmt::format("epoch {}, {}: {}, so training stops before the weights are spoiled (the rank whose loss "
+                   "it was names the batch and the likely cause)",
+                   epoch, trainer.label(), problem));
+ }
+
+ // This rank's share of an epoch's shuffled order ([train] distributed_sampler).
+ std::vector<SampleInfo> rank_order(const std::vector<SampleInfo>& order) const {
+   const bool pad = train_.string("distributed_sampler") == "pad";
+   std::vector<SampleInfo> share;
+   for (const std::size_t position : rank_share(order.size(), group_->rank(), group_->size(), pad))
+     share.push_back(order[position]);
+   if (share.empty())
+     throw std::runtime_error(fmt::format(
+         "{} training images leave nothing to {} ranks with [train] distributed_sampler = \"drop\"",
+         order.size(), group_->size()));
+   return share;
+ }
+
+ // Rank 0's validation values, the same on every rank, so that they all take the same decisions
+ // (best epoch, plateau, early stopping).
+ void share_validation(HistoryRow& row) {
+   std::vector<torch::Tensor> values{torch::tensor(
+       std::vector<double>{row.val_loss, row.val_auroc, row.val_kappa, row.val_accuracy, row.val_macro_f1},
+       torch::kFloat64)};
+   group_->broadcast(values, 0, "the broadcast of rank 0's validation");
+   const auto shared = values[0].accessor<double, 1>();
+   row.val_loss = shared[0];
+   row.val_auroc = shared[1];
+   row.val_kappa = shared[2];
+   row.val_accuracy = shared[3];
+   row.val_macro_f1 = shared[4];
+ }
+
   void add_chain(Chain& chain) {
     ChainTrainer trainer;
     trainer.chain = &chain;
@@ -652,26 +884,37 @@ private:
   // batch is skipped. Returns the batch's loss, or nullopt when it was skipped.
   std::optional<double> train_step(ChainTrainer& trainer, const std::vector<Sample>& batch, int epoch, std::size_t batch_number) {
     Chain& chain = *trainer.chain;
-    torch::Tensor input;
+    torch::Tensor input, loss;
     std::string problem;
     double value = 0;
+    if (group_) maybe_fail_for_test(group_->rank(), trainer.steps_done + 1);
     call_plugin(chain.model.entry, [&] {
       trainer.optimizer->zero_grad();
       input = model_input(trainer, batch);
-      auto loss = batch_loss(trainer, batch, input, nullptr);
+      loss = batch_loss(trainer, batch, input, nullptr);
       value = loss.item<double>();
-      if (!std::isfinite(value)) {
-        problem = fmt::format("the training loss is {}", value);
-        return;
-      }
-      loss.backward();
-      if (!gradients_are_finite(*chain.model.stage->trainable())) {
-        problem = fmt::format("the training loss is {:.4g} but a gradient is not finite", value);
-        trainer.optimizer->zero_grad();
-        return;
-      }
-      trainer.optimizer->step();
     });
+    // In a group the ranks agree first (collectives stay outside call_plugin: their failures are
+    // the group's, not the model plugin's).
+    const double weight = group_ ? loss_denominator(trainer, batch) : 1.0;
+    const StepAgreement agreed =
+        group_ ? agree_on_step(true, weight, !std::isfinite(value)) : StepAgreement{1, weight, false};
+    if (!std::isfinite(value))
+      problem = fmt::format("the training loss is {}", value);
+    else if (agreed.any_nonfinite)
+      problem = "the training loss of another rank is not finite";
+    if (problem.empty()) {
+      call_plugin(chain.model.entry, [&] { loss.backward(); });
+      if (group_) trainer.averager->average(weight, agreed.total_weight);
+      call_plugin(chain.model.entry, [&] {
+        if (!gradients_are_finite(*chain.model.stage->trainable())) {
+          problem = fmt::format("the training loss is {:.4g} but a gradient is not finite", value);
+          trainer.optimizer->zero_grad();
+          return;
+        }
+        trainer.optimizer->step();
+      });
+    }
     if (problem.empty()) return value;
     const std::string where =
         fmt::format("epoch {}, batch {} of {} (first image {})", epoch, batch_number, trainer.label(), batch.front().info.path);
@@ -732,6 +975,7 @@ private:
     std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::train_set);
     std::mt19937_64 random(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
     std::shuffle(order.begin(), order.end(), random);
+    if (group_) order = rank_order(order); // every rank shuffles alike, then takes its share
     for (auto* trainer : active)
       call_plugin(trainer->chain->model.entry, [&] {
         trainer->chain->model.stage->set_form(ModelForm::Trainable);
@@ -768,6 +1012,25 @@ private:
           [](ChainOutcome<double>&&) {});
       progress.finish(fmt::format("loss {:.4f}", seen ? loss_sum / static_cast<double>(seen) : 0.0));
     }
+    if (group_) {
+      for (auto* trainer : active)
+        while (step_without_batch(*trainer, epoch)) {
+        }
+      if (train_.string("distributed_batchnorm") == "average") average_buffers();
+      // The history shows the whole group's loss and speed.
+      std::vector<double> totals{static_cast<double>(seen), loss_sum};
+      for (auto* trainer : active)
+        totals.insert(totals.end(),
+                      {losses[trainer->chain].first, static_cast<double>(losses[trainer->chain].second)});
+      std::vector<torch::Tensor> summed{torch::tensor(totals, torch::kFloat64)};
+      group_->all_reduce_sum(summed, "the sum of training losses");
+      const auto values = summed[0].accessor<double, 1>();
+      seen = static_cast<std::size_t>(values[0]);
+      loss_sum = values[1];
+      for (std::size_t i = 0; i < active.size(); ++i)
+        losses[active[i]->chain] = {values[static_cast<long>(2 + 2 * i)],
+                                    static_cast<std::size_t>(values[static_cast<long>(3 + 2 * i)])};
+    }
     for (auto* trainer : active) {
       const auto [run, skipped] = batches[trainer->chain];
       if (skipped > 0 && skipped == run)
@@ -777,7 +1040,8 @@ private:
       if (skipped > 0) spdlog::warn("epoch {}, {}: {} of {} batches skipped for a non-finite loss", epoch, trainer->label(), skipped, run);
     }
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::map<const Chain*, ValidationScores> validation = validate(active);
+    std::map<const Chain*, ValidationScores> validation;
+    if (leader()) validation = validate(active); // the other ranks wait for its values (share_validation)
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (auto* trainer : active) {
       HistoryRow row;
@@ -787,7 +1051,8 @@ private:
       row.train_loss = count ? sum / static_cast<double>(count) : std::nan("");
       row.images_per_second = static_cast<double>(seen) / std::max(train_seconds, 1e-9);
       row.seconds = seconds;
-      score_validation(*trainer, validation[trainer->chain], row);
+      if (leader()) score_validation(*trainer, validation[trainer->chain], row);
+      if (group_) share_validation(row);
       trainer->history.push_back(row);
       const double score = monitored_score(trainer->train.string("monitor"), row);
       // NaN (a validation metric undefined on this split) never counts as an improvement.
@@ -887,6 +1152,7 @@ private:
     nlohmann::json meta{{"epoch", epoch},
                         {"score", score},
                         {"seed", seed_},
+                        {"world_size", group_ ? group_->size() : 1},
                         {"overrides", config_.overrides},
                         {"threshold", config_.threshold},
                         {"class_map", {{"0", "normal"}, {"1", "abnormal"}}},
@@ -928,7 +1194,7 @@ private:
     };
     save_states(pipeline_->transforms(), "");
     for (auto& chain : pipeline_->chains()) save_states(chain.transforms, chain.name);
-    write_bytes_atomically(temporary / "random.pt", random_state_bytes());
+    write_bytes_atomically(temporary / "random.pt", random_state_bytes(other_rank_states_));
     write_bytes_atomically(temporary / "pipeline.toml", read_file_bytes(config_.file));
     sync_folder_contents(temporary); // what the plugins wrote too is on disk before meta.json
     write_file_atomically(temporary / "meta.json", [&](std::ostream& out) { out << checkpoint_meta(epoch, score).dump(2) << '\n'; });
@@ -1108,8 +1374,13 @@ private:
     };
     load_states(pipeline_->transforms(), "");
     for (auto& chain : pipeline_->chains()) load_states(chain.transforms, chain.name);
-    if (fs::exists(folder / "random.pt")) restore_random_state(folder / "random.pt");
-    else
+    const int rank = group_ ? group_->rank() : 0;
+    if (fs::exists(folder / "random.pt")) {
+      if (!restore_random_state(folder / "random.pt", rank, other_rank_states_))
+        spdlog::warn("{} holds no random generator state of rank {} (the group had fewer ranks): the resumed run will not "
+                     "repeat the uninterrupted one exactly",
+                     folder.string(), rank);
+    } else
       spdlog::warn("{} holds no random generator state (an older radpipe wrote it): the resumed run will not repeat the "
                    "uninterrupted one exactly",
                    folder.string());
@@ -1130,6 +1401,10 @@ private:
       return 1;
     }
     const nlohmann::json meta = *read_checkpoint_meta(*found);
+    if (const int saved = meta.value("world_size", 1), now = group_ ? group_->size() : 1; saved != now)
+      spdlog::warn("{} was written by {} rank{}, this run has {}: the shares of each epoch change, so the resumed run will "
+                   "not repeat the uninterrupted one exactly",
+                   found->string(), saved, saved == 1 ? "" : "s", now);
     load_checkpoint_state(*found, meta);
     const int epoch = meta["epoch"].get<int>();
     const double score = meta["score"].is_number() ? meta["score"].get<double>() : std::nan("");
@@ -1159,6 +1434,8 @@ private:
   std::vector<ChainTrainer> trainers_;
   std::map<const Chain*, bool> improved_; // by the last validation
   std::vector<Checkpoint> best_;
+  std::unique_ptr<ProcessGroup> group_;            // distributed training; null in a single process
+  std::map<int, torch::Tensor> other_rank_states_; // rank 0: the other ranks' generator states, for random.pt
 };
 
 } // namespace

@@ -18,6 +18,7 @@ struct TrainOptions {
   std::string device;
   std::optional<int> epochs;     // replaces [train] epochs when set
   std::string route;             // trains only this chain ("default" for [model]); empty: all
+  int nproc = 0;                 // `--nproc N`: main() starts N ranks (runtime/distributed.hpp); each checks it
   // Sees every listed sample first; may set its split or drop it (`radpipe cv` assigns folds).
   std::function<bool(SampleInfo&)> sample_filter;
 };

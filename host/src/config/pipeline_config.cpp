@@ -90,6 +90,22 @@ const Schema& train_table_schema() {
                         "cause) or skip the batch (logged; an epoch that skips every batch still stops)")
           .with_default("stop")
           .one_of({"stop", "skip"}),
+      ParamSpec::string("distributed_sampler",
+                        "Distributed training (docs/distributed.md): when the epoch's images do not split evenly across the "
+                        "ranks, pad (repeat the first images of the shuffled order, so every image is seen) or drop the rest")
+          .with_default("pad")
+          .one_of({"pad", "drop"}),
+      ParamSpec::string("distributed_batchnorm",
+                        "Distributed training: BatchNorm running statistics (and every other floating-point buffer) averaged "
+                        "across the ranks at the end of each epoch, or left local (rank 0's are saved); batch statistics in "
+                        "the forward pass are always each rank's own")
+          .with_default("average")
+          .one_of({"average", "local"}),
+      ParamSpec::integer("distributed_timeout",
+                         "Distributed training: seconds a rank waits for the others (at start-up and in each collective, "
+                         "validation on rank 0 included) before it stops with an error")
+          .with_default(1800)
+          .in_range(1, 86400),
   };
   return schema;
 }
