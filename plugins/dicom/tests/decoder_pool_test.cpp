@@ -93,7 +93,13 @@ TEST_F(Pool, AHelperThatCrashesIsReplacedAndTheNextFilesDecode) {
   expect_same(pool.decode(good.string(), 1, DecodeOptions{}).image, in_process(good));
   EXPECT_EQ(pool.helpers_started(), 2u);
 
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's SEGV handler turns the crash into an exit with its report (scripts/sanitize.sh).
+  const std::string crashed = failure_of(pool, write("segfault.dcm"));
+  EXPECT_NE(crashed.find("the decoder exited with code"), std::string::npos) << crashed;
+#else
   EXPECT_NE(failure_of(pool, write("segfault.dcm")).find("killed by signal 11"), std::string::npos);
+#endif
   EXPECT_NE(failure_of(pool, write("exit.dcm")).find("the decoder exited with code 3"), std::string::npos);
   const std::string garbled = failure_of(pool, write("garble.dcm"));
   EXPECT_NE(garbled.find("the decoder's answer lacks a field"), std::string::npos) << garbled;
