@@ -27,6 +27,10 @@ bool is_standalone_marker(unsigned char marker) {
   return marker == 0x01 || is_restart_marker(marker);
 }
 
+bool looks_like_dicom(std::span<const unsigned char> bytes) {
+  return bytes.size() >= 132 && bytes[128] == 'D' && bytes[129] == 'I' && bytes[130] == 'C' && bytes[131] == 'M';
+}
+
 bool looks_like_jpeg(std::span<const unsigned char> bytes) {
   return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
 }
@@ -116,6 +120,11 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
   if (bytes.size() > static_cast<std::size_t>(INT_MAX))
     throw SampleError(source,
                       "cannot decode image " + source + ": larger than 2 GiB, which OpenCV cannot decode");
+  // Debian's OpenCV decodes DICOM through GDCM, which aborts the process on malformed files: DICOM
+  // goes to the dicom reader, whose decoder runs in a helper process (found by the fuzz target).
+  if (looks_like_dicom(bytes))
+    throw SampleError(source, "cannot decode image " + source +
+                                  ": it is a DICOM file (\"DICM\" at byte 128); read it with the dicom reader");
   if (looks_like_jpeg(bytes) && !jpeg_is_complete(bytes))
     throw SampleError(
         source,

@@ -207,6 +207,23 @@ TEST(DecodeHints, OnlyJpegIsReducedAndSixteenBitsStayUnlessEightAreEnough) {
 
 // A crafted PNG declaring 32000 x 32000 pixels once took 1.2 GB to decode: the header alone
 // refuses it now, and max_pixels decides where the limit is.
+// Debian's OpenCV would hand a DICOM file to GDCM, in this process, where a malformed one aborts
+// it (the image_decode fuzz target found such a file; regressions/image_decode keeps it). DICOM is
+// the dicom reader's, whose decoder runs in a helper process.
+TEST(DecodeImage, ADicomFileIsRefusedBeforeOpenCvCanHandItToGdcm) {
+  TempFolder scratch;
+  std::ifstream in(fracatlas_dir().parent_path() / "dicom" / "RG1_J2KI.dcm", std::ios::binary);
+  const std::string dicom((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(dicom.size(), 132u);
+  const auto file = scratch.write("radiograph.png", dicom); // named like an image
+  try {
+    decode_image_file(file, any_radiograph);
+    FAIL() << "a DICOM file must not reach OpenCV";
+  } catch (const SampleError& error) {
+    EXPECT_NE(std::string(error.what()).find("it is a DICOM file"), std::string::npos) << error.what();
+  }
+}
+
 TEST(DecodeImage, AnImageDeclaringMorePixelsThanTheLimitIsRefusedFromItsHeader) {
   TempFolder scratch;
   std::string png = encode(".png", gradient(16, 16));
