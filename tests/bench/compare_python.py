@@ -36,7 +36,7 @@ def parse_arguments():
 
 ARGS = parse_arguments()
 BUILD = os.path.abspath(ARGS.build)
-RADPIPE = os.path.join(BUILD, "radpipe")
+RADPIPE = os.path.join(BUILD, "bin", "radpipe")
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORK = tempfile.mkdtemp(prefix="radpipe-compare-")
 torch.set_num_threads(THREADS)
