@@ -11,6 +11,7 @@
 #include "runtime/inference.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/tensor.hpp"
+#include "real_plugins.hpp"
 
 using namespace radpipe;
 using namespace radpipe::host;
@@ -25,14 +26,7 @@ DecodeHint covering(int width, int height, DecodeHint::Cover cover) {
   return hint;
 }
 
-const PluginHost& real_plugins() {
-  static const std::unique_ptr<PluginHost> host = [] {
-    auto loaded = std::make_unique<PluginHost>();
-    loaded->load_folders({RADPIPE_PLUGIN_DIR});
-    return loaded;
-  }();
-  return *host;
-}
+using radpipe::host::test_support::real_plugins;
 
 // A pipeline over the 20 bundled FracAtlas radiographs (colour and grey JPEGs of 373x454 to
 // 512x410 pixels) with `preprocess` as its [[preprocess]] tables.

@@ -1,4 +1,5 @@
 #include "config/pipeline_config.hpp"
+#include "real_plugins.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,14 +11,7 @@ using namespace radpipe::host;
 
 namespace {
 
-const PluginHost& real_plugins() {
-  static const std::unique_ptr<PluginHost> host = [] {
-    auto loaded = std::make_unique<PluginHost>();
-    loaded->load_folders({RADPIPE_PLUGIN_DIR});
-    return loaded;
-  }();
-  return *host;
-}
+using radpipe::host::test_support::real_plugins;
 
 const std::string labels = std::string(RADPIPE_SHARED_DIR) + "/data/fracatlas/labels.csv";
 

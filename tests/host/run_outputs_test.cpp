@@ -9,20 +9,14 @@
 
 #include "runtime/pipeline.hpp"
 #include "runtime/run_outputs.hpp"
+#include "real_plugins.hpp"
 
 using namespace radpipe;
 using namespace radpipe::host;
 
 namespace {
 
-const PluginHost& real_plugins() {
-  static const std::unique_ptr<PluginHost> host = [] {
-    auto loaded = std::make_unique<PluginHost>();
-    loaded->load_folders({RADPIPE_PLUGIN_DIR});
-    return loaded;
-  }();
-  return *host;
-}
+using radpipe::host::test_support::real_plugins;
 
 std::size_t lines_of(const std::filesystem::path& file) {
   std::ifstream in(file);
