@@ -65,14 +65,14 @@ std::vector<unsigned char> read_file(const std::filesystem::path& file) {
 
 // OpenCV's flags for a decode that follows `hint`. Only JPEG gets a reduced scale: OpenCV shrinks
 // other formats after a full decode, with a linear filter, which is slower and blurrier than
-// leaving the size to the resize step.
-int decode_flags(std::span<const unsigned char> bytes, const DecodeHint& hint) {
+// leaving the size to the resize step. `declared`: what declared_image_size read from the header.
+int decode_flags(std::span<const unsigned char> bytes, const std::optional<DeclaredSize>& declared,
+                 const DecodeHint& hint) {
   int flags = hint.channels == DecodeHint::Channels::Gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_ANYCOLOR;
   if (hint.max_bits > 8) flags |= cv::IMREAD_ANYDEPTH;
   if (!hint.reducible() || !looks_like_jpeg(bytes)) return flags;
-  const auto size = declared_image_size(bytes);
-  if (!size) return flags;
-  switch (hint.reduction_for(static_cast<int>(size->width), static_cast<int>(size->height))) { // JPEG: at most 65535
+  if (!declared) return flags;
+  switch (hint.reduction_for(static_cast<int>(declared->width), static_cast<int>(declared->height))) { // JPEG: at most 65535
     case 2: return flags | cv::IMREAD_REDUCED_GRAYSCALE_2; // the "grayscale" in the name is the bit that asks 1/2
     case 4: return flags | cv::IMREAD_REDUCED_GRAYSCALE_4;
     case 8: return flags | cv::IMREAD_REDUCED_GRAYSCALE_8;
@@ -137,14 +137,15 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
                                   std::to_string(max_pixels) + "); raise max_pixels if this really is one radiograph");
   };
   // From the header alone, before any decoder allocates the pixels.
-  if (const auto declared = declared_image_size(bytes); declared && declared->pixels() > max_pixels)
+  const std::optional<DeclaredSize> declared = declared_image_size(bytes);
+  if (declared && declared->pixels() > max_pixels)
     refuse_size(declared->width, declared->height, "its header declares");
 
   // imdecode reads through the header without copying; it never writes to its input.
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(bytes.data()));
   cv::Mat decoded;
   try {
-    decoded = cv::imdecode(encoded, decode_flags(bytes, hint));
+    decoded = cv::imdecode(encoded, decode_flags(bytes, declared, hint));
   } catch (const cv::Exception& error) {
     throw SampleError(source, "cannot decode image " + source + ": OpenCV failed: " + error.what());
   }
