@@ -155,6 +155,11 @@ void OrthancWriter::write_study(const StudyPrediction& prediction) {
   const std::vector<ImagePrediction> images = open_studies_.take(prediction.study_id);
   if (images.empty()) return;
   ++studies_;
+  // A failure of this study alone: counted, and the next run tries it again.
+  const auto study_failed = [&](const std::string& what) {
+    if (failed_++ == 0) first_failure_ = "study " + prediction.study_id + ": " + what;
+    context_.warn("orthanc: study " + prediction.study_id + ": " + what);
+  };
   try {
     switch (send_study(dicom_results::study_images(prediction, images))) {
       case Outcome::Sent:
@@ -173,13 +178,11 @@ void OrthancWriter::write_study(const StudyPrediction& prediction) {
       throw StageError("the PACS stopped the run: " + std::string(error.what()) + ". " + summary() +
                        "; the studies not sent are not in the record " + record_->file().string() +
                        ", so the next run sends them");
-    if (failed_++ == 0) first_failure_ = "study " + prediction.study_id + ": " + error.what();
-    context_.warn("orthanc: study " + prediction.study_id + ": " + error.what());
+    study_failed(error.what());
   } catch (const StageError&) {
     throw;
   } catch (const std::exception& error) {
-    if (failed_++ == 0) first_failure_ = "study " + prediction.study_id + ": " + error.what();
-    context_.warn("orthanc: study " + prediction.study_id + ": " + error.what());
+    study_failed(error.what());
   }
 }
 
