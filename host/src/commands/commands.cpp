@@ -509,6 +509,18 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
     inference.already_done = outputs.images_before();
   }
   inference.stop = &stop_requested;
+  for (const StageConfig* output : outputs.heatmap_outputs()) {
+    if (pipeline.explainer() != nullptr) {
+      inference.heatmaps = true;
+      continue;
+    }
+    spdlog::warn("{}: [{}] ({}) draws where the model looked, but the pipeline has no [explain] table: its pictures carry no "
+                 "heatmap. Add\n  [explain]\n  stage = \"gradcam\"\nor set overlay = false there",
+                 format_location(output->where), output->table, output->entry.stage->name);
+  }
+  if (inference.heatmaps)
+    spdlog::info("heatmaps for {}: the [explain] stage ({}) runs with every batch", outputs.heatmap_outputs().front()->table,
+                 pipeline.explainer()->entry.stage->name);
   const InferenceSummary summary = stream_inference(pipeline, inference, [&](ImagePrediction&& image) { outputs.add(std::move(image)); });
   const bool stopped = stop_requested.load();
   outputs.finish(summary, stopped ? "interrupted" : "complete");

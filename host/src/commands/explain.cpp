@@ -2,6 +2,7 @@
 
 #include "io/atomic_file.hpp"
 #include "runtime/chain_runner.hpp"
+#include "runtime/explanation.hpp"
 #include "runtime/inference.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/pipeline.hpp"
@@ -9,7 +10,6 @@
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
 
-#include <radpipe/geometry.hpp>
 
 #include <fmt/format.h>
 #include <opencv2/imgcodecs.hpp>
@@ -61,23 +61,6 @@ cv::Mat display_gray(const cv::Mat& image) {
   if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_RGB2GRAY);
   cv::Mat out;
   cv::normalize(gray, out, 0, 255, cv::NORM_MINMAX, CV_8U);
-  return out;
-}
-
-// The heatmap (model-input size) carried onto the decoded image through the geometry the
-// transforms recorded; stretched onto it when there is none.
-cv::Mat heatmap_at_source(const torch::Tensor& heat, const SampleInfo& info, cv::Size source, bool& stretched) {
-  auto contiguous = heat.contiguous();
-  const cv::Mat map(static_cast<int>(heat.size(0)), static_cast<int>(heat.size(1)), CV_32F, contiguous.data_ptr<float>());
-  cv::Mat out;
-  stretched = false;
-  if (auto geometry = recorded_geometry(info, map.size(), source)) {
-    // to_output takes decoded-image coordinates to the input's: the inverse map warpAffine wants.
-    cv::warpAffine(map, out, cv::Mat(geometry->to_output), source, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, 0.0);
-  } else {
-    cv::resize(map, out, source, 0, 0, cv::INTER_LINEAR);
-    stretched = true;
-  }
   return out;
 }
 
@@ -159,26 +142,12 @@ void draw_at_original_size(Built<Reader>& reader, const torch::Tensor& heat, con
 // over the decoded image.
 std::vector<HeatmapFigure> explain_batch(Chain& chain, Built<Explainer>& explainer, std::vector<Sample>& batch, const fs::path& out_dir,
                                          const std::string& subfolder, Built<Reader>* original_reader) {
-  auto input = samples_to_tensor(batch, chain.model.stage->input_channels());
-  torch::Tensor probabilities = chain_probabilities(chain, batch);
-  // Binary chains: the evidence for the positive class; multi-class ones: for each image's predicted class.
-  torch::Tensor heat;
-  if (chain.multiclass()) {
-    auto predicted = probabilities.argmax(1);
-    probabilities = std::get<0>(probabilities.max(1));
-    std::vector<torch::Tensor> maps;
-    for (long n = 0; n < input.size(0); ++n)
-      maps.push_back(call_plugin(explainer.entry, [&] {
-        return explainer.stage->explain(*chain.model.stage, input.narrow(0, n, 1).to(chain.device), static_cast<int>(predicted[n].item<long>()));
-      }));
-    heat = torch::cat(maps, 0);
-  } else {
-    heat = call_plugin(explainer.entry, [&] { return explainer.stage->explain(*chain.model.stage, input.to(chain.device), 0); });
-  }
-  heat = heat.to(torch::kCPU, torch::kFloat32);
-  if (heat.dim() != 3 || heat.size(0) != input.size(0) || heat.size(1) != input.size(2) || heat.size(2) != input.size(3))
-    throw PluginError(PluginHost::describe(explainer.entry, "") + "returned heatmaps of shape " + fmt::format("{}", fmt::join(heat.sizes(), "x")) +
-                      "; expected [N, H, W] matching the input");
+  ExplainedBatch explained = explain_samples(chain, explainer, batch);
+  const torch::Tensor& input = explained.input;
+  const torch::Tensor& heat = explained.heat;
+  // Multi-class chains: each image's figure shows the probability of the class explained.
+  const torch::Tensor probabilities =
+      chain.multiclass() ? std::get<0>(explained.probabilities.max(1)) : explained.probabilities;
   std::vector<HeatmapFigure> figures;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto n = static_cast<long>(i);

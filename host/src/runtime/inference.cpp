@@ -3,6 +3,7 @@
 #include "io/atomic_file.hpp"
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
+#include "runtime/explanation.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/stage_provenance.hpp"
 #include "runtime/tensor.hpp"
@@ -36,14 +37,15 @@ torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
   });
 }
 
-std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& batch) {
-  torch::Tensor probabilities = chain_probabilities(chain, batch);
+namespace {
+
+std::vector<ImagePrediction> predictions_from(Chain& chain, std::vector<Sample>& batch, const torch::Tensor& probabilities) {
   std::vector<ImagePrediction> out;
   out.reserve(batch.size());
   if (chain.multiclass()) {
     auto rows = probabilities.accessor<float, 2>();
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      ImagePrediction prediction{std::move(batch[i].info), 0.0, chain.name, {}, 0, {}, 1.0};
+      ImagePrediction prediction{std::move(batch[i].info), 0.0, chain.name, {}, 0, {}, 1.0, {}};
       for (long k = 0; k < probabilities.size(1); ++k) prediction.class_probabilities.push_back(rows[static_cast<long>(i)][k]);
       const auto best = std::max_element(prediction.class_probabilities.begin(), prediction.class_probabilities.end());
       prediction.predicted_class = static_cast<int>(best - prediction.class_probabilities.begin());
@@ -53,9 +55,31 @@ std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& ba
   } else {
     auto values = probabilities.accessor<float, 1>();
     for (std::size_t i = 0; i < batch.size(); ++i)
-      out.push_back({std::move(batch[i].info), static_cast<double>(values[static_cast<long>(i)]), chain.name, {}, 0, {}, 1.0});
+      out.push_back({std::move(batch[i].info), static_cast<double>(values[static_cast<long>(i)]), chain.name, {}, 0, {}, 1.0, {}});
   }
   return out;
+}
+
+// A heatmap holds no finer detail than the model's input; writers scale it onto their pictures.
+constexpr int heatmap_max_side = 512;
+
+// predict_batch, and each image's heatmap from the pipeline's explainer on the decoded image's frame.
+std::vector<ImagePrediction> predict_and_explain_batch(Chain& chain, Built<Explainer>& explainer, std::vector<Sample>& batch) {
+  ExplainedBatch explained = explain_samples(chain, explainer, batch);
+  std::vector<cv::Mat> heatmaps;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    bool stretched = false;
+    heatmaps.push_back(heatmap_on_decoded_frame(explained.heat[static_cast<long>(i)], batch[i].info, heatmap_max_side, stretched));
+  }
+  std::vector<ImagePrediction> out = predictions_from(chain, batch, explained.probabilities);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i].heatmap = std::move(heatmaps[i]);
+  return out;
+}
+
+} // namespace
+
+std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& batch) {
+  return predictions_from(chain, batch, chain_probabilities(chain, batch));
 }
 
 StreamOptions prediction_stream_options(const Pipeline& pipeline) {
@@ -72,7 +96,10 @@ StreamOptions prediction_stream_options(const Pipeline& pipeline) {
 InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& options,
                                   const std::function<void(ImagePrediction&&)>& on_image) {
   const auto start = std::chrono::steady_clock::now();
-  pipeline.prepare_models(pipeline.scoring_form());
+  Built<Explainer>* explainer = options.heatmaps ? pipeline.explainer() : nullptr;
+  if (options.heatmaps && explainer == nullptr) throw std::logic_error("stream_inference: heatmaps need a pipeline with an [explain] stage");
+  // Explainers differentiate the model: its trainable form, never the folded one.
+  pipeline.prepare_models(explainer != nullptr ? ModelForm::Trainable : pipeline.scoring_form());
 
   auto& reader = pipeline.reader();
   std::function<bool(const SampleInfo&)> keep = options.keep;
@@ -95,8 +122,13 @@ InferenceSummary stream_inference(Pipeline& pipeline, const InferenceOptions& op
   ChainRunnerOptions runner_options;
   runner_options.window = window_for(pipeline.chains());
   runner_options.transform = stream_options.transform;
+  // Gradients flow on the chain threads: one explainer call at a time keeps it simple for plugins.
+  if (explainer != nullptr) runner_options.concurrent = false;
+  std::function<std::vector<ImagePrediction>(Chain&, std::vector<Sample>&)> score = predict_batch;
+  if (explainer != nullptr)
+    score = [explainer](Chain& chain, std::vector<Sample>& batch) { return predict_and_explain_batch(chain, *explainer, batch); };
   ChainRunner<ImagePrediction> runner(
-      pipeline.chains(), predict_batch,
+      pipeline.chains(), score,
       [&](ChainOutcome<ImagePrediction>&& outcome) {
         progress.advance(1);
         if (outcome.skip) {

@@ -28,6 +28,9 @@ struct InferenceOptions {
   // resumed run has this many images done already.
   std::uint64_t expected_share = 1;
   std::uint64_t already_done = 0;
+  // Also run the pipeline's [explain] stage and hand each image's heatmap (ImagePrediction::heatmap)
+  // on; the pipeline must have one. Scores then come from the models' trainable form.
+  bool heatmaps = false;
 };
 
 struct InferenceSummary {

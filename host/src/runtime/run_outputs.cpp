@@ -72,6 +72,9 @@ RunOutputs::RunOutputs(Pipeline& pipeline, const PluginHost& plugins, OutputOpti
   for (const auto& stage : outputs) {
     Built<Writer> writer{stage.entry,
                          create_configured<Writer>(plugins, stage, stage_context(config, stage, 1))};
+    if (call_plugin(writer.entry, [&] { return writer.stage->wants_heatmaps(); }))
+      for (const auto& configured : config.outputs)
+        if (configured.table == stage.table) heatmap_outputs_.push_back(&configured);
     call_plugin(writer.entry, [&] { writer.stage->open(run); });
     writers_.push_back(std::move(writer));
   }

@@ -55,6 +55,8 @@ public:
   // True when a resumed run's ledger already holds this image.
   bool committed(const std::string& id) const { return committed_ids_.count(id) > 0; }
   std::size_t images_before() const { return images_before_; }
+  // The [[output]] tables whose writers draw heatmaps (Writer::wants_heatmaps).
+  const std::vector<const StageConfig*>& heatmap_outputs() const { return heatmap_outputs_; }
 
   void add(ImagePrediction&& image);
   // Ends the run. status "complete" writes every open study; "interrupted" and "failed" leave
@@ -75,6 +77,7 @@ private:
   OutputOptions options_;
   bool studies_together_ = false;
   std::vector<Built<Writer>> writers_;
+  std::vector<const StageConfig*> heatmap_outputs_;
   std::optional<OutputFile> ledger_;
   std::map<std::string, std::uint64_t> committed_bytes_; // previous run's, for resume
   std::unordered_set<std::string> committed_ids_;        // previous run's images

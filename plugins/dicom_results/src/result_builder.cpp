@@ -36,6 +36,10 @@ std::vector<ParamSpec> ResultSettings::schema_specs() {
       ParamSpec::boolean("report", "Write a Comprehensive SR (TID 1500) per study").with_default(true),
       ParamSpec::boolean("captures", "Write a Secondary Capture per image, the verdict burned in")
           .with_default(true),
+      ParamSpec::boolean("overlay",
+                         "Blend where the model looked into each capture: the pipeline's [explain] stage "
+                         "(Grad-CAM) then runs during predict, a backward pass per batch")
+          .with_default(true),
       ParamSpec::integer("capture_max_side", "Secondary captures are scaled down to fit this many pixels")
           .with_default(1024)
           .in_range(256, 4096),
@@ -75,6 +79,7 @@ ResultSettings ResultSettings::from(const Params& params) {
   settings.threshold = params.real("threshold");
   settings.report = params.boolean("report");
   settings.captures = params.boolean("captures");
+  settings.overlay = params.boolean("overlay");
   if (!settings.report && !settings.captures)
     throw StageError("report", "with report = false and captures = false this writer would write nothing");
   settings.series.capture_max_side = static_cast<int>(params.integer("capture_max_side"));
@@ -140,9 +145,10 @@ std::vector<DicomObject> ResultBuilder::build(const StudyImages& study, SourceAc
   if (settings_.captures) {
     for (std::size_t index = 0; index < study.images.size(); ++index) {
       const ImagePrediction& image = *study.images[index];
-      const CaptureFacts facts{image.probability, settings_.threshold, image.chain, settings_.model, false};
+      const bool overlay = settings_.overlay && !image.heatmap.empty();
+      const CaptureFacts facts{image.probability, settings_.threshold, image.chain, settings_.model, overlay};
       const cv::Mat picture =
-          render_capture(sources.display_pixels(image.info), cv::Mat(), capture_lines(facts),
+          render_capture(sources.display_pixels(image.info), overlay ? image.heatmap : cv::Mat(), capture_lines(facts),
                          image.probability >= settings_.threshold, settings_.series.capture_max_side);
       objects.push_back(make_secondary_capture(findings.images[index].source, picture, facts,
                                                settings_.series, static_cast<int>(index + 1)));

@@ -27,6 +27,9 @@ struct ResultSettings {
   double threshold = 0.5;
   bool report = true;   // the Comprehensive SR
   bool captures = true; // a Secondary Capture per image
+  bool overlay = true;  // the heatmap blended into each capture
+  // A writer with these settings asks the host for heatmaps (Writer::wants_heatmaps).
+  bool wants_heatmaps() const { return captures && overlay; }
   std::string window = "tags";
   std::chrono::milliseconds decoder_time_limit{120000};
 

@@ -30,6 +30,7 @@ class DicomResultsWriter final : public Writer {
   void write_study(const StudyPrediction& study) override;
   std::vector<CommittedFile> commit() override { return {}; }
   void close() override;
+  bool wants_heatmaps() const override { return builder_.settings().wants_heatmaps(); }
 
  private:
   StageContext context_;

@@ -38,6 +38,7 @@ class OrthancWriter final : public Writer {
   void write_study(const StudyPrediction& study) override;
   std::vector<CommittedFile> commit() override { return {}; }
   void close() override;
+  bool wants_heatmaps() const override { return builder_.settings().wants_heatmaps(); }
 
   enum class Outcome { Sent, AlreadyDone, Incomplete };
   // Sends one study's results and records it. Throws HttpError when the PACS does not answer,

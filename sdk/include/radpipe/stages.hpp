@@ -249,6 +249,11 @@ struct ImagePrediction {
   int predicted_class = 0;                 ///< Argmax of class_probabilities (binary: 0 or 1 at the threshold).
   std::string routed_value;                ///< What the router decided on (a body part, a class name); empty without router.
   double route_confidence = 1.0;           ///< The router's confidence in that decision.
+  /// Where the model looked, for writers whose wants_heatmaps() is true and pipelines with an
+  /// [explain] stage; empty otherwise. One channel, float (CV_32FC1), values in [0, 1], covering
+  /// the whole image as the reader decoded it (same aspect ratio, any resolution): scale it onto
+  /// the picture you draw. Drawn back through the transforms' recorded geometry (geometry.hpp).
+  cv::Mat heatmap;
 };
 
 /// One study's verdict, as writers receive it.
@@ -305,6 +310,10 @@ public:
   virtual std::vector<CommittedFile> commit() = 0;
   /// Commits and closes the files. Also called when a run ends early (SIGINT, SIGTERM, errors).
   virtual void close() = 0;
+  /// True when this writer draws heatmaps (ImagePrediction::heatmap): the host then runs the
+  /// pipeline's [explain] stage during predict, which needs gradients and so costs a backward pass
+  /// per batch. Asked once, after construction and before open().
+  virtual bool wants_heatmaps() const { return false; }
 };
 
 } // namespace radpipe

@@ -14,13 +14,13 @@
 #pragma once
 
 /// The plugin ABI version. The host loads a plugin only when this number is the same in both.
-#define RADPIPE_ABI_VERSION 2u
+#define RADPIPE_ABI_VERSION 3u
 
 /// Major part of the SDK release (0 while the interfaces settle).
 #define RADPIPE_SDK_VERSION_MAJOR 0
 /// Minor part of the SDK release: bumped with every ABI version and with every addition.
-#define RADPIPE_SDK_VERSION_MINOR 2
+#define RADPIPE_SDK_VERSION_MINOR 3
 /// Patch part of the SDK release: fixes that change no declaration plugins see.
 #define RADPIPE_SDK_VERSION_PATCH 0
 /// The SDK release as text, `MAJOR.MINOR.PATCH`; also the host's version (CMake reads it from here).
-#define RADPIPE_SDK_VERSION_STRING "0.2.0"
+#define RADPIPE_SDK_VERSION_STRING "0.3.0"
