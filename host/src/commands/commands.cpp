@@ -5,6 +5,7 @@
 #include "loader/host_keys.hpp"
 #include "loader/plugin_host.hpp"
 #include "loader/plugin_verify.hpp"
+#include "runtime/ensemble.hpp"
 #include "runtime/inference.hpp"
 #include "runtime/input_reader.hpp"
 #include "runtime/pipeline.hpp"
@@ -411,8 +412,9 @@ int command_check(const GlobalOptions& global, const fs::path& pipeline) {
   if (!config) return exit_invalid;
   std::vector<std::string> chains;
   for (const auto& chain : config->chains)
-    chains.push_back(fmt::format("{} ({}{})", chain.name, chain.model.entry.stage->name,
-                                 chain.preprocess.empty() ? "" : fmt::format(", {} own step{}", chain.preprocess.size(), chain.preprocess.size() == 1 ? "" : "s")));
+    chains.push_back(fmt::format("{} ({}{}{})", chain.name, chain.model.entry.stage->name,
+                                 chain.preprocess.empty() ? "" : fmt::format(", {} own step{}", chain.preprocess.size(), chain.preprocess.size() == 1 ? "" : "s"),
+                                 scoring_summary(chain).empty() ? "" : ", " + scoring_summary(chain)));
   std::cout << fmt::format("{}: valid pipeline '{}': reader {}, {} shared preprocessing step{}, {} chain{}: {}{}, aggregator {}\n",
                            pipeline.string(), config->settings.string("name"), config->reader.entry.stage->name, config->preprocess.size(),
                            config->preprocess.size() == 1 ? "" : "s", chains.size(), chains.size() == 1 ? "" : "s", join(chains),

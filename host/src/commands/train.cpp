@@ -9,6 +9,7 @@
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
 #include "runtime/distributed.hpp"
+#include "runtime/ensemble.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
@@ -371,6 +372,17 @@ public:
                                                  "[route] consults chain '" + config.route->consult() +
                                                      "', whose predictions cannot route training images before it is trained: "
                                                      "set train_by = \"FIELD\" (e.g. \"body_part\") to route them by a known field"}));
+    for (const auto& chain : config.chains) {
+      if (const auto members = chain.ensemble(); !members.empty())
+        throw std::runtime_error(format(Diagnostic{
+            ensemble_location(chain), "[" + chain.model.table + "] is an ensemble of " + std::to_string(members.size()) +
+                                          (members.size() == 1 ? " weights file" : " weights files") + ", and training trains one model per chain: train each member on its own "
+                                          "and list their best.pt in ensemble, or train this model with --set " +
+                                          chain.model.table + ".ensemble=[]"}));
+      if (TestTimeAugmentation::from(chain.model_host).enabled())
+        spdlog::info("chain '{}': training ignores test-time augmentation ({}); predict, evaluate and explain use it", chain.name,
+                     scoring_summary(chain));
+    }
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;

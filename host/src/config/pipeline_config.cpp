@@ -449,12 +449,41 @@ private:
       error(node->source(), "key 'device' in [" + label + "]: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got \"" + text->get() + "\"");
   }
 
+  // The `ensemble` key of a model table: its files resolved against the pipeline's folder, each
+  // one that is not a file reported at its item; false when one is not.
+  bool resolve_ensemble(const toml::table& model, const std::string& label, ChainConfig& chain) {
+    const std::vector<std::string> written = chain.ensemble();
+    const auto* node = model.get("ensemble");
+    const auto* list = node != nullptr ? node->as_array() : nullptr;
+    std::vector<std::string> files;
+    bool valid = true;
+    for (std::size_t index = 0; index < written.size(); ++index) {
+      fs::path path(written[index]);
+      if (path.is_relative()) path = folder_ / path;
+      path = path.lexically_normal();
+      std::error_code code;
+      const auto status = fs::status(path, code);
+      if (!fs::is_regular_file(status)) {
+        const auto& where = list != nullptr && index < list->size() ? (*list)[index].source() : model.source();
+        error(where, "key 'ensemble' in [" + label + "]: item " + std::to_string(index) + ": " +
+                         (fs::is_directory(status) ? path.string() + " is a folder; name the weights file in it (best.pt, model.pt)"
+                                                   : "no such file: " + path.string()) +
+                         " (relative paths resolve against the pipeline file's folder)");
+        valid = false;
+      }
+      files.push_back(path.string());
+    }
+    if (!written.empty()) chain.model_host.set("ensemble", ParamValue{files});
+    return valid;
+  }
+
   // The model table of a chain; false when it is invalid.
   bool read_chain_model(const toml::table& model, const std::string& label, ChainConfig& chain) {
     check_device(model, label);
     auto stage = read_stage_table(model, label, "[" + label + "]", StageKind::Model, &chain.model_host);
     if (!stage) return false;
     chain.model = std::move(*stage);
+    if (!resolve_ensemble(model, label, chain)) return false;
     if (chain.model_host.has("classes")) {
       const auto& classes = chain.model_host.strings("classes");
       std::set<std::string> unique(classes.begin(), classes.end());

@@ -45,6 +45,10 @@ struct ChainConfig {
   // Class names of a multi-class chain; empty for a binary one.
   std::vector<std::string> classes() const { return model_host.has("classes") ? model_host.strings("classes") : std::vector<std::string>{}; }
   const std::string& target() const { return model_host.string("target"); }
+  // Weights files of an ensemble (the model table's `ensemble`, resolved); empty: one model.
+  std::vector<std::string> ensemble() const {
+    return model_host.has("ensemble") ? model_host.strings("ensemble") : std::vector<std::string>{};
+  }
   // True when `value` names this chain or is in its match list (case-insensitive).
   bool matches(std::string_view value) const;
 };

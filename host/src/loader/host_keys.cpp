@@ -14,6 +14,28 @@ const Schema& host_keys_for(StageKind kind) {
                         "With classes: the sample field or tag whose value is each image's class when training and "
                         "evaluating (body_part, view, a CSV column, a DICOM keyword)")
           .with_default("label"),
+      ParamSpec::strings("ensemble",
+                         "Weights files of an ensemble of this model table (k checkpoints of one architecture, e.g. the best "
+                         "of several training runs): the table is built once per file, each loads its file instead of the "
+                         "table's weights, and the chain scores the mean of their outputs (see average); [] scores one model")
+          .with_default(ParamValue{std::vector<std::string>{}}),
+      ParamSpec::string("average",
+                        "How the outputs of an ensemble's models and of the TTA views are combined: the mean of their "
+                        "probabilities, or the probability of their mean logit")
+          .with_default("probability")
+          .one_of({"probability", "logit"}),
+      ParamSpec::strings("tta_flips", "Test-time augmentation: a view flipped each of these ways (\"horizontal\", \"vertical\") "
+                                      "besides the unaugmented one, averaged with it (predict, evaluate, explain; never train)")
+          .with_default(ParamValue{std::vector<std::string>{}})
+          .one_of({"horizontal", "vertical"}),
+      ParamSpec::integer("tta_shift", "Test-time augmentation: four views moved by this many pixels left, right, up and down "
+                                      "(edge pixels repeated into the gap); 0: none")
+          .with_default(0)
+          .in_range(0, 256),
+      ParamSpec::real("tta_crop", "Test-time augmentation: five crops (four corners and the centre) of this fraction of each "
+                                  "side, resized back to the input's size; 1: none")
+          .with_default(1.0)
+          .in_range(0.25, 1.0),
   };
   static const Schema aggregator{
       ParamSpec::real("threshold", "Study probability at or above which a study is called positive").with_default(0.5).in_range(0, 1),

@@ -8,8 +8,8 @@
 
 namespace radpipe::host {
 
-// The host's keys of a stage table of `kind` (besides `stage`): device, classes and target for
-// models, threshold for aggregators, fallback, on_unknown, consult, train_by and max_study_images
+// The host's keys of a stage table of `kind` (besides `stage`): device, classes, target, ensemble,
+// average and the tta_ keys for models, threshold for aggregators, fallback, on_unknown, consult, train_by and max_study_images
 // for routers; empty for the other kinds.
 const Schema& host_keys_for(StageKind kind);
 

@@ -1,5 +1,6 @@
 #include "runtime/explanation.hpp"
 
+#include "runtime/ensemble.hpp"
 #include "runtime/inference.hpp"
 #include "runtime/tensor.hpp"
 
@@ -19,24 +20,27 @@ ExplainedBatch explain_samples(Chain& chain, Built<Explainer>& explainer, std::s
   ExplainedBatch out;
   out.input = samples_to_tensor(batch, chain.model.stage->input_channels());
   out.probabilities = chain_probabilities(chain, batch);
-  torch::Tensor heat;
-  if (chain.multiclass()) {
-    auto predicted = out.probabilities.argmax(1);
-    std::vector<torch::Tensor> maps;
-    for (long n = 0; n < out.input.size(0); ++n)
-      maps.push_back(call_plugin(explainer.entry, [&] {
-        return explainer.stage->explain(*chain.model.stage, out.input.narrow(0, n, 1).to(chain.device),
-                                        static_cast<int>(predicted[n].item<long>()));
-      }));
-    heat = torch::cat(maps, 0);
-  } else {
-    heat = call_plugin(explainer.entry, [&] { return explainer.stage->explain(*chain.model.stage, out.input.to(chain.device), 0); });
-  }
-  out.heat = heat.to(torch::kCPU, torch::kFloat32).contiguous();
-  const auto& input = out.input;
-  if (out.heat.dim() != 3 || out.heat.size(0) != input.size(0) || out.heat.size(1) != input.size(2) || out.heat.size(2) != input.size(3))
-    throw PluginError(PluginHost::describe(explainer.entry, "") + "returned heatmaps of shape " +
-                      fmt::format("{}", fmt::join(out.heat.sizes(), "x")) + "; expected [N, H, W] matching the input");
+  // Multi-class chains explain each image's predicted class, from the chain's averaged scores.
+  const torch::Tensor predicted = chain.multiclass() ? out.probabilities.argmax(1) : torch::Tensor();
+  const auto explain = [&](Built<Model>& model, const torch::Tensor& input) {
+    torch::Tensor heat;
+    if (chain.multiclass()) {
+      std::vector<torch::Tensor> maps;
+      for (long n = 0; n < input.size(0); ++n)
+        maps.push_back(call_plugin(explainer.entry, [&] {
+          return explainer.stage->explain(*model.stage, input.narrow(0, n, 1).to(chain.device), static_cast<int>(predicted[n].item<long>()));
+        }));
+      heat = torch::cat(maps, 0);
+    } else {
+      heat = call_plugin(explainer.entry, [&] { return explainer.stage->explain(*model.stage, input.to(chain.device), 0); });
+    }
+    heat = heat.to(torch::kCPU, torch::kFloat32).contiguous();
+    if (heat.dim() != 3 || heat.size(0) != input.size(0) || heat.size(1) != input.size(2) || heat.size(2) != input.size(3))
+      throw PluginError(PluginHost::describe(explainer.entry, "") + "returned heatmaps of shape " +
+                        fmt::format("{}", fmt::join(heat.sizes(), "x")) + "; expected [N, H, W] matching the input");
+    return heat;
+  };
+  out.heat = averaged_heatmaps(chain, out.input, explain);
   return out;
 }
 

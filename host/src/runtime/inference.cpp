@@ -3,6 +3,7 @@
 #include "io/atomic_file.hpp"
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
+#include "runtime/ensemble.hpp"
 #include "runtime/explanation.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/stage_provenance.hpp"
@@ -26,14 +27,21 @@ torch::Tensor positive_probability(const torch::Tensor& logits) {
   return torch::softmax(flat, 1).select(1, 1).contiguous();
 }
 
+torch::Tensor probabilities_from_logits(const Chain& chain, const torch::Tensor& logits) {
+  if (chain.multiclass()) return torch::softmax(logits.to(torch::kCPU, torch::kFloat32), 1).contiguous();
+  return positive_probability(logits);
+}
+
 torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
   // Inference mode: no autograd bookkeeping at all (no version counters, no views tracked).
   c10::InferenceMode inference;
+  if (chain.averages()) {
+    const int channels = call_plugin(chain.model.entry, [&] { return chain.model.stage->input_channels(); });
+    return averaged_probabilities(chain, samples_to_tensor(batch, channels).to(chain.device));
+  }
   return call_plugin(chain.model.entry, [&] {
     auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
-    auto logits = chain.model.stage->forward(input).logits;
-    if (chain.multiclass()) return torch::softmax(logits.to(torch::kCPU, torch::kFloat32), 1).contiguous();
-    return positive_probability(logits);
+    return probabilities_from_logits(chain, chain.model.stage->forward(input).logits);
   });
 }
 

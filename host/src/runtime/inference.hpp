@@ -62,8 +62,12 @@ StreamOptions prediction_stream_options(const Pipeline& pipeline);
 
 // The chain's model on a batch, in evaluation mode and without gradients, on the CPU: the
 // positive-class probability [N] for binary chains, the softmax over the classes [N, k] for
-// multi-class ones.
+// multi-class ones. An ensemble's models and TTA views are averaged (runtime/ensemble.hpp).
 torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch);
+
+// The chain's probabilities from its model's logits [N, outputs], on the CPU: positive_probability
+// for binary chains, the softmax over the classes for multi-class ones.
+torch::Tensor probabilities_from_logits(const Chain& chain, const torch::Tensor& logits);
 
 // Image predictions of a batch scored by `chain` (the ChainRunner work of predict and evaluate).
 std::vector<ImagePrediction> predict_batch(Chain& chain, std::vector<Sample>& batch);

@@ -1,5 +1,7 @@
 #include "runtime/pipeline.hpp"
 
+#include "runtime/ensemble.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -107,15 +109,17 @@ Chain* Pipeline::chain(std::string_view name) {
 }
 
 void Pipeline::set_training(bool on) {
-  for (auto& chain : chains_) call_plugin(chain.model.entry, [&] { chain.model.stage->set_training(on); });
+  for (auto& chain : chains_)
+    for (auto& model : chain.models()) call_plugin(model.entry, [&] { model.stage->set_training(on); });
 }
 
 void Pipeline::prepare_models(ModelForm form) {
   for (auto& chain : chains_)
-    call_plugin(chain.model.entry, [&] {
-      chain.model.stage->set_training(false);
-      chain.model.stage->set_form(form);
-    });
+    for (auto& model : chain.models())
+      call_plugin(model.entry, [&] {
+        model.stage->set_training(false);
+        model.stage->set_form(form);
+      });
 }
 
 ModelForm Pipeline::scoring_form() const {
@@ -172,9 +176,24 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     for (const auto& stage : chain_config.preprocess)
       chain.transforms.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
     if (!options.checkpoint.empty()) load_transform_states(chain.transforms, options.checkpoint, chain.name);
+    const std::vector<std::string> ensemble = chain_config.ensemble();
+    if (!ensemble.empty() && !options.checkpoint.empty())
+      throw std::runtime_error(format(Diagnostic{
+          ensemble_location(chain_config),
+          "[" + chain_config.model.table + "] is an ensemble of " + std::to_string(ensemble.size()) + (ensemble.size() == 1 ? " weights file" : " weights files") + ", and --checkpoint " +
+              options.checkpoint.string() + " gives the chain one model: score the checkpoint alone with --set " +
+              chain_config.model.table + ".ensemble=[], or list its " + chain_weights_file(chain.name) + " in ensemble"}));
     StageContext model_context = context_for(chain_config.model);
-    model_context.checkpoint_follows = checkpoint_follows;
+    // An ensemble's members load their own files: the table's weights would be read for nothing.
+    model_context.checkpoint_follows = checkpoint_follows || !ensemble.empty();
     chain.model = {chain_config.model.entry, create_configured<Model>(plugins, chain_config.model, model_context)};
+    chain.average = averaging_from(chain_config.model_host);
+    chain.tta = TestTimeAugmentation::from(chain_config.model_host);
+    for (std::size_t member = 0; member < ensemble.size(); ++member) {
+      Built<Model> built = member == 0 ? chain.model : Built<Model>{chain_config.model.entry, create_configured<Model>(plugins, chain_config.model, model_context)};
+      call_plugin(built.entry, [&] { built.stage->load_weights(ensemble[member]); });
+      chain.ensemble.push_back(std::move(built));
+    }
     chain.device = resolve_device(options.device_override.empty() ? chain_config.device() : options.device_override);
     const int outputs = call_plugin(chain.model.entry, [&] { return chain.model.stage->num_outputs(); });
     if (chain.multiclass() && outputs != static_cast<int>(chain.classes.size()))
@@ -193,10 +212,11 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       call_plugin(chain.model.entry, [&] { chain.model.stage->load_weights(file); });
       spdlog::info("model chain '{}': weights from {}", chain.name, file.string());
     }
-    call_plugin(chain.model.entry, [&] { chain.model.stage->to(chain.device); });
+    for (auto& model : chain.models()) call_plugin(model.entry, [&] { model.stage->to(chain.device); });
     chain.aggregator = {chain_config.aggregate.entry, create_configured<Aggregator>(plugins, chain_config.aggregate, context_for(chain_config.aggregate))};
-    spdlog::info("model chain '{}': {} on {}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
-                 chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"));
+    spdlog::info("model chain '{}': {} on {}{}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
+                 chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"),
+                 scoring_summary(chain_config).empty() ? std::string() : ", " + scoring_summary(chain_config));
     chains_.push_back(std::move(chain));
   }
   // One reader feeds every chain: it decodes what the most demanding of them needs.

@@ -4,6 +4,7 @@
 
 #include "config/pipeline_config.hpp"
 #include "loader/plugin_host.hpp"
+#include "runtime/tta.hpp"
 
 #include <radpipe/model.hpp>
 
@@ -11,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,12 +31,21 @@ struct Chain {
   std::string name;
   std::vector<Built<Transform>> transforms; // after the pipeline's shared steps
   Built<Model> model;
+  // An ensemble's models, one per file of the model table's `ensemble` key, `model` the first;
+  // empty when `model` scores alone.
+  std::vector<Built<Model>> ensemble;
+  Averaging average = Averaging::Probability; // of the ensemble's members and the TTA views
+  TestTimeAugmentation tta;
   torch::Device device{torch::kCPU};
   Built<Aggregator> aggregator;
   std::vector<std::string> classes; // multi-class chains; empty for binary ones
   std::size_t batch_size = 16;
 
   bool multiclass() const { return !classes.empty(); }
+  // Every model the chain scores with: the ensemble's, or `model` alone.
+  std::span<Built<Model>> models() { return ensemble.empty() ? std::span<Built<Model>>(&model, 1) : std::span<Built<Model>>(ensemble); }
+  // True when the chain averages several outputs per image (an ensemble, TTA views).
+  bool averages() const { return ensemble.size() > 1 || tta.enabled(); }
   // The class index of a sample for this chain: its label for binary chains, the position of its
   // target field's value among `classes` for multi-class ones; nullopt when unknown.
   std::optional<int> target_of(const SampleInfo& info) const;
