@@ -36,7 +36,10 @@ else
 fi
 targets=(radpipe bench_opencv_loop)
 for plugin in readers transforms torch_models aggregators; do targets+=("radpipe_plugin_$plugin"); done
-ninja -C "$build_dir" -t targets all 2>/dev/null | grep -q '^bench_dicom_decode_overhead:' && targets+=(bench_dicom_decode_overhead)
+# grep reads the whole listing: `grep -q` would close the pipe early and fail the pipeline (pipefail).
+if ninja -C "$build_dir" -t targets all 2>/dev/null | grep '^bench_dicom_decode_overhead:' > /dev/null; then
+  targets+=(bench_dicom_decode_overhead)
+fi
 cmake --build "$build_dir" --target "${targets[@]}"
 
 exec /usr/bin/python3 "$source_dir/tests/bench/compare_python.py" --build "$build_dir" --data "$data_dir" "$@"

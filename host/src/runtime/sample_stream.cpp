@@ -33,6 +33,10 @@ SampleStream::SampleStream(Source source, const Built<Reader>& reader, const std
       step_nanoseconds_(transforms.size() + 1) {
   options_.workers = std::max(1, options_.workers);
   options_.window = std::max<std::size_t>(options_.window, static_cast<std::size_t>(options_.workers));
+  // The workers are the parallelism: OpenCV's own pool inside each of them (cv::resize splits
+  // large images over every core) would run workers x cores threads on the cores and slow each
+  // step down; with `workers` threads a run uses exactly the cores it was given.
+  cv::setNumThreads(1);
   threads_.emplace_back([this] { enumerate(); });
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { work(); });
 }

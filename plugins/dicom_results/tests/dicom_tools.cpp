@@ -99,7 +99,7 @@ std::vector<std::string> dciodvfy_errors(const std::filesystem::path& file) {
 }
 
 std::string dcmdump(const std::filesystem::path& file) {
-  return run("dcmdump " + quoted(file));
+  return run("dcmdump +L -M " + quoted(file)); // whole text values, without loading the pixels
 }
 std::string dsrdump(const std::filesystem::path& file) {
   return run("dsrdump +Pl " + quoted(file));

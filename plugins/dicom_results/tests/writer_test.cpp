@@ -126,6 +126,45 @@ TEST(DicomResultsWriterTest, ReportsOnlyWhenAsked) {
   EXPECT_EQ(objects_under(run.folder.path() / "out/dicom").size(), 2u);
 }
 
+// The dump of each capture of a run's output, in file order (reports left out).
+std::vector<std::string> capture_dumps(const fs::path& folder) {
+  std::vector<std::string> dumps;
+  for (const auto& file : objects_under(folder)) {
+    std::string dump = dcmdump(file);
+    if (dump.find("=SecondaryCaptureImageStorage") != std::string::npos) dumps.push_back(std::move(dump));
+  }
+  return dumps;
+}
+
+TEST(DicomResultsWriterTest, BlendsTheHeatmapsTheHostHandsItIntoTheCaptures) {
+  EXPECT_TRUE(make_writer({}).wants_heatmaps()) << "overlay is on by default";
+  EXPECT_FALSE(make_writer({{"overlay", false}}).wants_heatmaps());
+  EXPECT_FALSE(make_writer({{"captures", false}}).wants_heatmaps()) << "no captures, nothing to draw on";
+
+  TwoStudies run;
+  write_run(make_writer({}), run.images, run.studies, run.folder.path() / "plain");
+  for (auto& image : run.images) {
+    image.heatmap = cv::Mat(12, 9, CV_32FC1, cv::Scalar(0.0f));
+    image.heatmap(cv::Rect(0, 0, 4, 4)).setTo(1.0f); // the top-left corner is where the model looked
+  }
+  write_run(make_writer({}), run.images, run.studies, run.folder.path() / "overlay");
+  write_run(make_writer({{"overlay", false}}), run.images, run.studies, run.folder.path() / "overlay-off");
+
+  const auto plain = capture_dumps(run.folder.path() / "plain/dicom");
+  const auto overlay = capture_dumps(run.folder.path() / "overlay/dicom");
+  const auto off = capture_dumps(run.folder.path() / "overlay-off/dicom");
+  ASSERT_EQ(plain.size(), 3u);
+  ASSERT_EQ(overlay.size(), 3u);
+  ASSERT_EQ(off.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(plain[i].find("Grad-CAM"), std::string::npos) << "no heatmap given, none claimed";
+    EXPECT_NE(overlay[i].find("the Grad-CAM heatmap blended in"), std::string::npos) << overlay[i];
+    EXPECT_EQ(off[i].find("Grad-CAM"), std::string::npos) << "overlay = false draws none";
+  }
+  for (const auto& file : objects_under(run.folder.path() / "overlay/dicom"))
+    EXPECT_TRUE(dciodvfy_errors(file).empty()) << dciodvfy_report(file);
+}
+
 TEST(DicomResultsWriterTest, RefusesAThresholdThatContradictsTheVerdicts) {
   TwoStudies run;
   auto writer = make_writer({{"threshold", 0.95}});

@@ -23,6 +23,7 @@ using testing::PacsData;
 
 const fs::path source_dir = RADPIPE_SOURCE_DIR;
 constexpr const char* comprehensive_sr = "1.2.840.10008.5.1.4.1.1.88.33";
+constexpr const char* secondary_capture = "1.2.840.10008.5.1.4.1.1.7";
 
 void replace_once(std::string& text, const std::string& from, const std::string& to) {
   const auto at = text.find(from);
@@ -82,13 +83,14 @@ class NightlyPipeline : public ::testing::Test {
     PacsData(folder.path() / "data").upload_to(*server);
     sources = server->instance_count();
   }
-  // The SRs of a study, fetched from the PACS into the test's folder.
-  std::vector<fs::path> reports_of(const std::string& study_uid) {
+  // The instances of a study of one SOP class (the SRs, the captures), fetched from the PACS into
+  // the test's folder.
+  std::vector<fs::path> reports_of(const std::string& study_uid, const std::string& sop_class = comprehensive_sr) {
     const HttpClient client(server->client_options());
     const DicomWebClient pacs(client, "/dicom-web");
     std::vector<fs::path> files;
     for (const auto& instance : pacs.study_instances(study_uid)) {
-      if (instance.sop_class_uid != comprehensive_sr) continue;
+      if (instance.sop_class_uid != sop_class) continue;
       files.push_back(folder.path() / (instance.sop_uid + ".dcm"));
       std::ofstream(files.back(), std::ios::binary) << pacs.fetch_instance(pacs.instance_url(instance));
     }
@@ -127,7 +129,16 @@ TEST_F(NightlyPipeline, ScoresThePacsAndStoresEachStudysFindingsOnce) {
     ASSERT_NE(at, std::string::npos) << content;
     EXPECT_NEAR(std::stod(content.substr(at + key.size())), std::stod(probability), 6e-5) << study << "\n"
                                                                                           << content;
+    // The pipeline's [explain] stage ran during predict: each capture has its Grad-CAM overlay.
+    for (const auto& capture : reports_of(study, secondary_capture)) {
+      EXPECT_TRUE(dicom_results::testing::dciodvfy_errors(capture).empty())
+          << dicom_results::testing::dciodvfy_report(capture);
+      const std::string dump = dicom_results::testing::dcmdump(capture);
+      EXPECT_NE(dump.find("the Grad-CAM heatmap blended in"), std::string::npos) << dump;
+    }
   }
+  EXPECT_NE(first.err.find("heatmaps for output[2]: the [explain] stage (gradcam) runs with every batch"), std::string::npos)
+      << first.err;
   for (const auto& file : {out / "run.json", out / "predictions.csv"})
     EXPECT_EQ(radpipe::testing::read_text(file).find(server->options().password), std::string::npos) << file;
   EXPECT_EQ(first.err.find(server->options().password), std::string::npos) << "never logged";
