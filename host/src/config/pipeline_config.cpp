@@ -23,7 +23,7 @@ const Schema& pipeline_table_schema() {
       ParamSpec::string("name", "Name of the pipeline, used in logs and reports"),
       ParamSpec::string("description", "What the pipeline is for").with_default(""),
       ParamSpec::integer("seed", "Seed for every random choice (augmentation, shuffling, initialisation)").with_default(0).at_least(0),
-      ParamSpec::integer("threads", "Intra-op threads for LibTorch and OpenCV; 0 uses every core").with_default(0).in_range(0, 1024),
+      ParamSpec::integer("threads", "Intra-op threads of LibTorch (the models; decode workers run OpenCV on one thread each); 0 uses every core").with_default(0).in_range(0, 1024),
       ParamSpec::integer("workers", "Threads that decode and preprocess images ahead of the model").with_default(2).in_range(1, 256),
       ParamSpec::integer("batch_size", "Images per model call at prediction and evaluation").with_default(16).in_range(1, 65536),
       ParamSpec::string("on_error", "What an unreadable image does: skip it (logged and counted) or stop the run")
