@@ -7,10 +7,13 @@
 
 namespace radpipe::host {
 
-torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) {
+namespace {
+
+torch::Tensor assemble(std::span<const Sample> samples, int channels, bool pinned) {
   if (samples.empty()) throw std::runtime_error("no samples to batch");
   const cv::Size size = samples.front().image.size();
-  auto batch = torch::empty({static_cast<long>(samples.size()), channels, size.height, size.width}, torch::kFloat32);
+  auto batch = torch::empty({static_cast<long>(samples.size()), channels, size.height, size.width},
+                            torch::TensorOptions(torch::kFloat32).pinned_memory(pinned));
   for (std::size_t n = 0; n < samples.size(); ++n) {
     const Sample& sample = samples[n];
     const cv::Mat& image = sample.image;
@@ -39,6 +42,17 @@ torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) {
     for (int c = image.channels(); c < channels; ++c) planes.front().copyTo(cv::Mat(size, CV_32F, base + c * plane));
   }
   return batch;
+}
+
+} // namespace
+
+torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) { return assemble(samples, channels, false); }
+
+torch::Tensor samples_to_device(std::span<const Sample> samples, int channels, const torch::Device& device) {
+  if (!device.is_cuda()) return assemble(samples, channels, false).to(device);
+  // Page-locked memory: the copy runs by DMA on the device's stream, without blocking this thread,
+  // and LibTorch keeps the pinned block from reuse until the copy has finished.
+  return assemble(samples, channels, true).to(device, /*non_blocking=*/true);
 }
 
 } // namespace radpipe::host
