@@ -367,10 +367,12 @@ public:
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;
+    const auto place = group_place_from_environment();
+    if (place && place->world_size > 1 && options.device.empty()) build.device_override = rank_device(config, *place);
     build.sample_filter = options.sample_filter;
     pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
     for (auto& chain : pipeline_->chains()) add_chain(chain);
-    if (auto place = group_place_from_environment(); place && place->world_size > 1)
+    if (place && place->world_size > 1)
       join_group(*place);
     else if (options.nproc > 1)
       throw std::runtime_error(fmt::format("--nproc {}: this rank sees no group of {} (WORLD_SIZE is {})",
@@ -417,6 +419,16 @@ public:
 private:
  // ---- Distributed training (docs/distributed.md) -------------------------------------------
 
+ // One GPU per process, as torchrun users expect: a group whose chains ask for "cuda" or "auto" puts
+ // each rank on GPU LOCAL_RANK (modulo the GPUs it sees); an explicit cuda:N is kept. Empty (no
+ // override) otherwise.
+ static std::string rank_device(const PipelineConfig& config, const GroupPlace& place) {
+   if (!torch::cuda::is_available()) return {};
+   for (const auto& chain : config.chains)
+     if (chain.device() != "cuda" && chain.device() != "auto") return {};
+   return fmt::format("cuda:{}", place.local_rank % static_cast<int>(torch::cuda::device_count()));
+ }
+
  // Rank 0 (or the only process) writes checkpoints, history and curves.
  bool leader() const { return !group_ || group_->rank() == 0; }
 
@@ -442,15 +454,22 @@ private:
    spdlog::info("rank {} of {} (local rank {}, from {}'s environment): joining the group at {}:{}",
                 place.rank, place.world_size, place.local_rank, place.source, place.master_address,
                 place.master_port);
-   group_ = std::make_unique<ProcessGroup>(place, timeout);
-   for (auto& trainer : trainers_) {
-     if (!trainer.selected) continue;
-     std::vector<torch::Tensor> parameters;
-     for (auto& group : trainer.optimizer->param_groups())
-       for (auto& parameter : group.params()) parameters.push_back(parameter);
-     trainer.ranks = group_->size();
-     trainer.averager = std::make_unique<GradientAverager>(*group_, std::move(parameters));
-   }
+   ChainTrainer* trained = nullptr;
+   for (auto& trainer : trainers_)
+     if (trainer.selected) trained = &trainer;
+   // Gloo for a CPU chain, NCCL for a CUDA one (the collectives run where the gradients are).
+   group_ = std::make_unique<ProcessGroup>(place, timeout, trained->chain->device);
+   std::vector<torch::Tensor> parameters;
+   for (auto& group : trained->optimizer->param_groups())
+     for (auto& parameter : group.params()) parameters.push_back(parameter);
+   trained->ranks = group_->size();
+   const auto bucket_bytes = static_cast<std::size_t>(train_.real("distributed_bucket_mb") * 1024 * 1024);
+   trained->averager = std::make_unique<GradientAverager>(*group_, std::move(parameters), std::max<std::size_t>(bucket_bytes, 1),
+                                                          train_.boolean("distributed_overlap"));
+   spdlog::info("{} of {} ranks over {} on {}; gradients in {} bucket{} of at most {:g} MiB, all-reduced {}", trained->label(),
+                place.world_size, group_->backend(), trained->chain->device.str(), trained->averager->buckets(),
+                trained->averager->buckets() == 1 ? "" : "s", train_.real("distributed_bucket_mb"),
+                train_.boolean("distributed_overlap") ? "during the backward pass" : "after the backward pass");
  }
 
  // The model tensors (parameters, then buffers) of the chains this run trains.
@@ -920,8 +939,14 @@ private:
     else if (agreed.any_nonfinite)
       problem = "the training loss of another rank is not finite";
     if (problem.empty()) {
+      if (group_) trainer.averager->begin(weight, agreed.total_weight); // overlapped: buckets start during backward
       call_plugin(chain.model.entry, [&] { (trainer.scaler ? trainer.scaler->scaled(loss) : loss).backward(); });
-      if (group_) trainer.averager->average(weight, agreed.total_weight);
+      if (group_) {
+        trainer.averager->finish();
+        if (trainer.steps_done == 0)
+          spdlog::info("first step: {} of {} gradient buckets started their all-reduce before the backward pass ended",
+                       trainer.averager->buckets_started_during_backward(), trainer.averager->buckets());
+      }
       call_plugin(chain.model.entry, [&] {
         if (!unscale_gradients(trainer)) return; // fp16 overflow: the step is skipped, the scale lowered
         if (!gradients_are_finite(*chain.model.stage->trainable())) {
