@@ -1,5 +1,6 @@
 #include "runtime/device.hpp"
 
+#include <torch/torch.h>
 #include <torch/version.h>
 
 namespace radpipe::host {
@@ -16,6 +17,14 @@ std::string accelerator_build_summary() {
 #else
   return "CUDA: off (built without RADPIPE_CUDA, against LibTorch " TORCH_VERSION ")";
 #endif
+}
+
+c10::TensorOptions host_batch_options(const c10::Device& device) {
+  return c10::TensorOptions(c10::kFloat).pinned_memory(device.is_cuda());
+}
+
+at::Tensor to_device(const at::Tensor& batch, const c10::Device& device) {
+  return batch.to(device, /*non_blocking=*/device.is_cuda());
 }
 
 bool built_with_nccl() {

@@ -4,14 +4,26 @@
 
 #include <c10/core/Device.h>
 #include <c10/core/DeviceGuard.h>
+#include <c10/core/TensorOptions.h>
 
 #include <string>
+
+namespace at {
+class Tensor;
+}
 
 namespace radpipe::host {
 
 // One line for `radpipe --version`: "CUDA: off (built without RADPIPE_CUDA)", or what the CUDA
 // build holds (LibTorch's version, NCCL).
 std::string accelerator_build_summary();
+
+// How a batch bound for `device` is allocated on the host: float32, page-locked (pinned) when the
+// device is CUDA, so that the copy to it runs by DMA without blocking the host.
+c10::TensorOptions host_batch_options(const c10::Device& device);
+// A host batch on `device`: for CUDA a non-blocking copy (LibTorch keeps a pinned source from
+// reuse until the copy is done), else the tensor as it is (on the CPU) or a plain copy.
+at::Tensor to_device(const at::Tensor& batch, const c10::Device& device);
 
 // Whether this radpipe can run collectives on CUDA tensors (built with RADPIPE_CUDA and NCCL).
 bool built_with_nccl();

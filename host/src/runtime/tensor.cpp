@@ -1,5 +1,7 @@
 #include "runtime/tensor.hpp"
 
+#include "runtime/device.hpp"
+
 #include <opencv2/core.hpp>
 #include <torch/torch.h>
 
@@ -9,11 +11,10 @@ namespace radpipe::host {
 
 namespace {
 
-torch::Tensor assemble(std::span<const Sample> samples, int channels, bool pinned) {
+torch::Tensor assemble(std::span<const Sample> samples, int channels, const torch::Device& device) {
   if (samples.empty()) throw std::runtime_error("no samples to batch");
   const cv::Size size = samples.front().image.size();
-  auto batch = torch::empty({static_cast<long>(samples.size()), channels, size.height, size.width},
-                            torch::TensorOptions(torch::kFloat32).pinned_memory(pinned));
+  auto batch = torch::empty({static_cast<long>(samples.size()), channels, size.height, size.width}, host_batch_options(device));
   for (std::size_t n = 0; n < samples.size(); ++n) {
     const Sample& sample = samples[n];
     const cv::Mat& image = sample.image;
@@ -46,13 +47,12 @@ torch::Tensor assemble(std::span<const Sample> samples, int channels, bool pinne
 
 } // namespace
 
-torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) { return assemble(samples, channels, false); }
+torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) {
+  return assemble(samples, channels, torch::Device(torch::kCPU));
+}
 
 torch::Tensor samples_to_device(std::span<const Sample> samples, int channels, const torch::Device& device) {
-  if (!device.is_cuda()) return assemble(samples, channels, false).to(device);
-  // Page-locked memory: the copy runs by DMA on the device's stream, without blocking this thread,
-  // and LibTorch keeps the pinned block from reuse until the copy has finished.
-  return assemble(samples, channels, true).to(device, /*non_blocking=*/true);
+  return to_device(assemble(samples, channels, device), device);
 }
 
 } // namespace radpipe::host
