@@ -3,10 +3,10 @@
 #include "io/atomic_file.hpp"
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
-#include "runtime/precision.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/stage_provenance.hpp"
 #include "runtime/tensor.hpp"
+#include "runtime/precision.hpp"
 
 #include <radpipe/version.hpp>
 
