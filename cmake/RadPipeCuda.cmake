@@ -24,9 +24,11 @@ set(RADPIPE_WITH_CUDA ON)
 find_file(RADPIPE_PROCESS_GROUP_NCCL_HEADER torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
   PATHS ${TORCH_INCLUDE_DIRS} NO_DEFAULT_PATH)
 get_filename_component(radpipe_torch_site_packages "${Torch_DIR}/../../../.." ABSOLUTE)
-find_path(RADPIPE_NCCL_INCLUDE_DIR nccl.h
-  HINTS ENV NCCL_ROOT ENV NCCL_HOME "${radpipe_torch_site_packages}/nvidia/nccl" ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS}
-  PATH_SUFFIXES include)
+set(radpipe_nccl_hints ENV NCCL_ROOT ENV NCCL_HOME "${radpipe_torch_site_packages}/nvidia/nccl" "${radpipe_torch_site_packages}/nvidia/cu13"
+    "${radpipe_torch_site_packages}/nvidia/cu12")
+find_path(RADPIPE_NCCL_INCLUDE_DIR nccl.h HINTS ${radpipe_nccl_hints} ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS} PATH_SUFFIXES include)
+# libtorch_cuda holds ProcessGroupNCCL; the library itself is linked too, for NCCL calls inlined from its headers.
+find_library(RADPIPE_NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${radpipe_nccl_hints} PATH_SUFFIXES lib lib64)
 if(RADPIPE_PROCESS_GROUP_NCCL_HEADER AND RADPIPE_NCCL_INCLUDE_DIR)
   set(RADPIPE_WITH_NCCL ON)
   message(STATUS "radpipe: CUDA on (LibTorch ${Torch_VERSION} from ${Torch_DIR}); NCCL on (nccl.h in ${RADPIPE_NCCL_INCLUDE_DIR})")
