@@ -5,11 +5,6 @@
 //   device_check smoke [--cpu]      smoke tests on cuda:0 (or, with --cpu, the parts that run on a CPU)
 //   device_check bench [--quick]    predict and train img/s of ResNet-18 and DenseNet-169 at 224 and 320,
 //                                   batch 32, fp32 and bf16; lines "cpp MODE MODEL SIZE PRECISION IMG/S"
-#include "networks.hpp"
-#include "runtime/device.hpp"
-#include "runtime/distributed.hpp"
-#include "runtime/precision.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,6 +18,11 @@
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include "networks.hpp"
+#include "runtime/device.hpp"
+#include "runtime/distributed.hpp"
+#include "runtime/precision.hpp"
 
 using namespace radpipe::host;
 using radpipe::torch_models::Network;
@@ -48,7 +48,8 @@ void step(const std::string& name, const std::function<void()>& body) {
 std::shared_ptr<Network> network(const std::string& name) {
   radpipe::torch_models::HeadOptions head;
   head.outputs = 1;
-  return name == "resnet18" ? radpipe::torch_models::make_resnet(18, 3, head) : radpipe::torch_models::make_densenet(169, 3, head);
+  return name == "resnet18" ? radpipe::torch_models::make_resnet(18, 3, head)
+                            : radpipe::torch_models::make_densenet(169, 3, head);
 }
 
 int free_port() {
@@ -64,7 +65,8 @@ int free_port() {
 }
 
 // A fixed batch: images and 0/1 targets, on the host in the memory radpipe assembles batches in.
-std::pair<torch::Tensor, torch::Tensor> host_batch(const torch::Device& device, std::int64_t batch, std::int64_t size) {
+std::pair<torch::Tensor, torch::Tensor> host_batch(const torch::Device& device, std::int64_t batch,
+                                                   std::int64_t size) {
   torch::manual_seed(7);
   auto images = torch::empty({batch, 3, size, size}, host_batch_options(device));
   images.copy_(torch::randn({batch, 3, size, size}));
@@ -92,7 +94,8 @@ std::vector<double> train_steps(const torch::Device& device, Precision precision
       const AutocastScope autocast(device, precision);
       logits = model->forward(input).logits;
     }
-    const auto loss = torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32).reshape({-1}), targets.to(device));
+    const auto loss =
+        torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32).reshape({-1}), targets.to(device));
     (scaler ? scaler->scaled(loss) : loss).backward();
     bool finite = true;
     if (scaler) {
@@ -106,14 +109,17 @@ std::vector<double> train_steps(const torch::Device& device, Precision precision
 }
 
 void smoke(const torch::Device& device) {
-  std::cout << accelerator_build_summary() << "\nLibTorch sees " << torch::cuda::device_count() << " CUDA device(s)" << std::endl;
+  std::cout << accelerator_build_summary() << "\nLibTorch sees " << torch::cuda::device_count()
+            << " CUDA device(s)" << std::endl;
   if (device.is_cuda()) check(torch::cuda::is_available(), "LibTorch sees a CUDA device");
 
   step("pinned batch", [&] {
     const auto images = host_batch(device, 4, 32).first;
-    check(images.is_pinned() == device.is_cuda(), "a host batch for " + device.str() + " is pinned exactly when the device is CUDA");
+    check(images.is_pinned() == device.is_cuda(),
+          "a host batch for " + device.str() + " is pinned exactly when the device is CUDA");
     const auto moved = to_device(images, device);
-    check(moved.device() == device && torch::equal(moved.cpu(), images), "to_device copies it (non-blocking on CUDA) intact");
+    check(moved.device() == device && torch::equal(moved.cpu(), images),
+          "to_device copies it (non-blocking on CUDA) intact");
   });
 
   step("device scope", [&] {
@@ -133,7 +139,8 @@ void smoke(const torch::Device& device) {
       }
       const auto wanted = precision == Precision::bf16 ? torch::kBFloat16 : torch::kHalf;
       check(inside == wanted && torch::conv2d(input, weight).scalar_type() == torch::kFloat32,
-            std::string("autocast ") + precision_name(precision) + " on " + device.str() + " casts inside its scope only");
+            std::string("autocast ") + precision_name(precision) + " on " + device.str() +
+                " casts inside its scope only");
     }
   });
 
@@ -143,7 +150,8 @@ void smoke(const torch::Device& device) {
     model->eval();
     const auto images = host_batch(device, 8, 224).first;
     c10::InferenceMode inference;
-    const auto full = torch::sigmoid(model->forward(to_device(images, device)).logits.to(torch::kFloat32)).cpu();
+    const auto full =
+        torch::sigmoid(model->forward(to_device(images, device)).logits.to(torch::kFloat32)).cpu();
     for (const Precision precision : {Precision::bf16, Precision::fp16}) {
       if (!precision_problem(precision, device).empty()) continue;
       torch::Tensor reduced;
@@ -153,8 +161,8 @@ void smoke(const torch::Device& device) {
       }
       const double largest = (reduced - full).abs().max().item<double>();
       // As tests/integration/precision_test.cpp argues for the CPU: probabilities move by < 0.02.
-      check(largest < 0.02, std::string("predict in ") + precision_name(precision) + " agrees with fp32 (largest difference " +
-                                std::to_string(largest) + ")");
+      check(largest < 0.02, std::string("predict in ") + precision_name(precision) +
+                                " agrees with fp32 (largest difference " + std::to_string(largest) + ")");
     }
   });
 
@@ -163,8 +171,8 @@ void smoke(const torch::Device& device) {
       if (!precision_problem(precision, device).empty()) continue;
       const auto losses = train_steps(device, precision, 12);
       check(std::isfinite(losses.back()) && losses.back() < losses.front() * 0.8,
-            std::string("12 train steps in ") + precision_name(precision) + " lower the loss: " + std::to_string(losses.front()) +
-                " -> " + std::to_string(losses.back()));
+            std::string("12 train steps in ") + precision_name(precision) + " lower the loss: " +
+                std::to_string(losses.front()) + " -> " + std::to_string(losses.back()));
     }
   });
 
@@ -174,9 +182,11 @@ void smoke(const torch::Device& device) {
     place.master_port = free_port();
     place.source = "device_check";
     ProcessGroup group(place, std::chrono::seconds(60), device);
-    std::vector<torch::Tensor> flags{torch::tensor({1.0, 2.0}, torch::kFloat64)}; // CPU: through the device with NCCL
+    std::vector<torch::Tensor> flags{
+        torch::tensor({1.0, 2.0}, torch::kFloat64)}; // CPU: through the device with NCCL
     group.all_reduce_sum(flags, "the test all-reduce");
-    check(std::string(group.backend()) == (device.is_cuda() ? "NCCL" : "Gloo") && flags[0][1].item<double>() == 2.0,
+    check(std::string(group.backend()) == (device.is_cuda() ? "NCCL" : "Gloo") &&
+              flags[0][1].item<double>() == 2.0,
           std::string("a world of 1 over ") + group.backend() + " all-reduces a CPU tensor");
 
     // Overlapped gradient averaging in a world of one leaves the gradients as they were.
@@ -199,12 +209,14 @@ void smoke(const torch::Device& device) {
       largest = std::max(largest, (parameter.grad() - expected[index++]).abs().max().item<double>());
     check(averager.buckets_started_during_backward() > 0 && largest < 1e-5,
           "overlapped all-reduce: " + std::to_string(averager.buckets_started_during_backward()) + " of " +
-              std::to_string(averager.buckets()) + " buckets started during backward, gradients kept (largest change " +
-              std::to_string(largest) + ")");
+              std::to_string(averager.buckets()) +
+              " buckets started during backward, gradients kept (largest change " + std::to_string(largest) +
+              ")");
   });
 }
 
-double images_per_second(const std::function<void()>& iteration, int batch, bool cuda, int warmup, int timed) {
+double images_per_second(const std::function<void()>& iteration, int batch, bool cuda, int warmup,
+                         int timed) {
   for (int i = 0; i < warmup; ++i) iteration();
   if (cuda) torch::cuda::synchronize();
   const auto start = std::chrono::steady_clock::now();
@@ -241,12 +253,13 @@ void bench(const torch::Device& device, bool quick) {
                 const AutocastScope autocast(device, precision);
                 logits = model->forward(to_device(images, device)).logits;
               }
-              torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32).reshape({-1}), on_device).backward();
+              torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32).reshape({-1}), on_device)
+                  .backward();
               optimizer.step();
             },
             batch, device.is_cuda(), warmup, timed);
-        std::printf("cpp predict %s %d %s %.1f\ncpp train %s %d %s %.1f\n", name.c_str(), size, precision_name(precision), predict,
-                    name.c_str(), size, precision_name(precision), train);
+        std::printf("cpp predict %s %d %s %.1f\ncpp train %s %d %s %.1f\n", name.c_str(), size,
+                    precision_name(precision), predict, name.c_str(), size, precision_name(precision), train);
         std::fflush(stdout);
       }
 }
@@ -267,7 +280,8 @@ int main(int argc, char** argv) {
   }
   if (mode == "smoke") {
     smoke(device);
-    std::cout << (failures == 0 ? "smoke: all passed" : "smoke: " + std::to_string(failures) + " FAILED") << std::endl;
+    std::cout << (failures == 0 ? "smoke: all passed" : "smoke: " + std::to_string(failures) + " FAILED")
+              << std::endl;
     return failures == 0 ? 0 : 1;
   }
   if (mode == "bench") {

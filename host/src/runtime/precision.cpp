@@ -13,10 +13,18 @@ namespace {
 // LibTorch 2.4 replaced the per-device autocast functions by device-typed ones (the old ones are
 // deprecated, which -Werror turns into failures).
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool autocast_enabled(c10::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
-void set_autocast_enabled(c10::DeviceType type, bool on) { at::autocast::set_autocast_enabled(type, on); }
-c10::ScalarType autocast_type(c10::DeviceType type) { return at::autocast::get_autocast_dtype(type); }
-void set_autocast_type(c10::DeviceType type, c10::ScalarType scalar) { at::autocast::set_autocast_dtype(type, scalar); }
+bool autocast_enabled(c10::DeviceType type) {
+  return at::autocast::is_autocast_enabled(type);
+}
+void set_autocast_enabled(c10::DeviceType type, bool on) {
+  at::autocast::set_autocast_enabled(type, on);
+}
+c10::ScalarType autocast_type(c10::DeviceType type) {
+  return at::autocast::get_autocast_dtype(type);
+}
+void set_autocast_type(c10::DeviceType type, c10::ScalarType scalar) {
+  at::autocast::set_autocast_dtype(type, scalar);
+}
 #else
 bool autocast_enabled(c10::DeviceType type) {
   return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
@@ -28,7 +36,8 @@ void set_autocast_enabled(c10::DeviceType type, bool on) {
     at::autocast::set_cpu_enabled(on);
 }
 c10::ScalarType autocast_type(c10::DeviceType type) {
-  return type == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+  return type == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
+                                       : at::autocast::get_autocast_cpu_dtype();
 }
 void set_autocast_type(c10::DeviceType type, c10::ScalarType scalar) {
   if (type == c10::DeviceType::CUDA)
@@ -49,19 +58,23 @@ std::optional<Precision> parse_precision(std::string_view text) {
 
 const char* precision_name(Precision precision) {
   switch (precision) {
-  case Precision::bf16: return "bf16";
-  case Precision::fp16: return "fp16";
-  default: return "fp32";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::fp16:
+      return "fp16";
+    default:
+      return "fp32";
   }
 }
 
 std::string precision_problem(Precision precision, const c10::Device& device) {
   std::ostringstream problem; // not operator+: GCC 12 warns falsely about its inlined copies
   if (precision == Precision::fp16 && !device.is_cuda())
-    problem << "precision \"fp16\" runs on CUDA devices only (LibTorch has no float16 autocast on " << device.str()
-            << "): use \"bf16\" or \"fp32\"";
+    problem << "precision \"fp16\" runs on CUDA devices only (LibTorch has no float16 autocast on "
+            << device.str() << "): use \"bf16\" or \"fp32\"";
   else if (precision != Precision::fp32 && !device.is_cuda() && !device.is_cpu())
-    problem << "precision \"" << precision_name(precision) << "\" needs a CPU or CUDA device, not " << device.str();
+    problem << "precision \"" << precision_name(precision) << "\" needs a CPU or CUDA device, not "
+            << device.str();
   return problem.str();
 }
 
@@ -71,7 +84,8 @@ AutocastScope::AutocastScope(const c10::Device& device, Precision precision) {
   device_type_ = device.type();
   was_enabled_ = autocast_enabled(device_type_);
   previous_type_ = autocast_type(device_type_);
-  set_autocast_type(device_type_, precision == Precision::fp16 ? c10::ScalarType::Half : c10::ScalarType::BFloat16);
+  set_autocast_type(device_type_,
+                    precision == Precision::fp16 ? c10::ScalarType::Half : c10::ScalarType::BFloat16);
   set_autocast_enabled(device_type_, true);
   at::autocast::increment_nesting();
 }
@@ -84,11 +98,16 @@ AutocastScope::~AutocastScope() {
   set_autocast_type(device_type_, previous_type_);
 }
 
-LossScaler::LossScaler(double initial_scale, double growth_factor, double backoff_factor, long long growth_interval)
-    : scale_(initial_scale), growth_factor_(growth_factor), backoff_factor_(backoff_factor),
+LossScaler::LossScaler(double initial_scale, double growth_factor, double backoff_factor,
+                       long long growth_interval)
+    : scale_(initial_scale),
+      growth_factor_(growth_factor),
+      backoff_factor_(backoff_factor),
       growth_interval_(growth_interval) {}
 
-at::Tensor LossScaler::scaled(const at::Tensor& loss) const { return loss * scale_; }
+at::Tensor LossScaler::scaled(const at::Tensor& loss) const {
+  return loss * scale_;
+}
 
 bool LossScaler::unscale(const std::vector<at::Tensor>& parameters) const {
   torch::NoGradGuard no_gradients;
