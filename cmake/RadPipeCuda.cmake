@@ -4,6 +4,22 @@
 option(RADPIPE_CUDA "Build against a LibTorch with CUDA (e.g. a Python torch wheel's: -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)'))" OFF)
 set(RADPIPE_WITH_CUDA OFF)
 set(RADPIPE_WITH_NCCL OFF)
+
+# Gives `target` (with `scope`: PUBLIC, PRIVATE) what this configuration found: RADPIPE_WITH_CUDA
+# and RADPIPE_WITH_NCCL, and NCCL's headers and library. USE_C10D_* are the guards of LibTorch's
+# own c10d headers, which not every LibTorch's CMake package exports.
+function(radpipe_target_cuda target scope)
+  if(RADPIPE_WITH_CUDA)
+    target_compile_definitions(${target} ${scope} RADPIPE_WITH_CUDA USE_C10D_GLOO)
+  endif()
+  if(RADPIPE_WITH_NCCL)
+    target_compile_definitions(${target} ${scope} RADPIPE_WITH_NCCL USE_C10D_NCCL)
+    target_include_directories(${target} SYSTEM ${scope} "${RADPIPE_NCCL_INCLUDE_DIR}")
+    if(RADPIPE_NCCL_LIBRARY)
+      target_link_libraries(${target} ${scope} "${RADPIPE_NCCL_LIBRARY}")
+    endif()
+  endif()
+endfunction()
 if(NOT RADPIPE_CUDA)
   message(STATUS "radpipe: CUDA off (RADPIPE_CUDA=OFF; LibTorch ${Torch_VERSION} from ${Torch_DIR})")
   return()
