@@ -7,6 +7,7 @@
 #include "runtime/routing.hpp"
 #include "runtime/stage_provenance.hpp"
 #include "runtime/tensor.hpp"
+#include "runtime/precision.hpp"
 
 #include <radpipe/version.hpp>
 
@@ -29,8 +30,9 @@ torch::Tensor positive_probability(const torch::Tensor& logits) {
 torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
   // Inference mode: no autograd bookkeeping at all (no version counters, no views tracked).
   c10::InferenceMode inference;
+  const AutocastScope autocast(chain.device, parse_precision(chain.config->model_host.string("precision")).value_or(Precision::fp32));
   return call_plugin(chain.model.entry, [&] {
-    auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
+    auto input = samples_to_device(batch, chain.model.stage->input_channels(), chain.device);
     auto logits = chain.model.stage->forward(input).logits;
     if (chain.multiclass()) return torch::softmax(logits.to(torch::kCPU, torch::kFloat32), 1).contiguous();
     return positive_probability(logits);
