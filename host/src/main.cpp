@@ -6,6 +6,7 @@
 #include "commands/explain.hpp"
 #include "loader/plugin_host.hpp"
 #include "runtime/cpu_allocator.hpp"
+#include "runtime/device.hpp"
 #include "runtime/distributed.hpp"
 #include "commands/preview.hpp"
 #include "commands/show.hpp"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"radpipe: plugin pipelines for musculoskeletal radiograph analysis", "radpipe"};
   app.set_version_flag("--version", std::string("radpipe " RADPIPE_SDK_VERSION_STRING "\nSDK " RADPIPE_SDK_VERSION_STRING ", plugin ABI ") +
-                                        std::to_string(RADPIPE_ABI_VERSION) + "\nbuild fingerprint " RADPIPE_BUILD_FINGERPRINT);
+                                        std::to_string(RADPIPE_ABI_VERSION) + "\nbuild fingerprint " RADPIPE_BUILD_FINGERPRINT "\n" + accelerator_build_summary());
   app.require_subcommand(1);
   // Global options may follow the subcommand too (`radpipe plugins --plugin-path DIR`): each
   // subcommand hands the options it does not know to this one. Inherited by the subcommands below.

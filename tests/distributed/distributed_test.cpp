@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -165,6 +167,38 @@ TEST_F(DistributedTest, TwoRanksOfBatchBGiveTheWeightsOfOneProcessOfBatch2B) {
   EXPECT_TRUE(fs::exists(folder_ / "pair" / "history.csv"));
   EXPECT_NE(read_text(folder_ / "pair" / "checkpoints" / "last" / "meta.json").find("\"world_size\": 2"),
             std::string::npos);
+}
+
+// The all-reduce overlapped with the backward pass (the default: a hook per parameter starts each
+// bucket once its gradients are in) ends on the weights of the all-reduce after the backward pass:
+// the same buckets, the same sums. Tiny buckets (20 bytes) hold one parameter tensor each,
+// so that the order in which hooks fill and start them matters; the log shows that they started
+// before the backward pass ended. Dropout and the random flip draw alike in both runs.
+TEST_F(DistributedTest, OverlappedAllReduceGivesTheWeightsOfTheAllReduceAfterBackward) {
+  const std::string buckets = "distributed_bucket_mb = 0.00002\n";
+  ASSERT_EQ(radpipe("train " + write_pipeline("overlapped", 4, false, 32, buckets).string() + " --out " +
+                    (folder_ / "overlapped").string() + " --nproc 2"),
+            0)
+      << log();
+  const std::smatch started = [&] {
+    std::smatch match;
+    static const std::regex line("first step: ([0-9]+) of ([0-9]+) gradient buckets started their all-reduce before the "
+                                 "backward pass ended");
+    const std::string text = log();
+    std::regex_search(text.begin(), text.end(), match, line);
+    return match;
+  }();
+  ASSERT_FALSE(started.empty()) << log();
+  std::cout << started.str() << "\n";
+  EXPECT_GT(std::stoi(started[2]), 4) << log();
+  EXPECT_GT(std::stoi(started[1]), 0) << log();
+  ASSERT_EQ(radpipe("train " + write_pipeline("after", 4, false, 32, buckets + "distributed_overlap = false\n").string() +
+                    " --out " + (folder_ / "after").string() + " --nproc 2"),
+            0)
+      << log();
+  EXPECT_NE(log().find("all-reduced after the backward pass"), std::string::npos) << log();
+  const fs::path weights = "checkpoints/last/model.pt";
+  EXPECT_LT(largest_difference(folder_ / "overlapped" / weights, folder_ / "after" / weights), 1e-7);
 }
 
 // torchrun's environment, and a rank that dies mid-epoch: the other stops with an error naming the

@@ -10,6 +10,7 @@
 #include "runtime/chain_runner.hpp"
 #include "runtime/distributed.hpp"
 #include "runtime/ensemble.hpp"
+#include "runtime/precision.hpp"
 #include "runtime/routing.hpp"
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
@@ -17,8 +18,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -43,17 +42,6 @@ ClassWeights class_weights_for(const std::string& mode, std::size_t positives, s
 }
 
 namespace {
-
-void set_cuda_autocast(bool enabled) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-#else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(enabled);
-#endif
-  if (!enabled) at::autocast::clear_cache();
-}
 
 struct HistoryRow {
   int epoch = 0;
@@ -301,6 +289,9 @@ struct ChainTrainer {
   std::int64_t steps_done = 0; // optimisation steps so far
   int ranks = 1;               // processes training this chain together; each trains its share of an epoch
   std::unique_ptr<GradientAverager> averager; // distributed training: averages the gradients across the ranks
+  Precision precision = Precision::fp32;      // of the training forward pass ([train] precision)
+  Precision scoring_precision = Precision::fp32; // of validation, as predict scores ([model] precision)
+  std::optional<LossScaler> scaler;           // fp16 training
 
   // [train] epochs, or with [train] steps as many passes as the steps take (the last one stops
   // at the count).
@@ -326,6 +317,7 @@ nlohmann::json chain_state_json(const ChainTrainer& trainer) {
                        {"stopped", trainer.stopped},
                        {"learning_rate", learning_rate_of(*trainer.optimizer)},
                        {"steps", trainer.steps_done},
+                       {"loss_scale", trainer.scaler ? nlohmann::json(trainer.scaler->scale()) : nlohmann::json()},
                        {"history", nlohmann::json::array()}};
   for (const auto& row : trainer.history) state["history"].push_back(to_json(row));
   if (trainer.chain->multiclass()) state["classes"] = trainer.chain->classes;
@@ -341,6 +333,8 @@ void restore_chain_state(ChainTrainer& trainer, const nlohmann::json& state) {
   trainer.plateau_wait = state.at("plateau_wait").get<std::int64_t>();
   trainer.stopped = state.at("stopped").get<bool>();
   trainer.steps_done = state.value("steps", std::int64_t{0});
+  if (trainer.scaler && state.contains("loss_scale") && state["loss_scale"].is_number())
+    trainer.scaler->set_scale(state["loss_scale"].get<double>());
   set_learning_rate(*trainer.optimizer, state.at("learning_rate").get<double>());
 }
 
@@ -361,7 +355,6 @@ public:
     threads_ = resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config.settings.integer("threads")));
     torch::set_num_threads(threads_);
     out_ = options.out_dir.empty() ? train_.path("output") : options.out_dir;
-    mixed_precision_ = train_.boolean("mixed_precision");
     if (!options.route.empty() && config.chain(options.route) == nullptr) {
       std::vector<std::string> names;
       for (const auto& chain : config.chains) names.push_back(chain.name);
@@ -386,10 +379,12 @@ public:
     BuildOptions build;
     build.threads = threads_;
     build.device_override = options.device;
+    const auto place = group_place_from_environment();
+    if (place && place->world_size > 1 && options.device.empty()) build.device_override = rank_device(config, *place);
     build.sample_filter = options.sample_filter;
     pipeline_ = std::make_unique<Pipeline>(config, plugins, build);
     for (auto& chain : pipeline_->chains()) add_chain(chain);
-    if (auto place = group_place_from_environment(); place && place->world_size > 1)
+    if (place && place->world_size > 1)
       join_group(*place);
     else if (options.nproc > 1)
       throw std::runtime_error(fmt::format("--nproc {}: this rank sees no group of {} (WORLD_SIZE is {})",
@@ -436,6 +431,16 @@ public:
 private:
  // ---- Distributed training (docs/distributed.md) -------------------------------------------
 
+ // One GPU per process, as torchrun users expect: a group whose chains ask for "cuda" or "auto" puts
+ // each rank on GPU LOCAL_RANK (modulo the GPUs it sees); an explicit cuda:N is kept. Empty (no
+ // override) otherwise.
+ static std::string rank_device(const PipelineConfig& config, const GroupPlace& place) {
+   if (!torch::cuda::is_available()) return {};
+   for (const auto& chain : config.chains)
+     if (chain.device() != "cuda" && chain.device() != "auto") return {};
+   return fmt::format("cuda:{}", place.local_rank % static_cast<int>(torch::cuda::device_count()));
+ }
+
  // Rank 0 (or the only process) writes checkpoints, history and curves.
  bool leader() const { return !group_ || group_->rank() == 0; }
 
@@ -461,15 +466,22 @@ private:
    spdlog::info("rank {} of {} (local rank {}, from {}'s environment): joining the group at {}:{}",
                 place.rank, place.world_size, place.local_rank, place.source, place.master_address,
                 place.master_port);
-   group_ = std::make_unique<ProcessGroup>(place, timeout);
-   for (auto& trainer : trainers_) {
-     if (!trainer.selected) continue;
-     std::vector<torch::Tensor> parameters;
-     for (auto& group : trainer.optimizer->param_groups())
-       for (auto& parameter : group.params()) parameters.push_back(parameter);
-     trainer.ranks = group_->size();
-     trainer.averager = std::make_unique<GradientAverager>(*group_, std::move(parameters));
-   }
+   ChainTrainer* trained = nullptr;
+   for (auto& trainer : trainers_)
+     if (trainer.selected) trained = &trainer;
+   // Gloo for a CPU chain, NCCL for a CUDA one (the collectives run where the gradients are).
+   group_ = std::make_unique<ProcessGroup>(place, timeout, trained->chain->device);
+   std::vector<torch::Tensor> parameters;
+   for (auto& group : trained->optimizer->param_groups())
+     for (auto& parameter : group.params()) parameters.push_back(parameter);
+   trained->ranks = group_->size();
+   const auto bucket_bytes = static_cast<std::size_t>(train_.real("distributed_bucket_mb") * 1024 * 1024);
+   trained->averager = std::make_unique<GradientAverager>(*group_, std::move(parameters), std::max<std::size_t>(bucket_bytes, 1),
+                                                          train_.boolean("distributed_overlap"));
+   spdlog::info("{} of {} ranks over {} on {}; gradients in {} bucket{} of at most {:g} MiB, all-reduced {}", trained->label(),
+                place.world_size, group_->backend(), trained->chain->device.str(), trained->averager->buckets(),
+                trained->averager->buckets() == 1 ? "" : "s", train_.real("distributed_bucket_mb"),
+                train_.boolean("distributed_overlap") ? "during the backward pass" : "after the backward pass");
  }
 
  // The model tensors (parameters, then buffers) of the chains this run trains.
@@ -583,6 +595,7 @@ private:
      call_plugin(model.entry, [&] { trainer.optimizer->zero_grad(); });
      trainer.averager->average(0.0, agreed.total_weight);
      call_plugin(model.entry, [&] {
+       if (!unscale_gradients(trainer)) return; // as the ranks with a batch do: their scales stay equal
        if (!gradients_are_finite(*model.stage->trainable())) {
          problem = "a gradient is not finite";
          trainer.optimizer->zero_grad();
@@ -649,6 +662,14 @@ private:
       return;
     }
     trainer.optimizer = make_optimizer(trainer.train, *module);
+    trainer.precision = parse_precision(trainer.train.string("precision")).value_or(Precision::fp32);
+    trainer.scoring_precision = parse_precision(chain.config->model_host.string("precision")).value_or(Precision::fp32);
+    if (const std::string problem = precision_problem(trainer.precision, chain.device); trainer.selected && !problem.empty())
+      throw std::runtime_error(fmt::format("{}: [train] of {} on {}: {}", config_.file.string(), trainer.label(), chain.device.str(), problem));
+    if (trainer.precision == Precision::fp16) trainer.scaler.emplace();
+    if (trainer.selected && trainer.precision != Precision::fp32)
+      spdlog::info("{}: training forward pass in {} autocast on {}{}", trainer.label(), precision_name(trainer.precision),
+                   chain.device.str(), trainer.scaler ? ", with a dynamic loss scaler" : "");
     trainers_.push_back(std::move(trainer));
   }
 
@@ -827,23 +848,20 @@ private:
   // Loss of a batch: weighted binary cross-entropy, or weighted softmax cross-entropy for a
   // multi-class chain, averaged over the batch. `scores` receives what validation needs.
   torch::Tensor model_input(const ChainTrainer& trainer, const std::vector<Sample>& batch) const {
-    return samples_to_tensor(batch, trainer.chain->model.stage->input_channels()).to(trainer.chain->device);
+    return samples_to_device(batch, trainer.chain->model.stage->input_channels(), trainer.chain->device);
   }
 
-  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, const torch::Tensor& input, ValidationScores* scores) {
+  // The forward pass runs in `precision` (autocast); the loss is computed in float32.
+  torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, const torch::Tensor& input, Precision precision,
+                           ValidationScores* scores) {
     Chain& chain = *trainer.chain;
     auto& model = *chain.model.stage;
     torch::Tensor logits;
-    if (mixed_precision_ && chain.device.is_cuda()) {
-      // bfloat16 keeps float32's range, so no gradient scaler is needed (LibTorch has none).
-      set_cuda_autocast(true);
-      struct AutocastOff {
-        ~AutocastOff() { set_cuda_autocast(false); }
-      } autocast_off;
-      logits = model.forward(input).logits.to(torch::kFloat32);
-    } else {
+    {
+      const AutocastScope autocast(chain.device, precision);
       logits = model.forward(input).logits;
     }
+    logits = logits.to(torch::kFloat32);
     std::vector<int> targets;
     for (const auto& sample : batch) targets.push_back(*chain.target_of(sample.info));
     if (chain.multiclass()) {
@@ -891,6 +909,23 @@ private:
     return norms.empty() || torch::isfinite(torch::stack(norms).sum()).item<bool>();
   }
 
+  // fp16 training: divides the gradients by the loss scale and adapts it. False when they overflowed
+  // float16: the step is skipped (its gradients cleared), as torch.cuda.amp.GradScaler does. In a
+  // group every rank holds the same summed gradients, so all of them skip alike.
+  static bool unscale_gradients(ChainTrainer& trainer) {
+    if (!trainer.scaler) return true;
+    std::vector<torch::Tensor> parameters;
+    for (auto& group : trainer.optimizer->param_groups())
+      for (auto& parameter : group.params()) parameters.push_back(parameter);
+    const bool finite = trainer.scaler->unscale(parameters);
+    trainer.scaler->update(finite);
+    if (!finite) {
+      spdlog::debug("{}: float16 gradients overflowed; step skipped, loss scale lowered to {}", trainer.label(), trainer.scaler->scale());
+      trainer.optimizer->zero_grad();
+    }
+    return finite;
+  }
+
   // One optimisation step on a batch. A non-finite loss (or gradient) never reaches the weights:
   // training stops naming what most likely caused it, or, with on_nonfinite_loss = "skip", the
   // batch is skipped. Returns the batch's loss, or nullopt when it was skipped.
@@ -903,7 +938,7 @@ private:
     call_plugin(chain.model.entry, [&] {
       trainer.optimizer->zero_grad();
       input = model_input(trainer, batch);
-      loss = batch_loss(trainer, batch, input, nullptr);
+      loss = batch_loss(trainer, batch, input, trainer.precision, nullptr);
       value = loss.item<double>();
     });
     // In a group the ranks agree first (collectives stay outside call_plugin: their failures are
@@ -916,9 +951,16 @@ private:
     else if (agreed.any_nonfinite)
       problem = "the training loss of another rank is not finite";
     if (problem.empty()) {
-      call_plugin(chain.model.entry, [&] { loss.backward(); });
-      if (group_) trainer.averager->average(weight, agreed.total_weight);
+      if (group_) trainer.averager->begin(weight, agreed.total_weight); // overlapped: buckets start during backward
+      call_plugin(chain.model.entry, [&] { (trainer.scaler ? trainer.scaler->scaled(loss) : loss).backward(); });
+      if (group_) {
+        trainer.averager->finish();
+        if (trainer.steps_done == 0)
+          spdlog::info("first step: {} of {} gradient buckets started their all-reduce before the backward pass ended",
+                       trainer.averager->buckets_started_during_backward(), trainer.averager->buckets());
+      }
       call_plugin(chain.model.entry, [&] {
+        if (!unscale_gradients(trainer)) return; // fp16 overflow: the step is skipped, the scale lowered
         if (!gradients_are_finite(*chain.model.stage->trainable())) {
           problem = fmt::format("the training loss is {:.4g} but a gradient is not finite", value);
           trainer.optimizer->zero_grad();
@@ -1110,7 +1152,7 @@ private:
           auto& target = scores[&chain];
           auto loss = call_plugin(chain.model.entry, [&] {
             ChainTrainer& trainer = *trainer_of(&chain);
-            return batch_loss(trainer, batch, model_input(trainer, batch), &target);
+            return batch_loss(trainer, batch, model_input(trainer, batch), trainer.scoring_precision, &target);
           });
           target.loss_sum += loss.item<double>() * static_cast<double>(batch.size());
           return std::vector<double>(batch.size(), 0.0);
@@ -1440,7 +1482,6 @@ private:
   const TrainOptions& options_;
   std::uint64_t seed_ = 0;
   int threads_ = 1;
-  bool mixed_precision_ = false;
   fs::path out_;
   std::unique_ptr<Pipeline> pipeline_;
   std::vector<ChainTrainer> trainers_;

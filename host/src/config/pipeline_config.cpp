@@ -23,7 +23,7 @@ const Schema& pipeline_table_schema() {
       ParamSpec::string("name", "Name of the pipeline, used in logs and reports"),
       ParamSpec::string("description", "What the pipeline is for").with_default(""),
       ParamSpec::integer("seed", "Seed for every random choice (augmentation, shuffling, initialisation)").with_default(0).at_least(0),
-      ParamSpec::integer("threads", "Intra-op threads for LibTorch and OpenCV; 0 uses every core").with_default(0).in_range(0, 1024),
+      ParamSpec::integer("threads", "Intra-op threads of LibTorch (the models; decode workers run OpenCV on one thread each); 0 uses every core").with_default(0).in_range(0, 1024),
       ParamSpec::integer("workers", "Threads that decode and preprocess images ahead of the model").with_default(2).in_range(1, 256),
       ParamSpec::integer("batch_size", "Images per model call at prediction and evaluation").with_default(16).in_range(1, 65536),
       ParamSpec::string("on_error", "What an unreadable image does: skip it (logged and counted) or stop the run")
@@ -84,7 +84,20 @@ const Schema& train_table_schema() {
       ParamSpec::strings("freeze", "Parameters kept fixed: every model parameter whose name starts with one of these "
                                    "prefixes (e.g. [\"features\"] trains only a DenseNet's classifier)")
           .with_default(ParamValue{std::vector<std::string>{}}),
-      ParamSpec::boolean("mixed_precision", "Autocast the forward pass to bfloat16 on CUDA devices (ignored on CPU)").with_default(ParamValue{false}),
+      ParamSpec::string("precision",
+                        "Numeric precision of the training forward pass: fp32, or autocast to bf16 (CPU and CUDA; no loss "
+                        "scaling needed) or fp16 (CUDA only, with a dynamic loss scaler). Validation scores as predict "
+                        "does, with the [model] table's precision")
+          .with_default("fp32")
+          .one_of({"fp32", "bf16", "fp16"}),
+      ParamSpec::boolean("distributed_overlap",
+                         "Distributed training: all-reduce each bucket of gradients as soon as the backward pass has "
+                         "produced all of them, overlapping communication with computation; false all-reduces after the "
+                         "backward pass")
+          .with_default(ParamValue{true}),
+      ParamSpec::real("distributed_bucket_mb", "Distributed training: MiB of gradients all-reduced together (one collective each)")
+          .with_default(ParamValue{25.0})
+          .in_range(1e-6, 4096),
       ParamSpec::string("on_nonfinite_loss",
                         "A batch whose loss or gradient is NaN or infinite: stop training (naming epoch, batch and the likely "
                         "cause) or skip the batch (logged; an epoch that skips every batch still stops)")
@@ -148,7 +161,7 @@ const std::vector<std::string>& chain_train_keys() {
                                              "negative_weight", "standardization_bias", "scheduler",  "plateau_factor",
                                              "plateau_patience", "step_size",     "step_gamma",       "monitor",
                                              "steps",          "step_unit",
-                                             "early_stopping", "freeze",          "mixed_precision"};
+                                             "early_stopping", "freeze",          "precision"};
   return keys;
 }
 
@@ -297,6 +310,12 @@ private:
       if (host_keys.count(name)) continue;
       const ParamSpec* spec = schema.find(name);
       if (spec == nullptr && ignore_unknown) continue;
+      if (spec == nullptr && name == "mixed_precision" && schema.find("precision") != nullptr) {
+        error(key.source(), "key 'mixed_precision' in " + where +
+                                " was replaced by 'precision': write precision = \"bf16\" for bfloat16 autocast (now on CPU "
+                                "too), or precision = \"fp32\" (the default) for none");
+        continue;
+      }
       if (spec == nullptr) {
         std::string message = "unknown key '" + name + "' in " + where;
         if (auto close = closest_match(name, valid_names); !close.empty()) message += "; did you mean '" + close + "'?";

@@ -6,6 +6,11 @@ const Schema& host_keys_for(StageKind kind) {
   static const Schema model{
       ParamSpec::string("device", "Device of the chain's model: cpu, cuda, cuda:N, or auto (the first CUDA device, else the CPU)")
           .with_default("auto"),
+      ParamSpec::string("precision",
+                        "Numeric precision of the chain's model when scoring (predict, evaluate, explain, validation in "
+                        "training): fp32, or autocast to bf16 (CPU and CUDA) or fp16 (CUDA only)")
+          .with_default("fp32")
+          .one_of({"fp32", "bf16", "fp16"}),
       ParamSpec::strings("classes",
                          "Class names of a multi-class model, in the order of its outputs (their count must equal the "
                          "model's outputs); absent for binary models, whose classes are normal and abnormal")

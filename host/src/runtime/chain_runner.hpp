@@ -12,6 +12,7 @@
 #pragma once
 
 #include "loader/plugin_host.hpp"
+#include "runtime/device.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/sample_stream.hpp"
 
@@ -157,6 +158,7 @@ private:
   }
 
   void run_inline(Chain& chain, Lane& lane) {
+    const DeviceScope device(chain.device);
     std::vector<Result> results = work_(chain, lane.batch);
     if (results.size() != lane.batch.size()) throw std::logic_error("a chain's work returned a result count unlike its batch size");
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -168,7 +170,10 @@ private:
   }
 
   // Chain thread: takes up to a batch from its queue, runs it, files the outcomes by push order.
+  // On a CUDA chain the thread makes the chain's GPU its current device, so that chains on
+  // different GPUs run side by side, each on its own.
   void run_lane(Chain& chain, Lane& lane) {
+    const DeviceScope device(chain.device);
     while (true) {
       std::vector<Item> items;
       {

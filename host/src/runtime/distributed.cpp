@@ -17,6 +17,14 @@
 #include <thread>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
+#ifdef RADPIPE_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "runtime/device.hpp"
+
+#include <mutex>
 
 namespace radpipe::host {
 
@@ -119,10 +127,22 @@ std::vector<std::size_t> rank_share(std::size_t count, int rank, int world_size,
 
 // ---- The process group --------------------------------------------------------------------
 
+// The common base of Gloo's and NCCL's process groups: c10d::ProcessGroup in LibTorch 1.13,
+// c10d::Backend from 2.0 on (ProcessGroup became a dispatcher over backends).
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+  c10::intrusive_ptr<Collectives> collectives;
   std::chrono::milliseconds timeout;
+  c10::Device device{c10::kCPU}; // where the collectives run: CPU (Gloo) or a CUDA device (NCCL)
+  std::unique_ptr<DeviceScope> current_device;
+
+  bool nccl() const { return device.is_cuda(); }
 };
 
 namespace {
@@ -137,9 +157,42 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const GroupPlace& place) 
 
 } // namespace
 
-ProcessGroup::ProcessGroup(const GroupPlace& place, std::chrono::milliseconds timeout)
+namespace {
+
+c10::intrusive_ptr<Collectives> nccl_group(const c10::intrusive_ptr<c10d::Store>& store, const GroupPlace& place,
+                                           std::chrono::milliseconds timeout) {
+#ifdef RADPIPE_WITH_NCCL
+  // Blocking waits make wait(timeout) return or throw on the host: a dead or hung rank then stops
+  // the others with an error instead of leaving them waiting on the device (both spellings: 1.13
+  // reads the first, 2.2+ the second). A value the user set is kept.
+  ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
+  ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, place.rank, place.world_size, options);
+#else
+  (void)store;
+  (void)place;
+  (void)timeout;
+  throw std::runtime_error(
+      "distributed training on CUDA devices needs NCCL, and this radpipe was built without it (`radpipe --version` "
+      "says how it was built): configure with -DRADPIPE_CUDA=ON against a LibTorch that has NCCL, or train on "
+      "device = \"cpu\" over Gloo");
+#endif
+}
+
+} // namespace
+
+const char* ProcessGroup::backend() const { return impl_->nccl() ? "NCCL" : "Gloo"; }
+
+ProcessGroup::ProcessGroup(const GroupPlace& place, std::chrono::milliseconds timeout, const c10::Device& device)
     : place_(place), impl_(std::make_unique<Impl>()) {
   impl_->timeout = timeout;
+  impl_->device = device;
+#ifndef RADPIPE_WITH_NCCL
+  if (device.is_cuda()) nccl_group({}, place, timeout); // throws: no NCCL in this build
+#endif
+  if (device.is_cuda()) impl_->current_device = std::make_unique<DeviceScope>(device);
   try {
     c10d::TCPStoreOptions options;
     options.port = static_cast<std::uint16_t>(place.master_port);
@@ -148,10 +201,14 @@ ProcessGroup::ProcessGroup(const GroupPlace& place, std::chrono::milliseconds ti
     options.waitWorkers = true;
     options.timeout = timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(place.master_address, options);
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-    gloo_options->devices.push_back(gloo_device(place));
-    impl_->gloo =
-        c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, place.rank, place.world_size, gloo_options);
+    if (impl_->nccl()) {
+      impl_->collectives = nccl_group(impl_->store, place, timeout);
+    } else {
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
+      gloo_options->devices.push_back(gloo_device(place));
+      impl_->collectives =
+          c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, place.rank, place.world_size, gloo_options);
+    }
   } catch (const std::exception& error) {
     throw std::runtime_error(fmt::format(
         "rank {} of {} cannot join the training group at {}:{} (within {} s): {}", place.rank,
@@ -176,42 +233,74 @@ namespace {
 
 } // namespace
 
+namespace {
+
+// NCCL reduces device tensors only: the small CPU tensors of training's agreements travel through
+// the group's device and back. Gloo takes them as they are.
+struct OnBackend {
+  std::vector<at::Tensor> tensors; // what the collective runs on
+  std::vector<at::Tensor> originals;
+  bool copied = false;
+
+  OnBackend(std::vector<at::Tensor>& given, const c10::Device& device, bool nccl) : originals(given) {
+    copied = nccl && std::any_of(given.begin(), given.end(), [](const at::Tensor& tensor) { return !tensor.is_cuda(); });
+    if (!copied) {
+      tensors = given;
+      return;
+    }
+    for (const auto& tensor : given) tensors.push_back(tensor.to(device));
+  }
+  void copy_back() {
+    if (!copied) return;
+    for (std::size_t i = 0; i < tensors.size(); ++i) originals[i].copy_(tensors[i]);
+  }
+};
+
+} // namespace
+
 void ProcessGroup::all_reduce_sum(std::vector<at::Tensor>& tensors, const char* what) {
+  OnBackend on_backend(tensors, impl_->device, impl_->nccl());
   try {
-    impl_->gloo->allreduce(tensors)->wait(impl_->timeout);
+    impl_->collectives->allreduce(on_backend.tensors)->wait(impl_->timeout);
   } catch (const std::exception& error) {
     collective_failed(place_, what, error);
   }
+  on_backend.copy_back();
 }
 
 void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int root, const char* what) {
+  OnBackend on_backend(tensors, impl_->device, impl_->nccl());
   try {
     c10d::BroadcastOptions options;
     options.rootRank = root;
-    for (auto& tensor : tensors) {
+    for (auto& tensor : on_backend.tensors) {
       std::vector<at::Tensor> one{tensor};
-      impl_->gloo->broadcast(one, options)->wait(impl_->timeout);
+      impl_->collectives->broadcast(one, options)->wait(impl_->timeout);
     }
   } catch (const std::exception& error) {
     collective_failed(place_, what, error);
   }
+  on_backend.copy_back();
 }
 
 std::vector<at::Tensor> ProcessGroup::all_gather(const at::Tensor& input, const char* what) {
+  const at::Tensor local = impl_->nccl() ? input.to(impl_->device).contiguous() : input.contiguous();
   std::vector<std::vector<at::Tensor>> outputs(1);
-  for (int rank = 0; rank < place_.world_size; ++rank) outputs[0].push_back(torch::empty_like(input));
-  std::vector<at::Tensor> inputs{input.contiguous()};
+  for (int rank = 0; rank < place_.world_size; ++rank) outputs[0].push_back(torch::empty_like(local));
+  std::vector<at::Tensor> inputs{local};
   try {
-    impl_->gloo->allgather(outputs, inputs)->wait(impl_->timeout);
+    impl_->collectives->allgather(outputs, inputs)->wait(impl_->timeout);
   } catch (const std::exception& error) {
     collective_failed(place_, what, error);
   }
+  if (impl_->nccl() && !input.is_cuda())
+    for (auto& output : outputs[0]) output = output.to(input.device());
   return outputs[0];
 }
 
 void ProcessGroup::barrier(const char* what) {
   try {
-    impl_->gloo->barrier()->wait(impl_->timeout);
+    impl_->collectives->barrier()->wait(impl_->timeout);
   } catch (const std::exception& error) {
     collective_failed(place_, what, error);
   }
@@ -219,41 +308,165 @@ void ProcessGroup::barrier(const char* what) {
 
 // ---- Gradients ----------------------------------------------------------------------------
 
+struct GradientAverager::State {
+  struct Bucket {
+    std::vector<at::Tensor> parameters;
+    std::vector<std::int64_t> offsets; // of each parameter's gradient in `flat`
+    at::Tensor flat;                   // the bucket's gradients, one after the other
+    std::vector<bool> ready;           // this step: the hook has copied the parameter's gradient
+    std::size_t ready_count = 0;
+    c10::intrusive_ptr<c10d::Work> work; // this step's all-reduce, once started
+  };
+
+  ProcessGroup* group = nullptr;
+  bool overlap = false;
+  std::vector<Bucket> buckets;
+  std::vector<std::pair<at::Tensor, unsigned>> hooks; // parameter, handle
+  std::mutex mutex;                                   // hooks may run on the autograd engine's threads
+  bool armed = false;                                 // between begin() and finish()
+  double scale = 1.0;                                 // this rank's share of the global batch
+  std::size_t next_to_start = 0;                      // buckets start in order, the same on every rank
+  std::size_t started_during_backward = 0;
+  std::exception_ptr failure; // a collective that failed to start inside a hook
+
+  void copy_in(Bucket& bucket, std::size_t slot, const at::Tensor& gradient) {
+    torch::NoGradGuard no_gradients;
+    auto target = bucket.flat.narrow(0, bucket.offsets[slot], bucket.parameters[slot].numel());
+    if (gradient.defined())
+      target.copy_(gradient.reshape({-1})).mul_(scale);
+    else
+      target.zero_();
+    bucket.ready[slot] = true;
+    ++bucket.ready_count;
+  }
+
+  void start(Bucket& bucket) {
+    std::vector<at::Tensor> tensors{bucket.flat};
+    bucket.work = group->impl_->collectives->allreduce(tensors);
+  }
+
+  // Starts every bucket, in order, whose gradients are all in.
+  void start_ready() {
+    while (next_to_start < buckets.size() &&
+           buckets[next_to_start].ready_count == buckets[next_to_start].parameters.size())
+      start(buckets[next_to_start++]);
+  }
+
+  // The hook of parameter `slot` of bucket `index`, called with its gradient of this backward pass.
+  void on_gradient(std::size_t index, std::size_t slot, const at::Tensor& gradient) {
+    std::lock_guard lock(mutex);
+    if (!armed || failure) return;
+    Bucket& bucket = buckets[index];
+    if (bucket.ready[slot] || bucket.work) return; // a second gradient in one pass: finish() takes .grad
+    try {
+      copy_in(bucket, slot, gradient);
+      const std::size_t before = next_to_start;
+      start_ready();
+      started_during_backward += next_to_start - before;
+    } catch (...) {
+      failure = std::current_exception(); // thrown by finish(), on the training thread
+    }
+  }
+};
+
 GradientAverager::GradientAverager(ProcessGroup& group, std::vector<at::Tensor> parameters,
-                                   std::size_t bucket_bytes)
-    : group_(group) {
+                                   std::size_t bucket_bytes, bool overlap)
+    : state_(std::make_shared<State>()) {
+  State& state = *state_;
+  state.group = &group;
+  state.overlap = overlap;
+  // Backward produces the last layers' gradients first: buckets follow the parameters backwards.
+  std::reverse(parameters.begin(), parameters.end());
   std::size_t bytes = bucket_bytes;
   for (auto& parameter : parameters) {
     const auto size = static_cast<std::size_t>(parameter.numel()) * parameter.element_size();
-    if (buckets_.empty() || bytes + size > bucket_bytes) {
-      buckets_.emplace_back();
+    const bool fits = !state.buckets.empty() && bytes + size <= bucket_bytes &&
+                      state.buckets.back().parameters.front().scalar_type() == parameter.scalar_type() &&
+                      state.buckets.back().parameters.front().device() == parameter.device();
+    if (!fits) {
+      state.buckets.emplace_back();
       bytes = 0;
     }
-    buckets_.back().push_back(parameter);
+    auto& bucket = state.buckets.back();
+    bucket.offsets.push_back(bucket.parameters.empty() ? 0 : bucket.offsets.back() + bucket.parameters.back().numel());
+    bucket.parameters.push_back(parameter);
     bytes += size;
+  }
+  for (auto& bucket : state.buckets) {
+    const auto& last = bucket.parameters.back();
+    bucket.flat = torch::zeros({bucket.offsets.back() + last.numel()}, last.options().requires_grad(false));
+    bucket.ready.assign(bucket.parameters.size(), false);
+  }
+  if (!overlap) return;
+  const std::weak_ptr<State> weak = state_;
+  for (std::size_t index = 0; index < state.buckets.size(); ++index)
+    for (std::size_t slot = 0; slot < state.buckets[index].parameters.size(); ++slot) {
+      auto& parameter = state.buckets[index].parameters[slot];
+      const unsigned handle = parameter.register_hook([weak, index, slot](const at::Tensor& gradient) {
+        if (auto alive = weak.lock()) alive->on_gradient(index, slot, gradient);
+      });
+      state.hooks.emplace_back(parameter, handle);
+    }
+}
+
+GradientAverager::~GradientAverager() {
+  for (auto& [parameter, handle] : state_->hooks) parameter.remove_hook(handle);
+}
+
+std::size_t GradientAverager::buckets() const { return state_->buckets.size(); }
+
+std::size_t GradientAverager::buckets_started_during_backward() const { return state_->started_during_backward; }
+
+void GradientAverager::begin(double local_weight, double global_weight) {
+  std::lock_guard lock(state_->mutex);
+  State& state = *state_;
+  state.scale = local_weight / global_weight;
+  state.next_to_start = 0;
+  state.started_during_backward = 0;
+  state.failure = nullptr;
+  for (auto& bucket : state.buckets) {
+    bucket.ready.assign(bucket.parameters.size(), false);
+    bucket.ready_count = 0;
+    bucket.work.reset();
+  }
+  state.armed = state.overlap;
+}
+
+void GradientAverager::finish() {
+  State& state = *state_;
+  {
+    std::lock_guard lock(state.mutex);
+    state.armed = false;
+  }
+  const ProcessGroup& group = *state.group;
+  try {
+    if (state.failure) std::rethrow_exception(state.failure);
+    // What the hooks did not take (no overlap, parameters without a gradient this step, a rank
+    // without a batch): the gradients as they stand, zero where there is none.
+    for (auto& bucket : state.buckets) {
+      if (bucket.work) continue;
+      for (std::size_t slot = 0; slot < bucket.parameters.size(); ++slot)
+        if (!bucket.ready[slot]) state.copy_in(bucket, slot, bucket.parameters[slot].grad());
+    }
+    state.start_ready();
+    for (auto& bucket : state.buckets) bucket.work->wait(group.impl_->timeout);
+  } catch (const std::exception& error) {
+    collective_failed(group.place(), "the all-reduce of gradients", error);
+  }
+  torch::NoGradGuard no_gradients;
+  for (auto& bucket : state.buckets) {
+    bucket.work.reset();
+    for (std::size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
+      auto& parameter = bucket.parameters[slot];
+      if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
+      parameter.grad().copy_(bucket.flat.narrow(0, bucket.offsets[slot], parameter.numel()).view_as(parameter));
+    }
   }
 }
 
-GradientAverager::~GradientAverager() = default;
-
-void GradientAverager::average(double local_images, double global_images) {
-  torch::NoGradGuard no_gradients;
-  const double scale = local_images / global_images;
-  for (auto& bucket : buckets_) {
-    std::vector<at::Tensor> pieces;
-    for (auto& parameter : bucket) {
-      if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
-      pieces.push_back(parameter.grad().reshape({-1}));
-    }
-    std::vector<at::Tensor> flat{torch::cat(pieces).mul_(scale)};
-    group_.all_reduce_sum(flat, "the all-reduce of gradients");
-    std::int64_t offset = 0;
-    for (auto& parameter : bucket) {
-      const auto count = parameter.numel();
-      parameter.grad().copy_(flat[0].narrow(0, offset, count).view_as(parameter));
-      offset += count;
-    }
-  }
+void GradientAverager::average(double local_weight, double global_weight) {
+  begin(local_weight, global_weight);
+  finish();
 }
 
 // ---- The local launcher -------------------------------------------------------------------

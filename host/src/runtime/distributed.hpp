@@ -1,8 +1,11 @@
-// Data-parallel training across processes on LibTorch's c10d (Gloo): where a process stands in
+// Data-parallel training across processes on LibTorch's c10d (Gloo on the CPU, NCCL on CUDA
+// devices in a build with RADPIPE_WITH_NCCL): where a process stands in
 // its group (from torchrun's or Slurm's environment), the collectives training needs, each
 // rank's share of an epoch, and `--nproc`'s local launcher. The c10d headers stay in
 // distributed.cpp, so a port to another LibTorch release touches that file only.
 #pragma once
+
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <cstddef>
@@ -41,13 +44,15 @@ std::string first_host_of_node_list(const std::string& node_list);
 // world_size (`pad`, every item seen at least once) or cutting it down to one (`drop`).
 std::vector<std::size_t> rank_share(std::size_t count, int rank, int world_size, bool pad);
 
-// A c10d process group over Gloo, with a TCPStore on rank 0's master address. Every collective
-// waits at most `timeout`; a failed or timed-out one throws std::runtime_error naming this rank and
-// the likely cause (another rank died or hangs). Collectives must be called in the same order on
-// every rank.
+// A c10d process group with a TCPStore on rank 0's master address: over Gloo for a CPU `device`,
+// over NCCL for a CUDA one (which then becomes this thread's current device; throws
+// std::runtime_error in a build without NCCL). Every collective waits at most `timeout`; a failed
+// or timed-out one throws std::runtime_error naming this rank and the likely cause (another rank
+// died or hangs). Collectives must be called in the same order on every rank. CPU tensors given to
+// an NCCL group travel through the device and back.
 class ProcessGroup {
  public:
-  ProcessGroup(const GroupPlace& place, std::chrono::milliseconds timeout);
+  ProcessGroup(const GroupPlace& place, std::chrono::milliseconds timeout, const c10::Device& device = c10::Device(c10::kCPU));
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
@@ -55,6 +60,7 @@ class ProcessGroup {
   int rank() const { return place_.rank; }
   int size() const { return place_.world_size; }
   const GroupPlace& place() const { return place_; }
+  const char* backend() const;
 
   // Sums every tensor in place across the group (CPU tensors, float or double).
   void all_reduce_sum(std::vector<at::Tensor>& tensors, const char* what);
@@ -65,6 +71,7 @@ class ProcessGroup {
   void barrier(const char* what);
 
  private:
+  friend class GradientAverager;
   struct Impl;
   GroupPlace place_;
   std::unique_ptr<Impl> impl_;
@@ -74,16 +81,37 @@ class ProcessGroup {
 // global batch (its images / all ranks' images), summed in flat buckets of about `bucket_bytes`
 // (one all-reduce each), and written back. Parameters without a gradient count as zero and
 // receive the average, so every rank's optimizer steps on the same values.
+//
+// With `overlap`, a hook on every parameter copies its gradient into its bucket as the backward
+// pass produces it, and a bucket's all-reduce starts as soon as all of its gradients are in,
+// while the backward pass goes on computing the earlier layers' (as DistributedDataParallel does).
+// Buckets hold the parameters in reverse order, the order backward produces them, and start in
+// bucket order on every rank, so that the ranks' collectives match. Without it, every bucket is
+// all-reduced after the backward pass.
 class GradientAverager {
  public:
   GradientAverager(ProcessGroup& group, std::vector<at::Tensor> parameters,
-                   std::size_t bucket_bytes = std::size_t{25} << 20);
+                   std::size_t bucket_bytes = std::size_t{25} << 20, bool overlap = false);
   ~GradientAverager();
-  void average(double local_images, double global_images);
+  GradientAverager(const GradientAverager&) = delete;
+  GradientAverager& operator=(const GradientAverager&) = delete;
+
+  // Before the backward pass: this rank's weight in the global batch; arms the hooks.
+  void begin(double local_weight, double global_weight);
+  // After it: starts the buckets the hooks did not, waits for all, writes the averages to the
+  // parameters' gradients.
+  void finish();
+  // begin() and finish() around no backward pass: the current gradients (zero for a rank
+  // without a batch), all-reduced after the fact.
+  void average(double local_weight, double global_weight);
+
+  std::size_t buckets() const;
+  // Of the last finish(): how many buckets had started before the backward pass ended.
+  std::size_t buckets_started_during_backward() const;
 
  private:
-  ProcessGroup& group_;
-  std::vector<std::vector<at::Tensor>> buckets_;
+  struct State;
+  std::shared_ptr<State> state_; // shared with the hooks
 };
 
 // `radpipe train --nproc N`: runs N copies of this program with the same arguments, each with

@@ -8,6 +8,7 @@
 #include "runtime/routing.hpp"
 #include "runtime/stage_provenance.hpp"
 #include "runtime/tensor.hpp"
+#include "runtime/precision.hpp"
 
 #include <radpipe/version.hpp>
 
@@ -35,12 +36,13 @@ torch::Tensor probabilities_from_logits(const Chain& chain, const torch::Tensor&
 torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
   // Inference mode: no autograd bookkeeping at all (no version counters, no views tracked).
   c10::InferenceMode inference;
+  const AutocastScope autocast(chain.device, parse_precision(chain.config->model_host.string("precision")).value_or(Precision::fp32));
   if (chain.averages()) {
     const int channels = call_plugin(chain.model.entry, [&] { return chain.model.stage->input_channels(); });
-    return averaged_probabilities(chain, samples_to_tensor(batch, channels).to(chain.device));
+    return averaged_probabilities(chain, samples_to_device(batch, channels, chain.device));
   }
   return call_plugin(chain.model.entry, [&] {
-    auto input = samples_to_tensor(batch, chain.model.stage->input_channels()).to(chain.device);
+    auto input = samples_to_device(batch, chain.model.stage->input_channels(), chain.device);
     return probabilities_from_logits(chain, chain.model.stage->forward(input).logits);
   });
 }

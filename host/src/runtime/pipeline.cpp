@@ -1,6 +1,7 @@
 #include "runtime/pipeline.hpp"
 
 #include "runtime/ensemble.hpp"
+#include "runtime/precision.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -195,6 +196,12 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       chain.ensemble.push_back(std::move(built));
     }
     chain.device = resolve_device(options.device_override.empty() ? chain_config.device() : options.device_override);
+    const auto precision = parse_precision(chain_config.model_host.string("precision")).value_or(Precision::fp32);
+    if (const std::string problem = precision_problem(precision, chain.device); !problem.empty()) {
+      const auto place = chain_config.model.key_locations.find("precision");
+      throw std::runtime_error(format(Diagnostic{place == chain_config.model.key_locations.end() ? chain_config.model.where : place->second,
+                                                 "[" + chain_config.model.table + "] on " + chain.device.str() + ": " + problem}));
+    }
     const int outputs = call_plugin(chain.model.entry, [&] { return chain.model.stage->num_outputs(); });
     if (chain.multiclass() && outputs != static_cast<int>(chain.classes.size()))
       throw std::runtime_error(format(Diagnostic{chain_config.model.where, "[" + chain_config.model.table + "] names " +
@@ -214,7 +221,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     }
     for (auto& model : chain.models()) call_plugin(model.entry, [&] { model.stage->to(chain.device); });
     chain.aggregator = {chain_config.aggregate.entry, create_configured<Aggregator>(plugins, chain_config.aggregate, context_for(chain_config.aggregate))};
-    spdlog::info("model chain '{}': {} on {}{}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
+    spdlog::info("model chain '{}': {} on {}{}{}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
+                 precision == Precision::fp32 ? std::string() : fmt::format(", scoring in {} autocast", precision_name(precision)),
                  chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"),
                  scoring_summary(chain_config).empty() ? std::string() : ", " + scoring_summary(chain_config));
     chains_.push_back(std::move(chain));

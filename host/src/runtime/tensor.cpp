@@ -1,5 +1,7 @@
 #include "runtime/tensor.hpp"
 
+#include "runtime/device.hpp"
+
 #include <opencv2/core.hpp>
 #include <torch/torch.h>
 
@@ -7,10 +9,12 @@
 
 namespace radpipe::host {
 
-torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) {
+namespace {
+
+torch::Tensor assemble(std::span<const Sample> samples, int channels, const torch::Device& device) {
   if (samples.empty()) throw std::runtime_error("no samples to batch");
   const cv::Size size = samples.front().image.size();
-  auto batch = torch::empty({static_cast<long>(samples.size()), channels, size.height, size.width}, torch::kFloat32);
+  auto batch = torch::empty({static_cast<long>(samples.size()), channels, size.height, size.width}, host_batch_options(device));
   for (std::size_t n = 0; n < samples.size(); ++n) {
     const Sample& sample = samples[n];
     const cv::Mat& image = sample.image;
@@ -39,6 +43,16 @@ torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) {
     for (int c = image.channels(); c < channels; ++c) planes.front().copyTo(cv::Mat(size, CV_32F, base + c * plane));
   }
   return batch;
+}
+
+} // namespace
+
+torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels) {
+  return assemble(samples, channels, torch::Device(torch::kCPU));
+}
+
+torch::Tensor samples_to_device(std::span<const Sample> samples, int channels, const torch::Device& device) {
+  return to_device(assemble(samples, channels, device), device);
 }
 
 } // namespace radpipe::host

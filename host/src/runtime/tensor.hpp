@@ -15,4 +15,8 @@ namespace radpipe::host {
 // the sample when sizes differ or a 3-channel image meets a 1-channel model.
 torch::Tensor samples_to_tensor(std::span<const Sample> samples, int channels);
 
+// samples_to_tensor on `device`, the model's input. For a CUDA device the batch is assembled in
+// pinned host memory and copied without blocking, so that the copy overlaps the host's work.
+torch::Tensor samples_to_device(std::span<const Sample> samples, int channels, const torch::Device& device);
+
 } // namespace radpipe::host
