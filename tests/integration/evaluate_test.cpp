@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <radpipe/csv_rows.hpp>
 #include <radpipe/testing.hpp>
 #include <regex>
 #include <set>
@@ -18,6 +19,7 @@ namespace fs = std::filesystem;
 using radpipe::testing::CommandResult;
 using radpipe::testing::read_text;
 using radpipe::testing::run_command;
+using radpipe::testing::read_csv_rows;
 
 namespace {
 
@@ -28,29 +30,7 @@ CommandResult run_radpipe(const std::string& arguments) {
   return run_command(std::string(RADPIPE_EXECUTABLE) + " " + arguments);
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  std::stringstream stream(line);
-  for (std::string field; std::getline(stream, field, ',');) fields.push_back(field);
-  if (!line.empty() && line.back() == ',') fields.emplace_back();
-  return fields;
-}
 
-// Rows as maps from the header's names (the files here have no quoted fields).
-std::vector<std::map<std::string, std::string>> read_csv(const fs::path& file) {
-  std::ifstream stream(file);
-  std::string line;
-  std::getline(stream, line);
-  const auto header = split_csv_line(line);
-  std::vector<std::map<std::string, std::string>> rows;
-  while (std::getline(stream, line)) {
-    const auto fields = split_csv_line(line);
-    std::map<std::string, std::string> row;
-    for (std::size_t i = 0; i < header.size() && i < fields.size(); ++i) row[header[i]] = fields[i];
-    rows.push_back(row);
-  }
-  return rows;
-}
 
 // AUROC by counting pairs, written again here so that the binary's figure is checked against an
 // independent count: a positive scored above a negative wins 1, a tie 1/2.
@@ -93,7 +73,7 @@ class Evaluate : public testing::Test {
     // one study, named the way MURA names study folders.
     std::ostringstream labels;
     labels << "image,body_part,label,study,split\n";
-    const auto sample_rows = read_csv(samples / "labels.csv");
+    const auto sample_rows = read_csv_rows(samples / "labels.csv");
     for (std::size_t i = 0; i < sample_rows.size(); ++i) {
       const auto& row = sample_rows[i];
       std::string type = row.at("body_part");
@@ -148,7 +128,7 @@ TEST_F(Evaluate, WritesMetricsThatMatchItsPredictions) {
   EXPECT_EQ(metrics["threshold"]["method"], "fixed");
   EXPECT_EQ(metrics["bootstrap"]["resamples"], 2000);
 
-  const auto predictions = read_csv(demo_run_ / "predictions.csv");
+  const auto predictions = read_csv_rows(demo_run_ / "predictions.csv");
   ASSERT_EQ(predictions.size(), 20u);
   std::vector<double> scores;
   std::vector<int> labels;
@@ -193,9 +173,9 @@ TEST_F(Evaluate, WritesMetricsThatMatchItsPredictions) {
 TEST_F(Evaluate, AggregatesMuraStudiesAndWritesTheirSubmissionFile) {
   ASSERT_EQ(mura_result_.exit_code, 0) << mura_result_.err;
   std::map<std::string, std::vector<double>> image_scores;
-  for (const auto& row : read_csv(mura_run_ / "predictions.csv"))
+  for (const auto& row : read_csv_rows(mura_run_ / "predictions.csv"))
     image_scores[row.at("study_id")].push_back(std::stod(row.at("probability")));
-  const auto studies = read_csv(mura_run_ / "studies.csv");
+  const auto studies = read_csv_rows(mura_run_ / "studies.csv");
   ASSERT_EQ(studies.size(), 10u);
   const auto metrics = nlohmann::json::parse(read_text(mura_run_ / "metrics.json"));
   const double threshold = metrics["levels"]["study"]["threshold"];

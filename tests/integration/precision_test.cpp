@@ -11,36 +11,17 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <radpipe/csv_rows.hpp>
 #include <radpipe/testing.hpp>
 #include <sstream>
 
 namespace fs = std::filesystem;
 using namespace radpipe::host;
 using radpipe::testing::read_text;
+using radpipe::testing::read_csv_rows;
 
 namespace {
 
-// The rows of a CSV file as maps from its header's names to the cells (no quoted commas here).
-std::vector<std::map<std::string, std::string>> read_csv(const fs::path& file) {
-  std::ifstream stream(file);
-  std::string line;
-  std::vector<std::string> names;
-  std::vector<std::map<std::string, std::string>> rows;
-  auto split = [](const std::string& text) {
-    std::vector<std::string> cells;
-    std::stringstream cells_stream(text);
-    for (std::string cell; std::getline(cells_stream, cell, ',');) cells.push_back(cell);
-    return cells;
-  };
-  if (std::getline(stream, line)) names = split(line);
-  while (std::getline(stream, line)) {
-    const auto cells = split(line);
-    std::map<std::string, std::string> row;
-    for (std::size_t i = 0; i < names.size() && i < cells.size(); ++i) row[names[i]] = cells[i];
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
 
 torch::Tensor convolve(const torch::Tensor& input) {
   torch::manual_seed(3);
@@ -148,8 +129,8 @@ TEST_F(PrecisionCliTest, Bf16PredictionsAgreeWithFp32) {
             0)
       << log();
   EXPECT_NE(log().find("scoring in bf16 autocast"), std::string::npos) << log();
-  const auto full = read_csv(folder_ / "fp32" / "predictions.csv"),
-             half = read_csv(folder_ / "bf16" / "predictions.csv");
+  const auto full = read_csv_rows(folder_ / "fp32" / "predictions.csv"),
+             half = read_csv_rows(folder_ / "bf16" / "predictions.csv");
   ASSERT_EQ(full.size(), 64u);
   ASSERT_EQ(half.size(), full.size());
   double largest = 0;
@@ -172,7 +153,7 @@ TEST_F(PrecisionCliTest, Bf16TrainingLowersTheLoss) {
             0)
       << log();
   EXPECT_NE(log().find("training forward pass in bf16 autocast on cpu"), std::string::npos) << log();
-  const auto history = read_csv(folder_ / "bf16" / "history.csv");
+  const auto history = read_csv_rows(folder_ / "bf16" / "history.csv");
   ASSERT_EQ(history.size(), 3u);
   const double first = std::stod(history.front().at("train_loss")),
                last = std::stod(history.back().at("train_loss"));

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <radpipe/csv_rows.hpp>
 #include <radpipe/testing.hpp>
 
 #include <cmath>
@@ -16,6 +17,7 @@
 
 namespace fs = std::filesystem;
 using radpipe::testing::read_text;
+using radpipe::testing::read_csv_rows;
 using radpipe::testing::run_command;
 
 namespace {
@@ -23,29 +25,6 @@ namespace {
 const fs::path source_dir = RADPIPE_SOURCE_DIR;
 const fs::path demo_model = source_dir / "samples/models/fracatlas-cnn5.pt";
 
-// CSV rows as maps from the header's column names.
-std::vector<std::map<std::string, std::string>> read_csv(const fs::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<std::map<std::string, std::string>> rows;
-  auto split = [](const std::string& text) {
-    std::vector<std::string> cells;
-    std::stringstream stream(text);
-    std::string cell;
-    while (std::getline(stream, cell, ',')) cells.push_back(cell);
-    if (!text.empty() && text.back() == ',') cells.emplace_back();
-    return cells;
-  };
-  if (std::getline(in, line)) header = split(line);
-  while (std::getline(in, line)) {
-    auto cells = split(line);
-    std::map<std::string, std::string> row;
-    for (std::size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
 
 class RoutingTest : public testing::Test {
 protected:
@@ -92,8 +71,8 @@ TEST_F(RoutingTest, EachBodyPartMeetsItsOwnChainAndTheRestTheFallbackInInputOrde
   result = radpipe("predict " + routed.string() + " --out " + path("routed-out").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
 
-  const auto expected = read_csv(path("plain-out/predictions.csv"));
-  const auto rows = read_csv(path("routed-out/predictions.csv"));
+  const auto expected = read_csv_rows(path("plain-out/predictions.csv"));
+  const auto rows = read_csv_rows(path("routed-out/predictions.csv"));
   ASSERT_EQ(rows.size(), 20u);
   ASSERT_EQ(rows.size(), expected.size());
   std::map<std::string, int> per_chain;
@@ -109,7 +88,7 @@ TEST_F(RoutingTest, EachBodyPartMeetsItsOwnChainAndTheRestTheFallbackInInputOrde
   EXPECT_GT(per_chain["hand"], 0);
   EXPECT_GT(per_chain["leg"], 0);
   EXPECT_GT(per_chain["default"], 0);
-  const auto studies = read_csv(path("routed-out/studies.csv"));
+  const auto studies = read_csv_rows(path("routed-out/studies.csv"));
   for (const auto& study : studies) EXPECT_FALSE(study.at("chain").empty());
   const auto run = nlohmann::json::parse(read_text(path("routed-out/run.json")));
   EXPECT_EQ(run["chains"]["hand"].get<int>(), per_chain["hand"]);
@@ -120,7 +99,7 @@ TEST_F(RoutingTest, UnknownValuesAreSkippedOrStopTheRunAsConfigured) {
   const auto skipping = write("skip.toml", demo_head("skip") + "[route]\nstage = \"by_field\"\nby = \"body_part\"\non_unknown = \"skip\"\n" + routes);
   auto result = radpipe("predict " + skipping.string() + " --out " + path("skip-out").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  const auto rows = read_csv(path("skip-out/predictions.csv"));
+  const auto rows = read_csv_rows(path("skip-out/predictions.csv"));
   ASSERT_FALSE(rows.empty());
   for (const auto& row : rows) EXPECT_EQ(row.at("chain"), "hand");
   const auto run = nlohmann::json::parse(read_text(path("skip-out/run.json")));
@@ -144,7 +123,7 @@ TEST_F(RoutingTest, RoutesDicomFilesByTheirBodyPartExaminedTag) {
                                             "[route.limb]\nmatch = [\"EXTREMITY\"]\n" + demo_model_table("route.limb.model", "cpu"));
   auto result = radpipe("predict " + pipeline.string() + " --out " + path("out").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  const auto rows = read_csv(path("out/predictions.csv"));
+  const auto rows = read_csv_rows(path("out/predictions.csv"));
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& row : rows) {
     const bool chest = row.at("path").find("RG1") != std::string::npos;
@@ -206,7 +185,7 @@ TEST_F(RoutingTest, ABodyPartClassifierTrainedFirstRoutesStudiesToThePartChains)
   result = radpipe("predict " + pipeline.string() + " --checkpoint " + path("run/checkpoints/last").string() + " --split valid --out " +
                    path("out").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  const auto rows = read_csv(path("out/predictions.csv"));
+  const auto rows = read_csv_rows(path("out/predictions.csv"));
   ASSERT_EQ(rows.size(), 24u);
   int routed_right = 0;
   for (const auto& row : rows) {
@@ -223,18 +202,18 @@ TEST_F(RoutingTest, ARoutedTrainingRunResumesEveryChain) {
   const auto pipeline = write("shapes.toml", bone_first_pipeline(folder_.path()));
   auto result = radpipe("train " + pipeline.string() + " --epochs 1 --out " + path("run").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  const auto first = read_csv(path("run/history-leg.csv"));
+  const auto first = read_csv_rows(path("run/history-leg.csv"));
   ASSERT_EQ(first.size(), 1u);
   result = radpipe("train " + pipeline.string() + " --epochs 2 --resume --out " + path("run").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("resuming after epoch 1"), std::string::npos) << result.err;
   for (const char* chain : {"part", "hand", "leg"}) {
-    const auto history = read_csv(path("run") / (std::string("history-") + chain + ".csv"));
+    const auto history = read_csv_rows(path("run") / (std::string("history-") + chain + ".csv"));
     ASSERT_EQ(history.size(), 2u) << chain;
     EXPECT_EQ(history[0].at("epoch"), "1");
     EXPECT_EQ(history[1].at("epoch"), "2");
   }
-  EXPECT_EQ(read_csv(path("run/history-leg.csv"))[0].at("train_loss"), first[0].at("train_loss"));
+  EXPECT_EQ(read_csv_rows(path("run/history-leg.csv"))[0].at("train_loss"), first[0].at("train_loss"));
   const auto meta = nlohmann::json::parse(read_text(path("run/checkpoints/last/meta.json")));
   EXPECT_EQ(meta["epoch"].get<int>(), 2);
   EXPECT_EQ(meta["chains"]["hand"]["history"].size(), 2u);
