@@ -19,7 +19,7 @@ namespace radpipe::host {
 ExplainedBatch explain_samples(Chain& chain, Built<Explainer>& explainer, std::span<const Sample> batch) {
   ExplainedBatch out;
   out.input = samples_to_tensor(batch, chain.model.stage->input_channels());
-  out.probabilities = chain_probabilities(chain, batch);
+  out.probabilities = chain_probabilities_of_input(chain, out.input);
   // Multi-class chains explain each image's predicted class, from the chain's averaged scores.
   const torch::Tensor predicted = chain.multiclass() ? out.probabilities.argmax(1) : torch::Tensor();
   const auto explain = [&](Built<Model>& model, const torch::Tensor& input) {

@@ -3,6 +3,7 @@
 #include "io/atomic_file.hpp"
 #include "io/progress.hpp"
 #include "runtime/chain_runner.hpp"
+#include "runtime/device.hpp"
 #include "runtime/ensemble.hpp"
 #include "runtime/explanation.hpp"
 #include "runtime/routing.hpp"
@@ -33,18 +34,31 @@ torch::Tensor probabilities_from_logits(const Chain& chain, const torch::Tensor&
   return positive_probability(logits);
 }
 
-torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
+namespace {
+
+// The scores of an input already on the chain's device.
+torch::Tensor probabilities_on_device(Chain& chain, const torch::Tensor& input) {
   // Inference mode: no autograd bookkeeping at all (no version counters, no views tracked).
   c10::InferenceMode inference;
   const AutocastScope autocast(chain.device, parse_precision(chain.config->model_host.string("precision")).value_or(Precision::fp32));
+  if (chain.averages()) return averaged_probabilities(chain, input);
+  return call_plugin(chain.model.entry, [&] { return probabilities_from_logits(chain, chain.model.stage->forward(input).logits); });
+}
+
+} // namespace
+
+torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch) {
   if (chain.averages()) {
     const int channels = call_plugin(chain.model.entry, [&] { return chain.model.stage->input_channels(); });
-    return averaged_probabilities(chain, samples_to_device(batch, channels, chain.device));
+    return probabilities_on_device(chain, samples_to_device(batch, channels, chain.device));
   }
   return call_plugin(chain.model.entry, [&] {
-    auto input = samples_to_device(batch, chain.model.stage->input_channels(), chain.device);
-    return probabilities_from_logits(chain, chain.model.stage->forward(input).logits);
+    return probabilities_on_device(chain, samples_to_device(batch, chain.model.stage->input_channels(), chain.device));
   });
+}
+
+torch::Tensor chain_probabilities_of_input(Chain& chain, const torch::Tensor& input) {
+  return probabilities_on_device(chain, to_device(input, chain.device));
 }
 
 namespace {

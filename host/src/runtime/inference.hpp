@@ -64,6 +64,9 @@ StreamOptions prediction_stream_options(const Pipeline& pipeline);
 // positive-class probability [N] for binary chains, the softmax over the classes [N, k] for
 // multi-class ones. An ensemble's models and TTA views are averaged (runtime/ensemble.hpp).
 torch::Tensor chain_probabilities(Chain& chain, std::span<const Sample> batch);
+// The same for a batch already stacked into the model's input (samples_to_tensor), on any device:
+// explain_samples keeps that input for its explainer instead of stacking the batch twice.
+torch::Tensor chain_probabilities_of_input(Chain& chain, const torch::Tensor& input);
 
 // The chain's probabilities from its model's logits [N, outputs], on the CPU: positive_probability
 // for binary chains, the softmax over the classes for multi-class ones.
