@@ -48,10 +48,12 @@ private:
   fs::path path_;
 };
 
-CommandResult radpipe(const std::string& arguments) {
+// `environment`: arguments of env(1) in front of the program, e.g. "-u NAME NAME2=value".
+CommandResult radpipe(const std::string& arguments, const std::string& environment = "") {
   TempFolder scratch;
   const fs::path err = scratch.path() / "stderr.txt";
-  const std::string command = std::string(RADPIPE_EXECUTABLE) + " " + arguments + " 2>" + err.string();
+  const std::string command =
+      (environment.empty() ? "" : "env " + environment + " ") + std::string(RADPIPE_EXECUTABLE) + " " + arguments + " 2>" + err.string();
   CommandResult run;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return run;
@@ -89,6 +91,29 @@ TEST(Cli, PrintsItsVersionAndAbi) {
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_TRUE(std::regex_search(run.out, std::regex(R"(^radpipe \d+\.\d+\.\d+\nSDK \d+\.\d+\.\d+, plugin ABI \d+\nbuild fingerprint compiler=)")))
       << run.out;
+}
+
+// libgomp prints the settings it read at start-up with OMP_DISPLAY_ENV: a passive wait policy
+// shows as a spin count of 0, libgomp's own default as 300,000.
+TEST(Cli, OpenMpThreadsSleepInsteadOfSpinningUnlessTheUserSaysOtherwise) {
+  const std::string clean = "-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose";
+  for (const std::string command : {"predict", "train", "evaluate", "explain", "cv"}) {
+    CommandResult by_default = radpipe(command + " --help", clean);
+    EXPECT_EQ(by_default.exit_code, 0) << command;
+    EXPECT_NE(by_default.err.find("GOMP_SPINCOUNT = '0'"), std::string::npos) << command << ": " << by_default.err;
+    EXPECT_NE(by_default.out.find("Usage: radpipe " + command), std::string::npos)
+        << "the re-executed program keeps its arguments: " << by_default.out;
+  }
+
+  CommandResult quick = radpipe("--version", clean);
+  EXPECT_NE(quick.err.find("GOMP_SPINCOUNT = '300000'"), std::string::npos) << "quick commands do not re-execute: " << quick.err;
+
+  CommandResult active = radpipe("predict --help", clean + " OMP_WAIT_POLICY=active");
+  EXPECT_NE(active.err.find("OMP_WAIT_POLICY = 'ACTIVE'"), std::string::npos) << active.err;
+  EXPECT_EQ(active.err.find("GOMP_SPINCOUNT = '0'"), std::string::npos) << active.err;
+
+  CommandResult spin_count = radpipe("predict --help", clean + " GOMP_SPINCOUNT=1234");
+  EXPECT_NE(spin_count.err.find("GOMP_SPINCOUNT = '1234'"), std::string::npos) << spin_count.err;
 }
 
 TEST(Cli, BadCommandLinesExitWithTwo) {
