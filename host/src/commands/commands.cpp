@@ -411,10 +411,12 @@ int command_check(const GlobalOptions& global, const fs::path& pipeline) {
   auto config = validate_or_report(pipeline, plugins, global.overrides);
   if (!config) return exit_invalid;
   std::vector<std::string> chains;
-  for (const auto& chain : config->chains)
+  for (const auto& chain : config->chains) {
+    const std::string scoring = scoring_summary(chain);
     chains.push_back(fmt::format("{} ({}{}{})", chain.name, chain.model.entry.stage->name,
                                  chain.preprocess.empty() ? "" : fmt::format(", {} own step{}", chain.preprocess.size(), chain.preprocess.size() == 1 ? "" : "s"),
-                                 scoring_summary(chain).empty() ? "" : ", " + scoring_summary(chain)));
+                                 scoring.empty() ? "" : ", " + scoring));
+  }
   std::cout << fmt::format("{}: valid pipeline '{}': reader {}, {} shared preprocessing step{}, {} chain{}: {}{}, aggregator {}\n",
                            pipeline.string(), config->settings.string("name"), config->reader.entry.stage->name, config->preprocess.size(),
                            config->preprocess.size() == 1 ? "" : "s", chains.size(), chains.size() == 1 ? "" : "s", join(chains),

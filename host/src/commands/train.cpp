@@ -368,8 +368,8 @@ public:
     for (const auto& chain : config.chains) {
       if (const auto members = chain.ensemble(); !members.empty())
         throw std::runtime_error(format(Diagnostic{
-            ensemble_location(chain), "[" + chain.model.table + "] is an ensemble of " + std::to_string(members.size()) +
-                                          (members.size() == 1 ? " weights file" : " weights files") + ", and training trains one model per chain: train each member on its own "
+            ensemble_location(chain), ensemble_refusal(chain) +
+                                          ", and training trains one model per chain: train each member on its own "
                                           "and list their best.pt in ensemble, or train this model with --set " +
                                           chain.model.table + ".ensemble=[]"}));
       if (TestTimeAugmentation::from(chain.model_host).enabled())

@@ -73,4 +73,9 @@ SourceLocation ensemble_location(const ChainConfig& chain) {
   return found == chain.model.key_locations.end() ? chain.model.where : found->second;
 }
 
+std::string ensemble_refusal(const ChainConfig& chain) {
+  const std::size_t members = chain.ensemble().size();
+  return "[" + chain.model.table + "] is an ensemble of " + std::to_string(members) + (members == 1 ? " weights file" : " weights files");
+}
+
 } // namespace radpipe::host

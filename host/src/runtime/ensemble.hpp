@@ -31,4 +31,7 @@ std::string scoring_summary(const ChainConfig& chain);
 // Where the file sets a chain's `ensemble` key (its model table when it does not).
 SourceLocation ensemble_location(const ChainConfig& chain);
 
+// "[model] is an ensemble of 2 weights files": how the refusals of an ensemble chain begin.
+std::string ensemble_refusal(const ChainConfig& chain);
+
 } // namespace radpipe::host

@@ -181,7 +181,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     if (!ensemble.empty() && !options.checkpoint.empty())
       throw std::runtime_error(format(Diagnostic{
           ensemble_location(chain_config),
-          "[" + chain_config.model.table + "] is an ensemble of " + std::to_string(ensemble.size()) + (ensemble.size() == 1 ? " weights file" : " weights files") + ", and --checkpoint " +
+          ensemble_refusal(chain_config) + ", and --checkpoint " +
               options.checkpoint.string() + " gives the chain one model: score the checkpoint alone with --set " +
               chain_config.model.table + ".ensemble=[], or list its " + chain_weights_file(chain.name) + " in ensemble"}));
     StageContext model_context = context_for(chain_config.model);
@@ -221,10 +221,11 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     }
     for (auto& model : chain.models()) call_plugin(model.entry, [&] { model.stage->to(chain.device); });
     chain.aggregator = {chain_config.aggregate.entry, create_configured<Aggregator>(plugins, chain_config.aggregate, context_for(chain_config.aggregate))};
+    const std::string scoring = scoring_summary(chain_config);
     spdlog::info("model chain '{}': {} on {}{}{}{}", chain.name, chain_config.model.entry.stage->name, chain.device.str(),
                  precision == Precision::fp32 ? std::string() : fmt::format(", scoring in {} autocast", precision_name(precision)),
                  chain.transforms.empty() ? std::string() : fmt::format(", {} own preprocessing step{}", chain.transforms.size(), chain.transforms.size() == 1 ? "" : "s"),
-                 scoring_summary(chain_config).empty() ? std::string() : ", " + scoring_summary(chain_config));
+                 scoring.empty() ? std::string() : ", " + scoring);
     chains_.push_back(std::move(chain));
   }
   // One reader feeds every chain: it decodes what the most demanding of them needs.
