@@ -195,6 +195,10 @@ int main(int argc, char** argv) {
   cv->add_flag("--resume", cv_options.resume, "Continue a cross-validation in --out where it stopped");
   cv->add_option("--device", cv_options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
   cv->add_option("--epochs", cv_options.epochs, "Override [train] epochs")->check(CLI::PositiveNumber);
+  cv->add_option("--members", cv_options.members,
+                 "Models trained per fold with consecutive seeds; their mean scores the held-out part (an ensemble)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
 
   CompareOptions compare_options;
   auto* compare = app.add_subcommand("compare", "Two evaluations side by side per body part, with deltas and CI overlap");

@@ -4,12 +4,15 @@
 // `--set` mistakes are reported at the override.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <radpipe/csv_rows.hpp>
 #include <radpipe/testing.hpp>
 #include <random>
 #include <sstream>
@@ -221,6 +224,66 @@ TEST(Recipes, StandardizedCnnCrossValidatesByPatientAndResumes) {
   EXPECT_EQ(resumed.err.find("fold 2/2: training"), std::string::npos) << resumed.err;
   const auto resumed_summary = read_json(out / "cv.json");
   EXPECT_EQ(resumed_summary["pooled"], summary["pooled"]) << "the same checkpoints score the same";
+}
+
+// `radpipe cv --members 2` on a finished cross-validation trains only each fold's second model
+// (the next seed), and every held-out image is then scored by the mean of the two models'
+// probabilities: each member's own `radpipe predict` gives the two halves.
+TEST(Recipes, CrossValidationGrowsIntoASeedEnsembleOnResume) {
+  TempFolder data;
+  const auto labels = write_fracatlas_layout(data.path());
+  const std::string recipe = (pipelines / "standardized-cnn-kfold.toml").string();
+  const std::string overrides = fracatlas_overrides(labels, 3) + " --set model.blocks=3 --set model.width=8";
+  const fs::path out = data.path() / "cv";
+  const std::string command = "cv " + recipe + " --k 2 --valid 0.25 --out " + out.string() + overrides;
+  CommandResult single = run_radpipe(command);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  EXPECT_EQ(read_json(out / "cv.json")["members"], 1);
+  EXPECT_FALSE(fs::exists(out / "fold-1" / "train-2"));
+
+  CommandResult grown = run_radpipe(command + " --resume --members 2");
+  ASSERT_EQ(grown.exit_code, 0) << grown.err;
+  for (int fold = 1; fold <= 2; ++fold) {
+    const std::string prefix = "fold " + std::to_string(fold) + "/2: ";
+    EXPECT_NE(grown.err.find(prefix + "scored by 1 model before; now by 2"), std::string::npos) << grown.err;
+    EXPECT_NE(grown.err.find(prefix + "training member 2/2"), std::string::npos) << grown.err;
+    EXPECT_EQ(grown.err.find(prefix + "training member 1/2"), std::string::npos) << "the first model is kept\n" << grown.err;
+  }
+  const auto summary = read_json(out / "cv.json");
+  EXPECT_EQ(summary["members"], 2);
+  EXPECT_NE(read_text(out / "report.html").find("by the mean of 2 models"), std::string::npos);
+
+  // The second member trained with the next seed.
+  const auto first_seed = read_json(out / "fold-1" / "train" / "checkpoints" / "last" / "meta.json")["seed"].get<std::int64_t>();
+  EXPECT_EQ(first_seed, summary["seed"].get<std::int64_t>()) << "the folds' seed is the pipeline's, as the first member's";
+  EXPECT_EQ(read_json(out / "fold-1" / "train-2" / "checkpoints" / "last" / "meta.json")["seed"], first_seed + 1);
+
+  for (int fold = 1; fold <= 2; ++fold) {
+    const fs::path folder = out / ("fold-" + std::to_string(fold));
+    const auto metrics = read_json(folder / "evaluation" / "metrics.json");
+    ASSERT_EQ(metrics["member_checkpoints"].size(), 1u);
+    std::vector<std::map<std::string, double>> member_probabilities;
+    for (const std::string& checkpoint : {metrics["checkpoint"].get<std::string>(), metrics["member_checkpoints"][0].get<std::string>()}) {
+      const fs::path predicted = folder / ("predict-" + std::to_string(member_probabilities.size()));
+      CommandResult predict = run_radpipe("predict " + recipe + " --checkpoint " + checkpoint + " --out " + predicted.string() + overrides);
+      ASSERT_EQ(predict.exit_code, 0) << predict.err;
+      std::map<std::string, double> by_id;
+      for (const auto& row : radpipe::testing::read_csv_rows(predicted / "predictions.csv")) by_id[row.at("id")] = std::stod(row.at("probability"));
+      member_probabilities.push_back(std::move(by_id));
+    }
+    double largest_disagreement = 0.0; // the members differ, so that their mean is not either one
+    for (const auto& [id, probability] : member_probabilities[0])
+      largest_disagreement = std::max(largest_disagreement, std::abs(probability - member_probabilities[1][id]));
+    EXPECT_GT(largest_disagreement, 1e-3) << folder;
+    std::size_t held_out = 0;
+    for (const auto& row : radpipe::testing::read_csv_rows(folder / "evaluation" / "predictions.csv")) {
+      const std::string& id = row.at("id");
+      ASSERT_TRUE(member_probabilities[0].count(id) && member_probabilities[1].count(id)) << id;
+      EXPECT_NEAR(std::stod(row.at("probability")), (member_probabilities[0][id] + member_probabilities[1][id]) / 2, 2e-6) << id;
+      ++held_out;
+    }
+    EXPECT_EQ(held_out, 16u) << folder;
+  }
 }
 
 // Class folders, split by the reader; AdaGrad by step count with a step-based rate drop; then one

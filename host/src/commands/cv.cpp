@@ -115,12 +115,13 @@ std::vector<OutOfFold> cases_from_json(const nlohmann::json& rows) {
 // A finished fold: its held-out predictions at each level and the thresholds its evaluation used.
 struct FoldResult {
   std::size_t fold = 0; // 1-based
+  std::size_t members = 1; // the models whose mean scored it
   std::map<std::string, std::vector<OutOfFold>> levels; // "study", "patient", "image"
   std::map<std::string, double> thresholds;
 };
 
-FoldResult fold_result(std::size_t fold, const EvaluationOutcome& outcome) {
-  FoldResult result{fold, {}, {}};
+FoldResult fold_result(std::size_t fold, std::size_t members, const EvaluationOutcome& outcome) {
+  FoldResult result{fold, members, {}, {}};
   for (const auto& image : outcome.images)
     result.levels["image"].push_back({image.info.id, image.info.body_part, image.info.label, image.probability});
   for (const auto& study : outcome.studies) result.levels["study"].push_back({study.study_id, study.body_part, study.label, study.probability});
@@ -133,11 +134,12 @@ FoldResult fold_result(std::size_t fold, const EvaluationOutcome& outcome) {
 nlohmann::json fold_json(const FoldResult& result) {
   nlohmann::json levels = nlohmann::json::object();
   for (const auto& [level, cases] : result.levels) levels[level] = cases_json(cases);
-  return {{"fold", result.fold}, {"thresholds", result.thresholds}, {"levels", levels}};
+  return {{"fold", result.fold}, {"members", result.members}, {"thresholds", result.thresholds}, {"levels", levels}};
 }
 
 FoldResult fold_from_json(const nlohmann::json& json) {
-  FoldResult result{json.at("fold").get<std::size_t>(), {}, json.at("thresholds").get<std::map<std::string, double>>()};
+  FoldResult result{json.at("fold").get<std::size_t>(), json.value("members", std::size_t{1}), {},
+                    json.at("thresholds").get<std::map<std::string, double>>()};
   for (const auto& [level, rows] : json.at("levels").items()) result.levels[level] = cases_from_json(rows);
   return result;
 }
@@ -170,6 +172,15 @@ fs::path best_checkpoint(const fs::path& run) {
     if (fs::exists(folder / "meta.json")) return folder;
   }
   return last;
+}
+
+// Member M (0-based) of a fold: its `radpipe train` run and the file that marks it trained. The
+// first keeps the names of a cross-validation without members, so that one can grow into an ensemble.
+fs::path member_run(const fs::path& fold_folder, std::size_t member) {
+  return fold_folder / (member == 0 ? std::string("train") : fmt::format("train-{}", member + 1));
+}
+fs::path member_trained_marker(const fs::path& fold_folder, std::size_t member) {
+  return fold_folder / (member == 0 ? std::string("trained") : fmt::format("trained-{}", member + 1));
 }
 
 nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr); }
@@ -258,14 +269,20 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
   listing.clear();
 
   const std::string train_split = config->train->string("train_split"), valid_split = config->train->string("valid_split");
+  const auto base_seed = static_cast<std::uint64_t>(config->settings.integer("seed"));
   std::vector<FoldResult> results;
   for (std::size_t fold = 0; fold < plan.folds; ++fold) {
     const fs::path folder = out / fmt::format("fold-{}", fold + 1);
     const fs::path done = folder / "oof.json";
     if (fs::exists(done)) {
-      results.push_back(fold_from_json(nlohmann::json::parse(std::ifstream(done))));
-      spdlog::info("fold {}/{}: done before", fold + 1, plan.folds);
-      continue;
+      FoldResult before = fold_from_json(nlohmann::json::parse(std::ifstream(done)));
+      if (before.members == options.members) {
+        results.push_back(std::move(before));
+        spdlog::info("fold {}/{}: done before", fold + 1, plan.folds);
+        continue;
+      }
+      spdlog::info("fold {}/{}: scored by {} model{} before; now by {}", fold + 1, plan.folds, before.members,
+                   before.members == 1 ? "" : "s", options.members);
     }
     auto assign = [&plan, fold, &train_split, &valid_split](SampleInfo& info) {
       auto found = plan.roles.find(info.id);
@@ -274,9 +291,11 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
       info.split = role == role_train ? train_split : role == role_valid ? valid_split : held_out_split;
       return true;
     };
-    const fs::path run = folder / "train";
-    if (!fs::exists(folder / "trained")) {
-      spdlog::info("fold {}/{}: training", fold + 1, plan.folds);
+    for (std::size_t member = 0; member < options.members; ++member) {
+      const fs::path run = member_run(folder, member);
+      if (fs::exists(member_trained_marker(folder, member))) continue;
+      spdlog::info("fold {}/{}: training{}", fold + 1, plan.folds,
+                   options.members == 1 ? std::string() : fmt::format(" member {}/{}, seed {}", member + 1, options.members, base_seed + member));
       TrainOptions train;
       train.pipeline = options.pipeline;
       train.out_dir = run;
@@ -284,8 +303,10 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
       train.device = options.device;
       train.epochs = options.epochs;
       train.sample_filter = assign;
-      if (const int code = command_train(global, train); code != exit_ok) return code;
-      write_file_atomically(folder / "trained", [](std::ostream& stream) { stream << "trained\n"; });
+      GlobalOptions member_global = global;
+      if (member > 0) member_global.overrides.push_back(fmt::format("pipeline.seed={}", base_seed + member));
+      if (const int code = command_train(member_global, train); code != exit_ok) return code;
+      write_file_atomically(member_trained_marker(folder, member), [](std::ostream& stream) { stream << "trained\n"; });
     }
     spdlog::info("fold {}/{}: evaluating the held-out part", fold + 1, plan.folds);
     EvaluateOptions evaluate;
@@ -293,12 +314,14 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
     evaluate.out_dir = folder / "evaluation";
     evaluate.split = held_out_split;
     evaluate.device = options.device;
-    evaluate.checkpoint = best_checkpoint(run);
+    evaluate.checkpoint = best_checkpoint(member_run(folder, 0));
+    for (std::size_t member = 1; member < options.members; ++member)
+      evaluate.member_checkpoints.push_back(best_checkpoint(member_run(folder, member)));
     evaluate.sample_filter = assign;
     evaluate.print_summary = false;
     EvaluationOutcome outcome;
     if (const int code = evaluate_pipeline(global, evaluate, &outcome); code != exit_ok) return code;
-    results.push_back(fold_result(fold + 1, outcome));
+    results.push_back(fold_result(fold + 1, options.members, outcome));
     write_file_atomically(done, [&](std::ostream& stream) { stream << fold_json(results.back()).dump() << '\n'; });
   }
 
@@ -317,6 +340,7 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
   report.folds = plan.folds;
   report.seed = plan.seed;
   report.valid_fraction = plan.valid_fraction;
+  report.members = options.members;
   report.bootstrap = bootstrap;
   report.levels = levels;
   nlohmann::json summary{{"pipeline", config->file.string()},
@@ -325,6 +349,7 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
                          {"folds", plan.folds},
                          {"seed", plan.seed},
                          {"valid_fraction", plan.valid_fraction},
+                         {"members", options.members},
                          {"bootstrap", {{"resamples", bootstrap.resamples}, {"seed", bootstrap.seed}, {"level", bootstrap.level}}},
                          {"per_fold", nlohmann::json::array()},
                          {"mean_sd", nlohmann::json::object()},

@@ -6,6 +6,7 @@
 //
 // DIR/folds.csv          every sample's fold and its role (train, valid, test) in each fold
 // DIR/fold-N/train/      the fold's `radpipe train` run (checkpoints, history.csv)
+// DIR/fold-N/train-M/    with --members: member M's run, seeded [pipeline] seed + M - 1
 // DIR/fold-N/evaluation/ the fold's `radpipe evaluate` run on its held-out part
 // DIR/fold-N/oof.json    the fold's out-of-fold predictions and thresholds: the fold is done
 // DIR/cv.json            each fold's figures, their mean and sd, pooled metrics with CIs
@@ -34,6 +35,9 @@ struct CvOptions {
   bool resume = false;
   std::string device;
   std::optional<int> epochs; // replaces [train] epochs when set
+  // Models trained per fold, member M with [pipeline] seed + M - 1; the held-out part is scored by
+  // their mean (the chain's `average`). A resume with more members trains only the new ones.
+  std::size_t members = 1;
 };
 
 int command_cv(const GlobalOptions& global, const CvOptions& options);

@@ -45,6 +45,12 @@ fs::path find_training_history(const fs::path& checkpoint, const PipelineConfig&
 
 namespace {
 
+nlohmann::json paths_json(const std::vector<fs::path>& paths) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& path : paths) list.push_back(path.string());
+  return list;
+}
+
 double choose_or_explain(const std::string& method, std::span<const ScoredCase> cases,
                          const PipelineConfig& config, const std::string& level, const std::string& split) {
   try {
@@ -225,6 +231,7 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
   build.threads = global.threads;
   build.device_override = options.device;
   build.checkpoint = options.checkpoint;
+  build.member_checkpoints = options.member_checkpoints;
   build.sample_filter = options.sample_filter;
   Pipeline pipeline(*config, plugins, build);
   const int threads = resolve_threads(
@@ -320,6 +327,7 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
       {"pipeline_name", config->settings.string("name")},
       {"overrides", config->overrides},
       {"checkpoint", options.checkpoint.string()},
+      {"member_checkpoints", paths_json(options.member_checkpoints)},
       {"split", split},
       {"images", result.images.size()},
       {"studies", result.studies.size()},

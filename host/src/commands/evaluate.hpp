@@ -20,6 +20,8 @@ struct EvaluateOptions {
   std::size_t limit = 0;
   std::string device;
   std::filesystem::path checkpoint;
+  // Further checkpoints scored with `checkpoint` as one ensemble (BuildOptions::member_checkpoints).
+  std::vector<std::filesystem::path> member_checkpoints;
   std::filesystem::path reference; // replaces [evaluate] reference when set
   // Sees every listed sample first; may set its split or drop it (`radpipe cv` assigns folds).
   std::function<bool(SampleInfo&)> sample_filter;

@@ -381,8 +381,10 @@ void write_cv_report(const CrossValidationReport& input, const fs::path& out_dir
                                    : "<dt>overrides</dt><dd><code>--set " + escaped(join(input.overrides, " --set ")) + "</code></dd>")
        << fmt::format("<dt>folds</dt><dd>{} folds grouped by patient (else study, else image), stratified by label and body part, "
                       "seed {}; in each fold {:.0f}% of the training part, grouped alike, picks the best epoch and any tuned "
-                      "threshold, and the held-out fold is scored once</dd>",
-                      input.folds, input.seed, 100 * input.valid_fraction)
+                      "threshold, and the held-out fold is scored once{}</dd>",
+                      input.folds, input.seed, 100 * input.valid_fraction,
+                      input.members > 1 ? fmt::format(" by the mean of {} models trained with consecutive [pipeline] seeds", input.members)
+                                        : std::string())
        << "<dt>intervals</dt><dd>"
        << (input.bootstrap.resamples
                ? fmt::format("{:.0f}% percentile bootstrap of the pooled out-of-fold cases, {} resamples, seed {}",

@@ -48,6 +48,7 @@ struct CrossValidationReport {
   std::size_t folds = 0;
   std::uint64_t seed = 0;
   double valid_fraction = 0.0;
+  std::size_t members = 1; // models trained per fold (other seeds), averaged when its held-out part is scored
   BootstrapOptions bootstrap;
   std::vector<std::string> levels;                  // "study", "patient", "image": the order of the vectors below
   std::vector<std::vector<GroupMetrics>> fold_levels; // [fold][level]: the fold's overall figures

@@ -177,13 +177,25 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
     for (const auto& stage : chain_config.preprocess)
       chain.transforms.push_back({stage.entry, create_configured<Transform>(plugins, stage, context_for(stage))});
     if (!options.checkpoint.empty()) load_transform_states(chain.transforms, options.checkpoint, chain.name);
-    const std::vector<std::string> ensemble = chain_config.ensemble();
+    std::vector<std::string> ensemble = chain_config.ensemble();
     if (!ensemble.empty() && !options.checkpoint.empty())
       throw std::runtime_error(format(Diagnostic{
           ensemble_location(chain_config),
           ensemble_refusal(chain_config) + ", and --checkpoint " +
               options.checkpoint.string() + " gives the chain one model: score the checkpoint alone with --set " +
               chain_config.model.table + ".ensemble=[], or list its " + chain_weights_file(chain.name) + " in ensemble"}));
+    if (!options.member_checkpoints.empty()) {
+      if (options.checkpoint.empty()) throw std::logic_error("member checkpoints without the first member's checkpoint");
+      std::vector<std::filesystem::path> folders{options.checkpoint};
+      folders.insert(folders.end(), options.member_checkpoints.begin(), options.member_checkpoints.end());
+      for (const auto& folder : folders) {
+        const auto file = folder / chain_weights_file(chain.name);
+        if (!std::filesystem::exists(file))
+          throw std::runtime_error("checkpoint " + folder.string() + " has no " + file.filename().string() + " for model chain '" + chain.name + "'");
+        ensemble.push_back(file.string());
+      }
+      spdlog::info("model chain '{}': the mean of the models of {} checkpoints, {} first", chain.name, folders.size(), options.checkpoint.string());
+    }
     StageContext model_context = context_for(chain_config.model);
     // An ensemble's members load their own files: the table's weights would be read for nothing.
     model_context.checkpoint_follows = checkpoint_follows || !ensemble.empty();
@@ -211,7 +223,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       throw std::runtime_error(format(Diagnostic{chain_config.model.where, "[" + chain_config.model.table + "]: the model has " +
                                                                                 std::to_string(outputs) +
                                                                                 " outputs; name them with classes = [...] (binary chains have 1 or 2)"}));
-    if (!options.checkpoint.empty()) {
+    if (!options.checkpoint.empty() && options.member_checkpoints.empty()) {
       const auto file = options.checkpoint / chain_weights_file(chain.name);
       if (!std::filesystem::exists(file))
         throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() + " for model chain '" +

@@ -62,6 +62,10 @@ struct BuildOptions {
   // A checkpoint folder written by `radpipe train`: its model.pt (and model-ROUTE.pt for routed
   // chains) replace the weights the pipeline names, and its fitted preprocessing state is loaded.
   std::filesystem::path checkpoint;
+  // Checkpoint folders of further `radpipe train` runs of the same pipeline (other seeds): each
+  // chain then scores the mean of `checkpoint`'s model and theirs (Chain::ensemble, the chain's
+  // `average`); the fitted preprocessing comes from `checkpoint`. `radpipe cv --members`.
+  std::vector<std::filesystem::path> member_checkpoints;
   // Sees every listed sample before anything else does: may change its metadata (its split) or
   // drop it by returning false. `radpipe cv` assigns its folds this way.
   SampleFilter sample_filter;
