@@ -23,23 +23,12 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <radpipe/process_memory.hpp>
 #include <iostream>
-#include <malloc.h>
 
 using namespace radpipe::host;
 
 namespace {
-
-// LibTorch's CPU kernels allocate and free large scratch buffers (im2col, activations) at every
-// layer. With glibc's defaults each one is a fresh mmap that the kernel must zero page by page:
-// training the demo CNN ran at half speed, most of it in page faults. Serving them from a heap
-// that keeps freed memory makes every later allocation of the same size cheap. The environment's
-// MALLOC_* variables still win, as glibc applies them before main.
-void keep_freed_memory_for_reuse() {
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
-  if (std::getenv("MALLOC_TOP_PAD_") == nullptr) mallopt(M_TOP_PAD, 64 * 1024 * 1024);
-}
 
 // The arguments of the commands that run a pipeline's models over its images (predict, explain).
 void add_scoring_options(CLI::App& command, PredictOptions& options, const std::string& pipeline_doc) {
@@ -56,7 +45,7 @@ void add_scoring_options(CLI::App& command, PredictOptions& options, const std::
 } // namespace
 
 int main(int argc, char** argv) {
-  keep_freed_memory_for_reuse();
+  radpipe::keep_freed_memory_for_reuse(); // LibTorch's scratch buffers: see the header
   keep_large_tensor_buffers_for_reuse(std::size_t{1} << 30);
   // A file-size limit (ulimit -f) would kill radpipe with SIGXFSZ in the middle of a write, without
   // a word. Ignored, the write fails with EFBIG ("File too large") and radpipe reports it (exit 4).

@@ -1,5 +1,5 @@
 // LibTorch's CPU tensors above glibc's largest mmap threshold (32 MiB on 64-bit, the cap that
-// main.cpp's mallopt sets) are mapped at allocation and unmapped when freed, so every such buffer
+// radpipe/process_memory.hpp sets) are mapped at allocation and unmapped when freed, so every such buffer
 // costs a page fault per 4 KiB at every batch: ResNet's first feature map at batch 32 and 128
 // pixels is 33.5 MB, DenseNet's concatenations at 320 pixels over 100 MB. The allocator installed
 // here keeps those buffers for the next request of the same size instead.

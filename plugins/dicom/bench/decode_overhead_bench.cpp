@@ -14,6 +14,7 @@
 #include <functional>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <radpipe/process_memory.hpp>
 #include <radpipe/testing.hpp>
 #include <thread>
 #include <vector>
@@ -153,6 +154,7 @@ dicom::testing::DicomSpec spec_of(const cv::Mat& image, int bits) {
 } // namespace
 
 int main(int argc, char** argv) {
+  radpipe::keep_freed_memory_for_reuse(); // in-process decoding as in radpipe's own process
   const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 10;
   testing::TempFolder scratch;
 

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 
 #include <iostream>
+#include <radpipe/process_memory.hpp>
 
 #include "decoder_server.hpp"
 
 int main() {
+  // Each file's pixels are read, unpacked and mapped through buffers of tens of MB: 330 ms of
+  // page faults per 2000x2500 12-bit file without this, 35 ms with it (bench_dicom_decode_overhead).
+  radpipe::keep_freed_memory_for_reuse();
   constexpr int pixels_fd = 3;
   if (::fcntl(pixels_fd, F_GETFD) < 0) {
     std::cerr

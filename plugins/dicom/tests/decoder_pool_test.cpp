@@ -4,11 +4,14 @@
 #include "decoder_pool.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <opencv2/core.hpp>
 #include <radpipe/testing.hpp>
+#include <sstream>
 
 #include "dicom_decode.hpp"
 #include "dicom_files.hpp"
@@ -166,6 +169,59 @@ TEST_F(Pool, HelpersEndAfterTheirRequestLimit) {
   const fs::path file = write("file.dcm");
   for (int i = 0; i < 5; ++i) pool.decode(file.string(), 1, DecodeOptions{});
   EXPECT_EQ(pool.helpers_started(), 3u);
+}
+
+// The minor page faults so far of this process's children named radpipe-dicom-decoder (the
+// kernel shortens comm to 15 characters), summed; each child's from /proc/PID/stat.
+std::uint64_t decoder_children_minor_faults() {
+  std::uint64_t faults = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto open = text.find('('), close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    if (text.substr(open + 1, close - open - 1) != "radpipe-dicom-d") continue;
+    // After "(comm) ": state ppid pgrp session tty_nr tpgid flags minflt
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    long parent = 0, skipped = 0;
+    std::uint64_t minor = 0;
+    fields >> state >> parent >> skipped >> skipped >> skipped >> skipped >> skipped >> minor;
+    if (parent == ::getpid()) faults += minor;
+  }
+  return faults;
+}
+
+// A helper decodes file after file through buffers of tens of MB (the file, GDCM's pixels, the
+// unpacked values, the mapped image). Once it has decoded one radiograph, the next ones of the
+// same size reuse that memory: with glibc's defaults each buffer was mapped and zeroed afresh,
+// about 15,000 page faults and 300 ms per 2000x2500 12-bit file.
+TEST_F(Pool, AHelperReusesItsMemoryFromOneRadiographToTheNext) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's allocator, in the helper too, keeps its own memory and ignores mallopt";
+#endif
+  DicomSpec spec;
+  spec.rows = 2500;
+  spec.columns = 2000;
+  spec.bits_stored = 12;
+  spec.values = testing::ramp(spec.rows, spec.columns, 1);
+  for (auto& value : spec.values) value %= 4096;
+  const fs::path file = scratch_.path() / "radiograph.dcm";
+  testing::write_dicom(file, spec);
+
+  DecoderPool pool(pool_of(RADPIPE_DICOM_DECODER, 1));
+  pool.decode(file.string(), 1, DecodeOptions{}); // the first file sizes the buffers
+  const std::uint64_t before = decoder_children_minor_faults();
+  ASSERT_GT(before, 0u) << "no radpipe-dicom-decoder child found in /proc";
+  constexpr int files = 8;
+  for (int i = 0; i < files; ++i) EXPECT_EQ(pool.decode(file.string(), 1, DecodeOptions{}).image.rows, 2500);
+  const std::uint64_t per_file = (decoder_children_minor_faults() - before) / files;
+  // Measured: none for most files, 2,047 once in a while as the heap settles. Without the reuse
+  // (MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 in the environment) every file
+  // faults at least its own 10 MB image in again: 2,442 pages.
+  EXPECT_LT(per_file, 1000u) << "page faults per file in the helper";
 }
 
 TEST_F(Pool, AProgramThatIsNoDecoderIsRefusedByItsGreeting) {
