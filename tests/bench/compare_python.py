@@ -222,25 +222,25 @@ def trivial_model():
     return f'stage = "torchscript"\nfile = "{path}"\ninput_channels = 1'
 
 
-def bare_loop_rate(paths_file, size, reduced):
-    output = subprocess.run([os.path.join(BUILD, "tests", "bench", "bench_opencv_loop"), paths_file, str(size),
-                             "reduced" if reduced else "full"], check=True, capture_output=True, text=True).stdout
-    return float(output.split()[0])
+def bare_loop_rate(paths_file, size, reduced, processes=1):
+    """Img/s of the bare OpenCV loop, or the sum of `processes` of them started together, one
+    image list each: what the machine's cores give to decoding when nothing else runs, the
+    ceiling of any decoder pool on it."""
+    command = [os.path.join(BUILD, "tests", "bench", "bench_opencv_loop"), paths_file, str(size), "reduced" if reduced else "full"]
+    started = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    rates = []
+    for process in started:
+        output = process.communicate()[0]
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, command)
+        rates.append(float(output.split()[0]))
+    return sum(rates)
 
 
 def median_of(rounds, measure):
     """The median of `rounds` measurements: a run of 800 small images lasts about a second, and
     one such run on a shared 2-core machine moves by 10-15% from the next."""
     return statistics.median(measure() for _ in range(rounds))
-
-
-def parallel_bare_loops(paths_file, size, processes):
-    """Img/s of `processes` bare loops started together, one image list each: what the machine's
-    cores give to decoding when nothing else runs, the ceiling of any decoder pool on it."""
-    loop = os.path.join(BUILD, "tests", "bench", "bench_opencv_loop")
-    started = [subprocess.Popen([loop, paths_file, str(size), "full"], stdout=subprocess.PIPE, text=True)
-               for _ in range(processes)]
-    return sum(float(process.communicate()[0].split()[0]) for process in started)
 
 
 def preprocess_section():
@@ -259,7 +259,7 @@ def preprocess_section():
             f"decode{size}-full", pipeline_text(listing, preprocess, model, "decode_hints = false")))
         python_full = python_decode_rate(selected, "grey", size, reduced=False)
         python_reduced = python_decode_rate(selected, "grey", size, reduced=True)
-        ceiling = median_of(ARGS.rounds, lambda: parallel_bare_loops(paths_file, size, WORKERS))
+        ceiling = median_of(ARGS.rounds, lambda: bare_loop_rate(paths_file, size, reduced=False, processes=WORKERS))
         show(f"{size}: radpipe (hints) vs DataLoader {WORKERS} workers", hinted, python_full)
         show(f"{size}: radpipe (hints) vs DataLoader + PIL draft (reduced)", hinted, python_reduced)
         show_pair(f"{size}: radpipe hints on vs off", "on ", hinted, "off", full, "img/s")

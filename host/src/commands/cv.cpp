@@ -176,12 +176,11 @@ fs::path best_checkpoint(const fs::path& run) {
 
 // Member M (0-based) of a fold: its `radpipe train` run and the file that marks it trained. The
 // first keeps the names of a cross-validation without members, so that one can grow into an ensemble.
-fs::path member_run(const fs::path& fold_folder, std::size_t member) {
-  return fold_folder / (member == 0 ? std::string("train") : fmt::format("train-{}", member + 1));
+fs::path of_member(const fs::path& fold_folder, const std::string& name, std::size_t member) {
+  return fold_folder / (member == 0 ? name : fmt::format("{}-{}", name, member + 1));
 }
-fs::path member_trained_marker(const fs::path& fold_folder, std::size_t member) {
-  return fold_folder / (member == 0 ? std::string("trained") : fmt::format("trained-{}", member + 1));
-}
+fs::path member_run(const fs::path& fold_folder, std::size_t member) { return of_member(fold_folder, "train", member); }
+fs::path member_trained_marker(const fs::path& fold_folder, std::size_t member) { return of_member(fold_folder, "trained", member); }
 
 nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr); }
 

@@ -154,6 +154,14 @@ void load_transform_states(std::vector<Built<Transform>>& transforms, const std:
   }
 }
 
+// The weights file of model chain `chain` in a checkpoint folder; refused by name when missing.
+std::filesystem::path checkpoint_weights(const std::filesystem::path& checkpoint, const std::string& chain) {
+  auto file = checkpoint / chain_weights_file(chain);
+  if (!std::filesystem::exists(file))
+    throw std::runtime_error("checkpoint " + checkpoint.string() + " has no " + file.filename().string() + " for model chain '" + chain + "'");
+  return file;
+}
+
 } // namespace
 
 Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, const BuildOptions& options)
@@ -188,12 +196,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       if (options.checkpoint.empty()) throw std::logic_error("member checkpoints without the first member's checkpoint");
       std::vector<std::filesystem::path> folders{options.checkpoint};
       folders.insert(folders.end(), options.member_checkpoints.begin(), options.member_checkpoints.end());
-      for (const auto& folder : folders) {
-        const auto file = folder / chain_weights_file(chain.name);
-        if (!std::filesystem::exists(file))
-          throw std::runtime_error("checkpoint " + folder.string() + " has no " + file.filename().string() + " for model chain '" + chain.name + "'");
-        ensemble.push_back(file.string());
-      }
+      for (const auto& folder : folders) ensemble.push_back(checkpoint_weights(folder, chain.name).string());
       spdlog::info("model chain '{}': the mean of the models of {} checkpoints, {} first", chain.name, folders.size(), options.checkpoint.string());
     }
     StageContext model_context = context_for(chain_config.model);
@@ -224,10 +227,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
                                                                                 std::to_string(outputs) +
                                                                                 " outputs; name them with classes = [...] (binary chains have 1 or 2)"}));
     if (!options.checkpoint.empty() && options.member_checkpoints.empty()) {
-      const auto file = options.checkpoint / chain_weights_file(chain.name);
-      if (!std::filesystem::exists(file))
-        throw std::runtime_error("checkpoint " + options.checkpoint.string() + " has no " + file.filename().string() + " for model chain '" +
-                                 chain.name + "'");
+      const auto file = checkpoint_weights(options.checkpoint, chain.name);
       call_plugin(chain.model.entry, [&] { chain.model.stage->load_weights(file); });
       spdlog::info("model chain '{}': weights from {}", chain.name, file.string());
     }
