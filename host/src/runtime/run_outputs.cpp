@@ -185,14 +185,18 @@ void RunOutputs::add(ImagePrediction&& image) {
   last_study_ = key;
   ++images_;
   ++chain_images_[image.chain];
+  // An image without a study id is a study of one, so it is written now, whatever the reader says
+  // of its order: a listing without studies (a CSV without study_column, class folders) then holds
+  // nothing per image, however many millions it lists. Ids are unique, so nothing is remembered.
+  if (image.info.study_id.empty()) finish_study(key, /*may_come_back=*/false);
   if (++since_commit_ >= options_.commit_every) commit("running");
 }
 
-void RunOutputs::finish_study(const std::string& key) {
+void RunOutputs::finish_study(const std::string& key, bool may_come_back) {
   auto found = open_.find(key);
   StudyPrediction study = found->second.second.finish(pipeline_);
   open_.erase(found);
-  if (studies_together_) finished_.insert(stable_hash(key));
+  if (studies_together_ && may_come_back) finished_.insert(stable_hash(key));
   for (auto& writer : writers_) call_plugin(writer.entry, [&] { writer.stage->write_study(study); });
   ledger_->write_line(json_line({{"study_done", key}}));
   ++studies_;

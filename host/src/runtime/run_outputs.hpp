@@ -3,7 +3,8 @@
 //
 // - Each image is handed to every writer as soon as it is scored (in input order); each study
 //   when its last image is. With a reader that lists studies together, that is when the next study
-//   starts; otherwise open studies are held (their images' probabilities only) until the end.
+//   starts; otherwise open studies are held (their images' probabilities only) until the end. An
+//   image without a study id is a study of one, written at once.
 // - Every `commit_every` images the writers commit (whole lines, flushed), then the ledger does,
 //   then run.json is rewritten atomically with the size of every file. run.json is the record of
 //   what is committed: what lies beyond those sizes after a kill is cut off by --resume.
@@ -68,7 +69,9 @@ public:
   std::size_t open_studies() const { return open_.size(); }
 
 private:
-  void finish_study(const std::string& key);
+  // may_come_back: whether the key must be remembered, to catch a listing that breaks the reader's
+  // promise to list studies together.
+  void finish_study(const std::string& key, bool may_come_back = true);
   void commit(const std::string& status);
   void write_run_json(const std::string& status);
   void read_previous_run();

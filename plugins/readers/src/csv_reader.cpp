@@ -42,6 +42,11 @@ Schema CsvReader::schema() {
       ParamSpec::string("patient_column", "Column holding the patient id; \"\" for none").with_default(""),
       ParamSpec::string("study_column", "Column holding the study id; \"\" makes every image its own study")
           .with_default(""),
+      ParamSpec::boolean("sorted_by_study",
+                         "The rows of each study come one after another: predict then writes each study when "
+                         "the next starts and holds one study at a time, not all until the end (a study that "
+                         "comes back later in the listing stops the run)")
+          .with_default(false),
       ParamSpec::string("view_column", "Column holding the view (frontal, lateral, ...); \"\" for none")
           .with_default(""),
       ParamSpec::string("id_column",
@@ -68,6 +73,7 @@ CsvReader::CsvReader(const Params& params, const StageContext& context)
       split_(params.has("split") ? std::optional<std::string>(params.string("split")) : std::nullopt),
       records_(file_, "file") {
   max_pixels_ = static_cast<std::uint64_t>(params.integer("max_pixels"));
+  sorted_by_study_ = params.boolean("sorted_by_study");
   if (params.has("filter")) {
     try {
       filter_.emplace(params.string("filter"));

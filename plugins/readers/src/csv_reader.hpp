@@ -24,6 +24,7 @@ class CsvReader final : public ImageFileReader {
 
   std::optional<SampleInfo> next() override;
   std::optional<std::size_t> size_hint() const override { return row_count_; }
+  bool lists_studies_together() const override { return sorted_by_study_; }
 
  private:
   // Where each field of interest sits in a row; columns not named by a parameter become tags.
@@ -50,6 +51,7 @@ class CsvReader final : public ImageFileReader {
   std::uint64_t next_index_ = 0;
   std::uint64_t max_pixels() const override { return max_pixels_; }
   std::uint64_t max_pixels_ = 0; // the max_pixels parameter
+  bool sorted_by_study_ = false;
 };
 
 } // namespace radpipe::readers
