@@ -107,6 +107,11 @@ int main(int argc, char** argv) {
                       "Read these image files, folders or list files (a path per line) instead of the pipeline's [reader], "
                       "each with the reader plugin that reads it")
       ->type_name("PATH...");
+  predict->add_option("--commit-seconds", predict_options.commit_seconds,
+                      "Commit the outputs (whole lines, then run.json) once a batch and at least this many seconds "
+                      "have passed since the last commit: what a kill can lose; 0 commits every batch")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   predict->add_option("--shard-count", predict_options.shard_count, "Number of shards when JOB_COMPLETION_INDEX gives the index")
       ->check(CLI::PositiveNumber);
 

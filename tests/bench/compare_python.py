@@ -263,6 +263,9 @@ def preprocess_section():
         show(f"{size}: radpipe (hints) vs DataLoader {WORKERS} workers", hinted, python_full)
         show(f"{size}: radpipe (hints) vs DataLoader + PIL draft (reduced)", hinted, python_reduced)
         show_pair(f"{size}: radpipe hints on vs off", "on ", hinted, "off", full, "img/s")
+        every_batch = median_of(ARGS.rounds, lambda: run_radpipe_predict(
+            f"decode{size}-every-batch", pipeline_text(listing, preprocess, model), extra=["--commit-seconds", "0"]))
+        show_pair(f"{size}: radpipe commits once a second vs every batch (16)", "1 s", hinted, "batch", every_batch, "img/s")
         show_pair(f"{size}: {WORKERS} bare loops as {WORKERS} processes vs {ARGS.target}x DataLoader",
                   "loops", ceiling, "target", ARGS.target * python_full, "img/s")
         show_pair(f"{size}: radpipe {WORKERS} workers vs {WORKERS} bare loop processes", "radpipe", hinted, "loops", ceiling, "img/s")

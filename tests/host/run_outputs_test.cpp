@@ -25,6 +25,11 @@ std::size_t lines_of(const std::filesystem::path& file) {
   return lines;
 }
 
+nlohmann::json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
 // The resident set of this process in KiB (Linux), for a bound on what a run holds.
 std::size_t resident_kib() {
   std::ifstream status("/proc/self/status");
@@ -106,9 +111,10 @@ TEST(RunOutputs, StudiesOfAnInterleavedListingAreHeldUntilTheEnd) {
   OutputsPipeline setup("stage = \"csv\"\nfile = \"" + labels.string() + "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\n");
   OutputOptions options;
   options.out_dir = setup.out();
+  options.commit_interval = std::chrono::seconds(0);
   RunOutputs outputs(setup.pipeline(), real_plugins(), options);
 
-  // 1,024 images: a commit every 16 (the default) flushes the last of them too.
+  // 1,024 images: a commit every 16 (a batch, with no interval) flushes the last of them too.
   for (std::size_t index = 0; index < 1'024; ++index) outputs.add(prediction(index, "study-" + std::to_string(index % 10)));
   EXPECT_EQ(outputs.open_studies(), 10u);
   EXPECT_EQ(outputs.studies(), 0u);
@@ -167,6 +173,28 @@ TEST(RunOutputs, ACsvSortedByStudyHoldsOneStudyAndRefusesOneThatComesBack) {
     FAIL() << "study-3 came back after study-199 began";
   } catch (const std::runtime_error& error) {
     EXPECT_NE(std::string(error.what()).find("study study-3 comes back"), std::string::npos) << error.what();
+  }
+}
+
+// What a commit costs (three fsyncs and a run.json) is paid once a batch and a commit interval have
+// passed: the first batch commits at once, so run.json shows a run has started, then nothing until
+// the interval is up, while a zero interval commits every batch.
+TEST(RunOutputs, CommitsWaitForTheIntervalAfterTheFirstBatch) {
+  const auto labels = std::filesystem::path(RADPIPE_SOURCE_DIR) / "samples" / "fracatlas" / "labels.csv";
+  const std::string reader = "stage = \"csv\"\nfile = \"" + labels.string() + "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\n";
+  const auto committed_images = [](const std::filesystem::path& out) {
+    return read_json(out / "run.json").value("images", std::size_t{0});
+  };
+  for (const auto interval : {std::chrono::seconds(0), std::chrono::seconds(3600)}) {
+    OutputsPipeline setup(reader);
+    OutputOptions options;
+    options.out_dir = setup.out();
+    options.commit_interval = interval;
+    RunOutputs outputs(setup.pipeline(), real_plugins(), options);
+    for (std::size_t index = 0; index < 1'000; ++index) outputs.add(prediction(index, ""));
+    EXPECT_EQ(committed_images(setup.out()), interval.count() == 0 ? 992u : 16u) << interval.count() << " s";
+    outputs.finish(InferenceSummary{}, "complete");
+    EXPECT_EQ(committed_images(setup.out()), 1'000u);
   }
 }
 

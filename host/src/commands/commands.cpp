@@ -501,6 +501,7 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
   output_options.resume = options.resume;
   output_options.shard = shard;
   output_options.inputs = options.inputs;
+  output_options.commit_interval = std::chrono::duration<double>(options.commit_seconds);
   for (const auto& chain : pipeline.chains())
     output_options.commit_every = std::min(output_options.commit_every, std::max<std::size_t>(1, chain.config->batch_size));
   RunOutputs outputs(pipeline, plugins, output_options);

@@ -62,6 +62,7 @@ struct PredictOptions {
   std::string shard;               // "I/N"; empty: from the scheduler's environment, else the whole run
   std::uint64_t shard_count = 0;   // Kubernetes Indexed Jobs: the Job's completions
   std::vector<std::string> inputs; // files, folders or list files read instead of the pipeline's [reader]
+  double commit_seconds = 1.0;     // the least time between two commits of the outputs; 0: every batch
 };
 int command_predict(const GlobalOptions& global, const PredictOptions& options);
 

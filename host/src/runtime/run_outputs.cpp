@@ -80,6 +80,7 @@ RunOutputs::RunOutputs(Pipeline& pipeline, const PluginHost& plugins, OutputOpti
   }
   ledger_.emplace(run, ledger_name);
   commit("running");
+  last_commit_.reset(); // that commit only says a run began: the first batch still commits at once
 }
 
 RunOutputs::~RunOutputs() {
@@ -189,7 +190,9 @@ void RunOutputs::add(ImagePrediction&& image) {
   // of its order: a listing without studies (a CSV without study_column, class folders) then holds
   // nothing per image, however many millions it lists. Ids are unique, so nothing is remembered.
   if (image.info.study_id.empty()) finish_study(key, /*may_come_back=*/false);
-  if (++since_commit_ >= options_.commit_every) commit("running");
+  if (++since_commit_ >= options_.commit_every &&
+      (!last_commit_ || std::chrono::steady_clock::now() - *last_commit_ >= options_.commit_interval))
+    commit("running");
 }
 
 void RunOutputs::finish_study(const std::string& key, bool may_come_back) {
@@ -213,6 +216,7 @@ void RunOutputs::commit(const std::string& status) {
   const CommittedFile ledger = ledger_->commit();
   files_[ledger.name] = ledger.bytes;
   since_commit_ = 0;
+  last_commit_ = std::chrono::steady_clock::now();
   write_run_json(status);
 }
 
