@@ -46,7 +46,9 @@ SampleStream::~SampleStream() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  changed_.notify_all();
+  work_available_.notify_all();
+  result_available_.notify_all();
+  window_has_room_.notify_all();
   threads_.clear(); // joins
 }
 
@@ -54,7 +56,7 @@ void SampleStream::enumerate() {
   while (true) {
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || enumerated_ - next_to_deliver_ < options_.window; });
+      window_has_room_.wait(lock, [&] { return stopping_ || enumerated_ - next_to_deliver_ < options_.window; });
       if (stopping_) return;
     }
     std::optional<SampleInfo> info;
@@ -74,8 +76,13 @@ void SampleStream::enumerate() {
         pending_.emplace_back(enumerated_++, std::move(*info));
       }
     }
-    changed_.notify_all();
-    if (!info) return;
+    if (info) {
+      work_available_.notify_one();
+      continue;
+    }
+    work_available_.notify_all(); // idle workers end
+    result_available_.notify_all(); // next() may be waiting for the end
+    return;
   }
 }
 
@@ -166,7 +173,7 @@ void SampleStream::work() {
     std::pair<std::uint64_t, SampleInfo> task;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || pending_front_ < pending_.size() || enumeration_done_; });
+      work_available_.wait(lock, [&] { return stopping_ || pending_front_ < pending_.size() || enumeration_done_; });
       if (stopping_) return;
       if (pending_front_ >= pending_.size()) return; // enumeration done, nothing left
       task = std::move(pending_[pending_front_++]);
@@ -176,11 +183,13 @@ void SampleStream::work() {
       }
     }
     Result result = process(std::move(task.second));
+    bool awaited = false; // next() waits for results in order: an earlier one still out keeps it waiting
     {
       std::lock_guard lock(mutex_);
+      awaited = task.first == next_to_deliver_;
       results_.emplace(task.first, std::move(result));
     }
-    changed_.notify_all();
+    if (awaited) result_available_.notify_one();
   }
 }
 
@@ -189,7 +198,7 @@ std::optional<Sample> SampleStream::next() {
     Result result;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] {
+      result_available_.wait(lock, [&] {
         return results_.count(next_to_deliver_) || (enumeration_done_ && next_to_deliver_ == enumerated_);
       });
       auto found = results_.find(next_to_deliver_);
@@ -201,7 +210,7 @@ std::optional<Sample> SampleStream::next() {
       results_.erase(found);
       ++next_to_deliver_;
     }
-    changed_.notify_all();
+    window_has_room_.notify_one();
     if (result.fatal) std::rethrow_exception(result.fatal);
     if (result.skip) {
       if (!options_.skip_bad_samples) stop_at(*result.skip);
