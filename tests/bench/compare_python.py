@@ -116,8 +116,9 @@ def run_radpipe_predict(name, text, limit=None, extra=()):
         return json.load(summary)["images_per_second"]
 
 
-def show_pair(label, first_name, first, second_name, second, unit="img/s"):
-    ratio = first / second if second else float("nan")
+def show_pair(label, first_name, first, second_name, second, unit="img/s", ratio=None):
+    if ratio is None:
+        ratio = first / second if second else float("nan")
     print(f"{label:<62} {first_name:>7} {first:8.1f} {unit} | {second_name:>7} {second:8.1f} {unit} | ratio {ratio:5.2f}", flush=True)
 
 
@@ -237,15 +238,19 @@ def bare_loop_rate(paths_file, size, reduced, processes=1):
     return sum(rates)
 
 
-def median_of(rounds, measure):
-    """The median of `rounds` measurements: a run of 800 small images lasts about a second, and
-    one such run on a shared 2-core machine moves by 10-15% from the next."""
-    return statistics.median(measure() for _ in range(rounds))
+def paired(rounds, first, second):
+    """Medians of `rounds` alternated measurements of two commands, and the median of their ratios
+    round by round. A run of 800 small images lasts about a second, and this VM's speed drifts by
+    20-30% within minutes, so a ratio is taken between runs seconds apart, not between two medians
+    taken a minute apart."""
+    pairs = [(first(), second()) for _ in range(rounds)]
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(a / b for a, b in pairs))
 
 
 def preprocess_section():
     print(f"== decode + preprocess (grey, stretch to SIZE, normalize), {ARGS.train_images} FracAtlas train images; "
-          f"medians of {ARGS.rounds} rounds", flush=True)
+          f"medians of {ARGS.rounds} alternated rounds; a ratio is the median of the rounds' own ratios", flush=True)
     selected = rows("train", ARGS.train_images)
     listing = write_listing("train", selected)
     paths_file = os.path.join(WORK, "paths.txt")
@@ -254,34 +259,42 @@ def preprocess_section():
     model = trivial_model()
     for size in (320, 128):
         preprocess = preprocess_tables("grey", size)
-        hinted = median_of(ARGS.rounds, lambda: run_radpipe_predict(f"decode{size}", pipeline_text(listing, preprocess, model)))
-        full = median_of(ARGS.rounds, lambda: run_radpipe_predict(
+        text = pipeline_text(listing, preprocess, model)
+        hinted_run = lambda: run_radpipe_predict(f"decode{size}", text)
+        hinted, full, hints_ratio = paired(ARGS.rounds, hinted_run, lambda: run_radpipe_predict(
             f"decode{size}-full", pipeline_text(listing, preprocess, model, "decode_hints = false")))
+        _, every_batch, commit_ratio = paired(ARGS.rounds, hinted_run, lambda: run_radpipe_predict(
+            f"decode{size}-every-batch", text, extra=["--commit-seconds", "0"]))
         python_full = python_decode_rate(selected, "grey", size, reduced=False)
         python_reduced = python_decode_rate(selected, "grey", size, reduced=True)
-        ceiling = median_of(ARGS.rounds, lambda: bare_loop_rate(paths_file, size, reduced=False, processes=WORKERS))
+        _, ceiling, ceiling_ratio = paired(ARGS.rounds, hinted_run,
+                                           lambda: bare_loop_rate(paths_file, size, reduced=False, processes=WORKERS))
         show(f"{size}: radpipe (hints) vs DataLoader {WORKERS} workers", hinted, python_full)
         show(f"{size}: radpipe (hints) vs DataLoader + PIL draft (reduced)", hinted, python_reduced)
-        show_pair(f"{size}: radpipe hints on vs off", "on ", hinted, "off", full, "img/s")
-        every_batch = median_of(ARGS.rounds, lambda: run_radpipe_predict(
-            f"decode{size}-every-batch", pipeline_text(listing, preprocess, model), extra=["--commit-seconds", "0"]))
-        show_pair(f"{size}: radpipe commits once a second vs every batch (16)", "1 s", hinted, "batch", every_batch, "img/s")
+        show_pair(f"{size}: radpipe hints on vs off", "on ", hinted, "off", full, "img/s", hints_ratio)
+        show_pair(f"{size}: radpipe commits once a second vs every batch (16)", "1 s", hinted, "batch", every_batch,
+                  "img/s", commit_ratio)
         show_pair(f"{size}: {WORKERS} bare loops as {WORKERS} processes vs {ARGS.target}x DataLoader",
                   "loops", ceiling, "target", ARGS.target * python_full, "img/s")
-        show_pair(f"{size}: radpipe {WORKERS} workers vs {WORKERS} bare loop processes", "radpipe", hinted, "loops", ceiling, "img/s")
-        one = pipeline_text(listing, preprocess, model).replace(f"workers = {WORKERS}", "workers = 1").replace(
-            f"threads = {THREADS}", "threads = 1")
-        per_thread = median_of(ARGS.rounds, lambda: run_radpipe_predict(f"decode{size}-1", one))
-        per_thread_full = median_of(ARGS.rounds, lambda: run_radpipe_predict(
-            f"decode{size}-1-full", one.replace("[pipeline]", "[pipeline]\ndecode_hints = false")))
-        loop_full = median_of(ARGS.rounds, lambda: bare_loop_rate(paths_file, size, reduced=False))
-        loop_reduced = median_of(ARGS.rounds, lambda: bare_loop_rate(paths_file, size, reduced=True))
+        show_pair(f"{size}: radpipe {WORKERS} workers vs {WORKERS} bare loop processes", "radpipe", hinted, "loops", ceiling,
+                  "img/s", ceiling_ratio)
+        one = text.replace(f"workers = {WORKERS}", "workers = 1").replace(f"threads = {THREADS}", "threads = 1")
+        loop_full_run = lambda: bare_loop_rate(paths_file, size, reduced=False)
+        per_thread, loop_full, per_thread_ratio = paired(
+            ARGS.rounds, lambda: run_radpipe_predict(f"decode{size}-1", one), loop_full_run)
+        per_thread_full, _, per_thread_full_ratio = paired(ARGS.rounds, lambda: run_radpipe_predict(
+            f"decode{size}-1-full", one.replace("[pipeline]", "[pipeline]\ndecode_hints = false")), loop_full_run)
+        loop_reduced, _, reduced_ratio = paired(ARGS.rounds, lambda: bare_loop_rate(paths_file, size, reduced=True),
+                                                loop_full_run)
         # The issue's bare loop reads grey at full size. radpipe's hint asks for a decode of at
         # least twice SIZE (the accuracy rule in resize.cpp); on FracAtlas' 373x454 JPEGs that is
         # the full size at 128 and 320 alike, so the first pair does the same work on both sides.
-        show_pair(f"{size}: 1 thread: radpipe (hints) vs bare loop (grey, full size)", "radpipe", per_thread, "loop", loop_full, "img/s")
-        show_pair(f"{size}: 1 thread: radpipe without hints (colour, then grey) vs loop", "radpipe", per_thread_full, "loop", loop_full, "img/s")
-        show_pair(f"{size}: 1 thread: bare loop at the reduced scale covering SIZE vs full", "reduced", loop_reduced, "full", loop_full, "img/s")
+        show_pair(f"{size}: 1 thread: radpipe (hints) vs bare loop (grey, full size)", "radpipe", per_thread, "loop", loop_full,
+                  "img/s", per_thread_ratio)
+        show_pair(f"{size}: 1 thread: radpipe without hints (colour, then grey) vs loop", "radpipe", per_thread_full, "loop",
+                  loop_full, "img/s", per_thread_full_ratio)
+        show_pair(f"{size}: 1 thread: bare loop at the reduced scale covering SIZE vs full", "reduced", loop_reduced, "full",
+                  loop_full, "img/s", reduced_ratio)
 
 
 def predict_section():
