@@ -72,6 +72,31 @@ ImagePrediction prediction(std::size_t index, const std::string& study) {
   return image;
 }
 
+// The [reader] table of FracAtlas's sample labels read by `csv`, with `extra` lines.
+std::string csv_reader(const std::string& extra = "") {
+  const auto labels = std::filesystem::path(RADPIPE_SOURCE_DIR) / "samples" / "fracatlas" / "labels.csv";
+  return "stage = \"csv\"\nfile = \"" + labels.string() + "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\n" + extra;
+}
+
+struct Streamed {
+  std::size_t most_open = 0; // the most studies open after any image
+  std::size_t grown_kib = 0; // resident set grown from image 10,000 to the last
+};
+
+// Hands `count` predictions to `outputs`, image i in study `study_of(i)`, as a run would.
+template <typename StudyOf> Streamed stream(RunOutputs& outputs, std::size_t count, StudyOf study_of) {
+  Streamed streamed;
+  std::size_t resident_at_10000 = 0;
+  for (std::size_t index = 0; index < count; ++index) {
+    outputs.add(prediction(index, study_of(index)));
+    streamed.most_open = std::max(streamed.most_open, outputs.open_studies());
+    if (index == 10'000) resident_at_10000 = resident_kib();
+  }
+  const std::size_t resident_at_end = resident_kib();
+  streamed.grown_kib = resident_at_end - std::min(resident_at_end, resident_at_10000);
+  return streamed;
+}
+
 // A reader that lists studies together (study_folder, as MURA and DICOM study folders): each study
 // is written when the next one starts, so a run of 100,000 images holds one study at a time, and
 // its memory does not grow with the run.
@@ -83,16 +108,10 @@ TEST(RunOutputs, AHundredThousandImagesStreamHoldingOneStudyAtATime) {
   RunOutputs outputs(setup.pipeline(), real_plugins(), options);
 
   constexpr std::size_t count = 100'000;
-  std::size_t most_open = 0, resident_at_10000 = 0;
-  for (std::size_t index = 0; index < count; ++index) {
-    outputs.add(prediction(index, "study-" + std::to_string(index / 4)));
-    most_open = std::max(most_open, outputs.open_studies());
-    if (index == 10'000) resident_at_10000 = resident_kib();
-  }
-  const std::size_t resident_at_end = resident_kib();
+  const Streamed streamed = stream(outputs, count, [](std::size_t index) { return "study-" + std::to_string(index / 4); });
   outputs.finish(InferenceSummary{}, "complete");
 
-  EXPECT_EQ(most_open, 1u);
+  EXPECT_EQ(streamed.most_open, 1u);
   EXPECT_EQ(outputs.images(), count);
   EXPECT_EQ(outputs.studies(), count / 4);
   EXPECT_EQ(lines_of(setup.out() / "predictions.csv"), count + 1);
@@ -100,15 +119,13 @@ TEST(RunOutputs, AHundredThousandImagesStreamHoldingOneStudyAtATime) {
   // 90,000 more images may add what stays per study by design (8 bytes for each study written, so
   // that a study coming back is refused), and allocator noise: far below what holding the
   // predictions would take (about 40 MB of ImagePrediction objects).
-  EXPECT_LT(resident_at_end - std::min(resident_at_end, resident_at_10000), 8u * 1024u)
-      << "KiB grown between image 10,000 and 100,000";
+  EXPECT_LT(streamed.grown_kib, 8u * 1024u) << "KiB grown between image 10,000 and 100,000";
 }
 
 // A reader that does not (csv): studies may come back, so every open study stays until the end of
 // the run (docs/batch.md, "When results are written"), then each is written once.
 TEST(RunOutputs, StudiesOfAnInterleavedListingAreHeldUntilTheEnd) {
-  const auto labels = std::filesystem::path(RADPIPE_SOURCE_DIR) / "samples" / "fracatlas" / "labels.csv";
-  OutputsPipeline setup("stage = \"csv\"\nfile = \"" + labels.string() + "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\n");
+  OutputsPipeline setup(csv_reader());
   OutputOptions options;
   options.out_dir = setup.out();
   options.commit_interval = std::chrono::seconds(0);
@@ -128,35 +145,25 @@ TEST(RunOutputs, StudiesOfAnInterleavedListingAreHeldUntilTheEnd) {
 // single-image studies (FracAtlas's layout, without study_column) holds nothing per image. Holding
 // them until the end, as before, grew the run by about 340 bytes an image (30 MB here).
 TEST(RunOutputs, ImagesWithoutAStudyIdAreWrittenAtOnceAsStudiesOfOne) {
-  const auto labels = std::filesystem::path(RADPIPE_SOURCE_DIR) / "samples" / "fracatlas" / "labels.csv";
-  OutputsPipeline setup("stage = \"csv\"\nfile = \"" + labels.string() + "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\n");
+  OutputsPipeline setup(csv_reader());
   OutputOptions options;
   options.out_dir = setup.out();
   RunOutputs outputs(setup.pipeline(), real_plugins(), options);
 
   constexpr std::size_t count = 100'000;
-  std::size_t most_open = 0, resident_at_10000 = 0;
-  for (std::size_t index = 0; index < count; ++index) {
-    outputs.add(prediction(index, ""));
-    most_open = std::max(most_open, outputs.open_studies());
-    if (index == 10'000) resident_at_10000 = resident_kib();
-  }
-  const std::size_t resident_at_end = resident_kib();
-  EXPECT_EQ(most_open, 0u);
+  const Streamed streamed = stream(outputs, count, [](std::size_t) { return std::string(); });
+  EXPECT_EQ(streamed.most_open, 0u);
   EXPECT_EQ(outputs.studies(), count) << "each written as its image was";
   outputs.finish(InferenceSummary{}, "complete");
   EXPECT_EQ(lines_of(setup.out() / "studies.csv"), count + 1);
-  EXPECT_LT(resident_at_end - std::min(resident_at_end, resident_at_10000), 8u * 1024u)
-      << "KiB grown between image 10,000 and 100,000";
+  EXPECT_LT(streamed.grown_kib, 8u * 1024u) << "KiB grown between image 10,000 and 100,000";
 }
 
 // csv with sorted_by_study = true promises what study_folder's listing guarantees: one study held
 // at a time, and a study that comes back after the next one started stops the run, since its row
 // is already written.
 TEST(RunOutputs, ACsvSortedByStudyHoldsOneStudyAndRefusesOneThatComesBack) {
-  const auto labels = std::filesystem::path(RADPIPE_SOURCE_DIR) / "samples" / "fracatlas" / "labels.csv";
-  OutputsPipeline setup("stage = \"csv\"\nfile = \"" + labels.string() +
-                        "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\nsorted_by_study = true\n");
+  OutputsPipeline setup(csv_reader("sorted_by_study = true\n"));
   OutputOptions options;
   options.out_dir = setup.out();
   RunOutputs outputs(setup.pipeline(), real_plugins(), options);
@@ -180,8 +187,7 @@ TEST(RunOutputs, ACsvSortedByStudyHoldsOneStudyAndRefusesOneThatComesBack) {
 // passed: the first batch commits at once, so run.json shows a run has started, then nothing until
 // the interval is up, while a zero interval commits every batch.
 TEST(RunOutputs, CommitsWaitForTheIntervalAfterTheFirstBatch) {
-  const auto labels = std::filesystem::path(RADPIPE_SOURCE_DIR) / "samples" / "fracatlas" / "labels.csv";
-  const std::string reader = "stage = \"csv\"\nfile = \"" + labels.string() + "\"\nimage_column = \"image\"\nlabel_column = \"fractured\"\n";
+  const std::string reader = csv_reader();
   const auto committed_images = [](const std::filesystem::path& out) {
     return read_json(out / "run.json").value("images", std::size_t{0});
   };

@@ -39,7 +39,7 @@ namespace radpipe::host {
 struct OutputOptions {
   std::filesystem::path out_dir;
   bool resume = false;
-  std::size_t commit_every = 16; // images between commits: at least once per batch
+  std::size_t commit_every = 16;                      // images between commits: at least once per batch
   std::chrono::duration<double> commit_interval{1.0}; // and at least this long; 0: every batch
   Shard shard;
   std::vector<std::string> inputs; // --input paths, recorded in run.json
@@ -100,7 +100,8 @@ private:
   nlohmann::json stages_; // what served each stage (stage_provenance), for run.json
   bool closed_ = false;
   std::chrono::steady_clock::time_point start_;
-  std::optional<std::chrono::steady_clock::time_point> last_commit_; // none yet: the first batch commits at once
+  // None yet: the first batch commits at once.
+  std::optional<std::chrono::steady_clock::time_point> last_commit_;
   double seconds_before_ = 0.0;
 };
 

@@ -56,7 +56,8 @@ void SampleStream::enumerate() {
   while (true) {
     {
       std::unique_lock lock(mutex_);
-      window_has_room_.wait(lock, [&] { return stopping_ || enumerated_ - next_to_deliver_ < options_.window; });
+      window_has_room_.wait(lock,
+                            [&] { return stopping_ || enumerated_ - next_to_deliver_ < options_.window; });
       if (stopping_) return;
     }
     std::optional<SampleInfo> info;
@@ -80,7 +81,7 @@ void SampleStream::enumerate() {
       work_available_.notify_one();
       continue;
     }
-    work_available_.notify_all(); // idle workers end
+    work_available_.notify_all();   // idle workers end
     result_available_.notify_all(); // next() may be waiting for the end
     return;
   }
@@ -173,7 +174,8 @@ void SampleStream::work() {
     std::pair<std::uint64_t, SampleInfo> task;
     {
       std::unique_lock lock(mutex_);
-      work_available_.wait(lock, [&] { return stopping_ || pending_front_ < pending_.size() || enumeration_done_; });
+      work_available_.wait(
+          lock, [&] { return stopping_ || pending_front_ < pending_.size() || enumeration_done_; });
       if (stopping_) return;
       if (pending_front_ >= pending_.size()) return; // enumeration done, nothing left
       task = std::move(pending_[pending_front_++]);

@@ -94,7 +94,7 @@ private:
   // One condition per waiter, each signalled only when its waiter can go on: with a single
   // condition notified for every event, each image woke the enumerator, every worker and the
   // consumer three times (futex wake-ups and IPIs were about a seventh of a 2-core run at 128).
-  std::condition_variable work_available_;  // workers: pending_ holds a task, or enumeration ended
+  std::condition_variable work_available_;   // workers: pending_ holds a task, or enumeration ended
   std::condition_variable result_available_; // next(): the next result in order is in, or none will be
   std::condition_variable window_has_room_;  // enumerate(): fewer than `window` samples in flight
   std::vector<std::pair<std::uint64_t, SampleInfo>> pending_; // enumerated, not yet taken by a worker (FIFO)
