@@ -25,11 +25,6 @@ std::size_t lines_of(const std::filesystem::path& file) {
   return lines;
 }
 
-nlohmann::json read_json(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  return nlohmann::json::parse(in);
-}
-
 // The resident set of this process in KiB (Linux), for a bound on what a run holds.
 std::size_t resident_kib() {
   std::ifstream status("/proc/self/status");
@@ -168,12 +163,8 @@ TEST(RunOutputs, ACsvSortedByStudyHoldsOneStudyAndRefusesOneThatComesBack) {
   options.out_dir = setup.out();
   RunOutputs outputs(setup.pipeline(), real_plugins(), options);
 
-  std::size_t most_open = 0;
-  for (std::size_t index = 0; index < 1'000; ++index) {
-    outputs.add(prediction(index, "study-" + std::to_string(index / 5)));
-    most_open = std::max(most_open, outputs.open_studies());
-  }
-  EXPECT_EQ(most_open, 1u);
+  const Streamed streamed = stream(outputs, 1'000, [](std::size_t index) { return "study-" + std::to_string(index / 5); });
+  EXPECT_EQ(streamed.most_open, 1u);
   EXPECT_EQ(outputs.studies(), 199u) << "all but the last study, written as the next began";
   try {
     outputs.add(prediction(1'000, "study-3"));
@@ -189,7 +180,7 @@ TEST(RunOutputs, ACsvSortedByStudyHoldsOneStudyAndRefusesOneThatComesBack) {
 TEST(RunOutputs, CommitsWaitForTheIntervalAfterTheFirstBatch) {
   const std::string reader = csv_reader();
   const auto committed_images = [](const std::filesystem::path& out) {
-    return read_json(out / "run.json").value("images", std::size_t{0});
+    return nlohmann::json::parse(radpipe::testing::read_text(out / "run.json")).value("images", std::size_t{0});
   };
   for (const auto interval : {std::chrono::seconds(0), std::chrono::seconds(3600)}) {
     OutputsPipeline setup(reader);
