@@ -1,17 +1,20 @@
 // Throughput of the first preprocessing steps on the FracAtlas train split: decode (the csv
-// reader's load), grayscale, resize to 320x320 and normalize, each with 1 and 2 threads working
-// on different images, as the host's decode workers do. Prints images/s per step and the ratio
-// 2-thread / 1-thread measured in this run, so that the numbers compare only with each other.
+// reader's load), grayscale, resize to 320x320 and to 128x128 and normalize, each with 1 and 2
+// threads working on different images, as the host's decode workers do. Prints images/s per step
+// and the ratio 2-thread / 1-thread measured in this run, so that the numbers compare only with
+// each other; then the resize stage against cv::resize(INTER_AREA) on the same images.
 //
 //   cmake -S . -B build -DRADPIPE_BUILD_BENCHMARKS=ON && cmake --build build --target bench_preprocess
 //   build/tests/bench/bench_preprocess [--benchmark_min_time=2]
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 
@@ -33,7 +36,7 @@ struct Data {
   std::vector<SampleInfo> train;              // every train row, for decoding
   std::vector<Sample> decoded, gray, resized; // each step's input, from the first cached_images rows
   std::unique_ptr<transforms::Grayscale> grayscale;
-  std::unique_ptr<transforms::Resize> resize;
+  std::unique_ptr<transforms::Resize> resize, resize_128;
   std::unique_ptr<transforms::Normalize> normalize;
 };
 
@@ -52,6 +55,10 @@ Data load_data() {
       resolve_params(transforms::Grayscale::schema(), {}), StageContext{});
   data.resize = std::make_unique<transforms::Resize>(
       resolve_params(transforms::Resize::schema(), {{"size", std::vector<std::int64_t>{320, 320}}}),
+      StageContext{});
+  data.resize_128 = std::make_unique<transforms::Resize>(
+      resolve_params(transforms::Resize::schema(),
+                     {{"size", std::vector<std::int64_t>{128, 128}}, {"mode", std::string("stretch")}}),
       StageContext{});
   data.normalize = std::make_unique<transforms::Normalize>(
       resolve_params(transforms::Normalize::schema(), {}), StageContext{});
@@ -120,7 +127,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "FracAtlas train split: %zu images to decode; %zu cached for the other steps\n",
                data.train.size(), data.decoded.size());
 
-  const std::vector<std::string> steps{"decode", "grayscale", "resize_320", "normalize"};
+  const std::vector<std::string> steps{"decode",     "grayscale",       "resize_320", "opencv_area_320",
+                                       "resize_128", "opencv_area_128", "normalize"};
   const auto add = [](const std::string& name, auto&& body) {
     benchmark::RegisterBenchmark(name.c_str(), body)->Threads(1)->Threads(2)->UseRealTime()->MinTime(1.0);
   };
@@ -132,18 +140,46 @@ int main(int argc, char** argv) {
   });
   add(steps[1], [&](benchmark::State& state) { run_transform(state, *data.grayscale, data.decoded); });
   add(steps[2], [&](benchmark::State& state) { run_transform(state, *data.resize, data.gray); });
-  add(steps[3], [&](benchmark::State& state) { run_transform(state, *data.normalize, data.resized); });
+  // The bare call the resize stage replaces on these shrinks: pad mode's content size at 320, the
+  // full image at 128 (stretch).
+  const auto opencv_area = [&](benchmark::State& state, cv::Size size, bool keep_aspect) {
+    run_per_image(state, data.gray.size(), [&](std::size_t i) {
+      const cv::Mat& image = data.gray[i].image;
+      const double scale = std::min(static_cast<double>(size.width) / image.cols,
+                                    static_cast<double>(size.height) / image.rows);
+      const cv::Size target = keep_aspect ? cv::Size(static_cast<int>(std::lround(image.cols * scale)),
+                                                     static_cast<int>(std::lround(image.rows * scale)))
+                                          : size;
+      cv::Mat output;
+      cv::resize(image, output, target, 0, 0, cv::INTER_AREA);
+      benchmark::DoNotOptimize(output.data);
+    });
+  };
+  add(steps[3], [&](benchmark::State& state) { opencv_area(state, {320, 320}, true); });
+  add(steps[4], [&](benchmark::State& state) { run_transform(state, *data.resize_128, data.gray); });
+  add(steps[5], [&](benchmark::State& state) { opencv_area(state, {128, 128}, false); });
+  add(steps[6], [&](benchmark::State& state) { run_transform(state, *data.normalize, data.resized); });
 
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
-  std::printf("\n%-12s %16s %16s %10s\n", "step", "1 thread img/s", "2 threads img/s", "2t/1t");
+  std::printf("\n%-16s %16s %16s %10s\n", "step", "1 thread img/s", "2 threads img/s", "2t/1t");
   for (const std::string& step : steps) {
     const auto found = reporter.rates.find(step);
     if (found == reporter.rates.end() || !found->second.count(1) || !found->second.count(2)) continue;
     const double one = found->second.at(1), two = found->second.at(2);
-    std::printf("%-12s %16.1f %16.1f %10.2f\n", step.c_str(), one, two, two / one);
+    std::printf("%-16s %16.1f %16.1f %10.2f\n", step.c_str(), one, two, two / one);
+  }
+  std::printf("\n%-16s %16s %16s %10s\n", "1 thread", "radpipe img/s", "cv::resize img/s", "ratio");
+  for (const auto& [ours, theirs] :
+       {std::pair{"resize_320", "opencv_area_320"}, std::pair{"resize_128", "opencv_area_128"}}) {
+    const auto radpipe = reporter.rates.find(ours), opencv = reporter.rates.find(theirs);
+    if (radpipe == reporter.rates.end() || opencv == reporter.rates.end() || !radpipe->second.count(1) ||
+        !opencv->second.count(1))
+      continue;
+    std::printf("%-16s %16.1f %16.1f %10.2f\n", ours, radpipe->second.at(1), opencv->second.at(1),
+                radpipe->second.at(1) / opencv->second.at(1));
   }
   return 0;
 }

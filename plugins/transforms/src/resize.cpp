@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "area_resize.hpp"
 #include "crop.hpp"
 #include "pixels.hpp"
 
@@ -34,7 +35,15 @@ Resize::Mode mode_from(const std::string& name) {
   if (name == "stretch") return Resize::Mode::Stretch;
   if (name == "pad") return Resize::Mode::Pad;
   if (name == "shorter_side_crop") return Resize::Mode::ShorterSideCrop;
-  throw StageError("mode", "\"" + name + "\" is not a mode; use \"stretch\", \"pad\" or \"shorter_side_crop\"");
+  throw StageError("mode",
+                   "\"" + name + "\" is not a mode; use \"stretch\", \"pad\" or \"shorter_side_crop\"");
+}
+
+cv::Mat resampled(const cv::Mat& source, cv::Size size, int interpolation) {
+  if (interpolation == cv::INTER_AREA) return resize_by_area(source, size);
+  cv::Mat output;
+  cv::resize(source, output, size, 0, 0, interpolation);
+  return output;
 }
 
 } // namespace
@@ -47,8 +56,9 @@ Schema Resize::schema() {
                         "shorter_side_crop: cover size, cut the centre")
           .with_default("pad")
           .one_of({"stretch", "pad", "shorter_side_crop"}),
-      ParamSpec::real("pad_value",
-                      "Value of the padding in mode pad, in the image's own units (0-255 for 8-bit, 0-65535 for 16-bit)")
+      ParamSpec::real(
+          "pad_value",
+          "Value of the padding in mode pad, in the image's own units (0-255 for 8-bit, 0-65535 for 16-bit)")
           .with_default(ParamValue{0.0}),
       ParamSpec::string("interpolation", "Resampling: area suits shrinking, cubic enlarging")
           .with_default("area")
@@ -92,10 +102,8 @@ void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
                                      static_cast<double>(scaled.height) / input.height, shift.x, shift.y),
                     input, size_);
   };
-  cv::Mat output;
   if (mode_ == Mode::Stretch) {
-    cv::resize(source, output, size_, 0, 0, interpolation_);
-    sample.image = std::move(output);
+    sample.image = resampled(source, size_, interpolation_);
     record(size_, {0, 0});
     return;
   }
@@ -107,8 +115,7 @@ void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
     const double scale = std::max(width_ratio, height_ratio);
     const cv::Size content(std::max(static_cast<int>(std::lround(source.cols * scale)), size_.width),
                            std::max(static_cast<int>(std::lround(source.rows * scale)), size_.height));
-    cv::Mat resized = source;
-    if (content != source.size()) cv::resize(source, resized, content, 0, 0, interpolation_);
+    const cv::Mat resized = content == source.size() ? source : resampled(source, content, interpolation_);
     sample.image = crop_centred(resized, size_, pad_value_);
     record(content, centred_shift(content, size_));
     return;
@@ -117,11 +124,11 @@ void Resize::apply(Sample& sample, const TransformContext& /*context*/) const {
   const double scale = std::min(width_ratio, height_ratio);
   const cv::Size content(std::clamp(static_cast<int>(std::lround(source.cols * scale)), 1, size_.width),
                          std::clamp(static_cast<int>(std::lround(source.rows * scale)), 1, size_.height));
-  cv::Mat resized = source;
-  if (content != source.size()) cv::resize(source, resized, content, 0, 0, interpolation_);
+  const cv::Mat resized = content == source.size() ? source : resampled(source, content, interpolation_);
 
   const int left = (size_.width - content.width) / 2;
   const int top = (size_.height - content.height) / 2;
+  cv::Mat output;
   cv::copyMakeBorder(resized, output, top, size_.height - content.height - top, left,
                      size_.width - content.width - left, cv::BORDER_CONSTANT, cv::Scalar::all(pad_value_));
   sample.image = std::move(output);
