@@ -105,9 +105,7 @@ preset = "imagenet"
 """
 
 
-def run_radpipe_summary(name, text, limit=None, extra=()):
-    """Runs predict and returns its run.json: "seconds" is the run's time from its outputs' opening
-    to their last commit, "images_per_second" the images over it."""
+def run_radpipe_predict(name, text, limit=None, extra=()):
     pipeline = os.path.join(WORK, name + ".toml")
     with open(pipeline, "w") as out:
         out.write(text)
@@ -115,11 +113,7 @@ def run_radpipe_summary(name, text, limit=None, extra=()):
     command = [RADPIPE, "-q", "predict", pipeline, "--out", out_dir] + (["--limit", str(limit)] if limit else []) + list(extra)
     subprocess.run(command, check=True)
     with open(os.path.join(out_dir, "run.json")) as summary:
-        return json.load(summary)
-
-
-def run_radpipe_predict(name, text, limit=None, extra=()):
-    return run_radpipe_summary(name, text, limit, extra)["images_per_second"]
+        return json.load(summary)["images_per_second"]
 
 
 def show_pair(label, first_name, first, second_name, second, unit="img/s", ratio=None):
@@ -162,15 +156,10 @@ def loader(selected, channels, size, batch, reduced=False, shuffle=False):
                                        persistent_workers=False)
 
 
-def python_decode_seconds(selected, channels, size, reduced=False):
+def python_decode_rate(selected, channels, size, reduced):
     start = time.perf_counter()
     count = sum(images.shape[0] for images, _ in loader(selected, channels, size, 16, reduced))
-    assert count == len(selected)
-    return time.perf_counter() - start
-
-
-def python_decode_rate(selected, channels, size, reduced):
-    return len(selected) / python_decode_seconds(selected, channels, size, reduced)
+    return count / (time.perf_counter() - start)
 
 
 def python_predict_rate(selected, network, size):
@@ -268,8 +257,6 @@ def preprocess_section():
     with open(paths_file, "w") as out:
         out.write("\n".join(image_paths(selected)) + "\n")
     model = trivial_model()
-    whole_split = rows("train")
-    whole_listing = write_listing("train-whole", whole_split)
     for size in (320, 128):
         preprocess = preprocess_tables("grey", size)
         text = pipeline_text(listing, preprocess, model)
@@ -308,25 +295,6 @@ def preprocess_section():
                   loop_full, "img/s", per_thread_full_ratio)
         show_pair(f"{size}: 1 thread: bare loop at the reduced scale covering SIZE vs full", "reduced", loop_reduced, "full",
                   loop_full, "img/s", reduced_ratio)
-        # Both sides pay once per run: the DataLoader forks its workers; radpipe starts its pool, and
-        # its first decode makes OpenCV register GDAL's drivers and its first forward starts
-        # LibTorch's threads. Over 800 images that is about a quarter of radpipe's run at 128.
-        # The extra images of the whole split over their extra time leave those costs out alike.
-        whole_text = pipeline_text(whole_listing, preprocess, model)
-
-        def radpipe_running():
-            short = run_radpipe_summary(f"running{size}-short", whole_text, limit=len(selected))["seconds"]
-            whole = run_radpipe_summary(f"running{size}-whole", whole_text)["seconds"]
-            return (len(whole_split) - len(selected)) / (whole - short)
-
-        def python_running():
-            short = python_decode_seconds(selected, "grey", size)
-            whole = python_decode_seconds(whole_split, "grey", size)
-            return (len(whole_split) - len(selected)) / (whole - short)
-
-        running, python_running_rate, running_ratio = paired(ARGS.rounds, radpipe_running, python_running)
-        show_pair(f"{size}: once running ({len(whole_split)} - {len(selected)} images): radpipe vs DataLoader", "radpipe",
-                  running, "Python", python_running_rate, "img/s", running_ratio)
 
 
 def predict_section():
