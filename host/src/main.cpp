@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   app.add_option("--plugin-path", global.plugin_paths, "Folder searched for plugins first (repeatable)")->type_name("DIR");
   app.add_option("--threads", global.threads, "Intra-op threads (overrides [pipeline] threads; 0: every core)")->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", verbosity, "More log output: debug messages and where the time goes per stage");
-  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+  app.add_flag("-q,--quiet", quiet, "Only warnings, errors and progress lines on stderr");
   app.add_flag("--allow-insecure-plugins", global.allow_insecure_plugins,
                "Load plugin files that other users could replace (world-writable, or in a folder writable by others)");
 

@@ -1,25 +1,19 @@
 #include "io/progress.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstdio>
+#include <unistd.h>
 
 namespace radpipe::host {
 using Clock = std::chrono::steady_clock;
 
 Progress::Progress(std::string label, std::optional<std::uint64_t> total, std::string unit)
-    : label_(std::move(label)),
-      total_(total),
-      unit_(std::move(unit)),
-      shown_(spdlog::default_logger_raw()->should_log(spdlog::level::info)),
-      terminal_(::isatty(STDERR_FILENO) != 0),
-      start_(Clock::now()),
-      last_draw_(start_) {}
+    : label_(std::move(label)), total_(total), unit_(std::move(unit)), terminal_(::isatty(STDERR_FILENO) != 0),
+      start_(Clock::now()), last_draw_(start_) {}
 
 Progress::~Progress() {
-  if (shown_ && !finished_ && terminal_ && done_ > 0) std::fputc('\n', stderr);
+  if (!finished_ && terminal_ && done_ > 0) std::fputc('\n', stderr);
 }
 
 double Progress::rate() const {
@@ -54,12 +48,10 @@ std::string duration_text(double seconds) {
 } // namespace
 
 void Progress::draw(bool final_line, const std::string& detail) {
-  if (!shown_) return;
   const double per_second = rate();
   std::string line = fmt::format("{}: {}", label_, done_);
   if (total_ && *total_ > 0) {
-    line += fmt::format("/{} {} ({:.0f}%)", *total_, unit_,
-                        100.0 * static_cast<double>(done_) / static_cast<double>(*total_));
+    line += fmt::format("/{} {} ({:.0f}%)", *total_, unit_, 100.0 * static_cast<double>(done_) / static_cast<double>(*total_));
     if (!final_line && per_second > 0 && done_ < *total_)
       line += ", ETA " + duration_text(static_cast<double>(*total_ - done_) / per_second);
   } else {
@@ -67,10 +59,8 @@ void Progress::draw(bool final_line, const std::string& detail) {
   }
   line += fmt::format(", {:.1f} {}/s", per_second, unit_);
   if (!detail.empty()) line += ", " + detail;
-  if (terminal_)
-    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
-  else
-    std::fprintf(stderr, "%s\n", line.c_str());
+  if (terminal_) std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
+  else std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 }
 

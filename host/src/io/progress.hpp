@@ -1,5 +1,5 @@
 // Progress of long work on stderr: a redrawn line on a terminal, plain periodic lines otherwise
-// (so that logs of batch runs stay readable). It is information: -q (log level warn) hides it.
+// (so that logs of batch runs stay readable).
 #pragma once
 
 #include <chrono>
@@ -10,7 +10,7 @@
 namespace radpipe::host {
 
 class Progress {
- public:
+public:
   Progress(std::string label, std::optional<std::uint64_t> total, std::string unit = "img");
   ~Progress();
 
@@ -18,14 +18,13 @@ class Progress {
   void finish(const std::string& detail = {});
   double rate() const; // units per second so far
 
- private:
+private:
   void draw(bool final_line, const std::string& detail);
 
   std::string label_;
   std::optional<std::uint64_t> total_;
   std::string unit_;
   std::uint64_t done_ = 0;
-  bool shown_ = true;
   bool terminal_ = false;
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_;
