@@ -145,8 +145,10 @@ void NetworkModel::load(const fs::path& file, const std::string& key) {
 // ------------------------------------------------------------------------------------ stages
 
 CnnModel::CnnModel(const Params& params, const StageContext& context)
-    : NetworkModel(make_cnn(static_cast<int>(params.integer("blocks")), params.integer("width"), channels_of(params),
-                            head_options(params)),
+    : NetworkModel(make_cnn(CnnShape{.blocks = static_cast<int>(params.integer("blocks")),
+                                     .width = params.integer("width"),
+                                     .convolutions_per_block = static_cast<int>(params.integer("convs"))},
+                            channels_of(params), head_options(params)),
                    params, context) {}
 
 Schema CnnModel::schema() {
@@ -155,6 +157,10 @@ Schema CnnModel::schema() {
   schema.add(ParamSpec::integer("width", "Channels of the first block; each further block doubles them, up to 512")
                  .with_default(32)
                  .in_range(1, 512));
+  schema.add(ParamSpec::integer("convs", "Convolutions (conv3x3, BatchNorm, ReLU) in each block after the first, before its "
+                                         "pooling; the first block, at full resolution, always has one")
+                 .with_default(1)
+                 .in_range(1, 3));
   add_common_parameters(schema, 1);
   return schema;
 }

@@ -116,27 +116,41 @@ torch::Tensor global_pool(const torch::Tensor& features) {
 
 // ---------------------------------------------------------------------------------------- CNN
 
+// Conv3x3, BatchNorm and ReLU `convolutions` times, then 2x2 max pooling. The first pair keeps the
+// names `conv`/`norm` so that one-convolution checkpoints load as before; further ones are
+// `conv2`/`norm2`, `conv3`/`norm3`.
 class ConvBlock : public nn::Module {
 public:
-  ConvBlock(std::int64_t in, std::int64_t out)
-      : nn::Module("ConvBlock"), conv_(conv_with_norm(*this, "conv", conv(in, out, 3, 1, 1), "norm", batch_norm(out))) {}
+  ConvBlock(std::int64_t in, std::int64_t out, int convolutions) : nn::Module("ConvBlock") {
+    for (int i = 1; i <= convolutions; ++i) {
+      const std::string suffix = i == 1 ? "" : std::to_string(i);
+      convs_.push_back(conv_with_norm(*this, "conv" + suffix, conv(i == 1 ? in : out, out, 3, 1, 1), "norm" + suffix, batch_norm(out)));
+    }
+  }
 
-  torch::Tensor forward(const torch::Tensor& x) { return torch::max_pool2d(torch::relu(conv_(x)), 2); }
-  FoldableConv& foldable() { return conv_; }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = x;
+    for (auto& convolution : convs_) y = torch::relu(convolution(y));
+    return torch::max_pool2d(y, 2);
+  }
+  std::vector<FoldableConv>& foldables() { return convs_; }
 
 private:
-  FoldableConv conv_;
+  std::vector<FoldableConv> convs_;
 };
 
 class Cnn final : public Network {
 public:
-  Cnn(int blocks, std::int64_t width, std::int64_t input_channels, const HeadOptions& head) : Network("Cnn") {
+  Cnn(const CnnShape& shape, std::int64_t input_channels, const HeadOptions& head) : Network("Cnn") {
     auto features = register_module("features", make_container("Sequential"));
     std::int64_t in = input_channels;
-    std::int64_t out = width;
-    for (int i = 1; i <= blocks; ++i) {
-      blocks_.push_back(features->register_module("block" + std::to_string(i), std::make_shared<ConvBlock>(in, out)));
-      add_foldable(blocks_.back()->foldable());
+    std::int64_t out = shape.width;
+    for (int i = 1; i <= shape.blocks; ++i) {
+      // The first block runs at full resolution, where a second convolution would cost as much
+      // as several of the later blocks together; depth is added where the maps are small.
+      const int convolutions = i == 1 ? 1 : shape.convolutions_per_block;
+      blocks_.push_back(features->register_module("block" + std::to_string(i), std::make_shared<ConvBlock>(in, out, convolutions)));
+      for (FoldableConv& foldable : blocks_.back()->foldables()) add_foldable(foldable);
       in = out;
       out = std::min<std::int64_t>(out * 2, 512);
     }
@@ -399,8 +413,8 @@ private:
 
 } // namespace
 
-std::shared_ptr<Network> make_cnn(int blocks, std::int64_t width, std::int64_t input_channels, const HeadOptions& head) {
-  return std::make_shared<Cnn>(blocks, width, input_channels, head);
+std::shared_ptr<Network> make_cnn(const CnnShape& shape, std::int64_t input_channels, const HeadOptions& head) {
+  return std::make_shared<Cnn>(shape, input_channels, head);
 }
 
 std::shared_ptr<Network> make_resnet(int depth, std::int64_t input_channels, const HeadOptions& head) {

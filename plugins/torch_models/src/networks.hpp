@@ -50,9 +50,15 @@ private:
   bool folded_ = false;
 };
 
-// `blocks` conv3x3 -> BatchNorm -> ReLU -> MaxPool2 blocks of `width` channels, doubling per
-// block up to 512; the head is named `classifier`.
-std::shared_ptr<Network> make_cnn(int blocks, std::int64_t width, std::int64_t input_channels, const HeadOptions& head);
+struct CnnShape {
+  int blocks = 4;
+  std::int64_t width = 32;        // channels of the first block, doubling per block up to 512
+  int convolutions_per_block = 1; // in blocks 2..blocks; the first block always has one
+};
+
+// `blocks` blocks of (conv3x3 -> BatchNorm -> ReLU) x convolutions, then MaxPool2; the head is
+// named `classifier`.
+std::shared_ptr<Network> make_cnn(const CnnShape& shape, std::int64_t input_channels, const HeadOptions& head);
 // torchvision's resnet18/34/50; the head is named `fc`.
 std::shared_ptr<Network> make_resnet(int depth, std::int64_t input_channels, const HeadOptions& head);
 // torchvision's densenet121/169/201 (growth 32, bn_size 4); the head is named `classifier`.

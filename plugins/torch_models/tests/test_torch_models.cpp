@@ -243,6 +243,31 @@ TEST(Forward, CnnWidthIsCappedAt512) {
   EXPECT_EQ(model->forward(images(1, 64)).features.size(1), 512);
 }
 
+TEST(Layouts, CnnDepthAddsNumberedConvolutionsAfterTheFirstBlock) {
+  auto deep = state_of(*make<CnnModel>({{"blocks", integer(3)}, {"width", integer(8)}, {"convs", integer(3)}})->trainable());
+  EXPECT_EQ(deep.at("features.block1.conv.weight").sizes(), (std::vector<std::int64_t>{8, 1, 3, 3}));
+  EXPECT_FALSE(deep.contains("features.block1.conv2.weight")) << "the full-resolution block keeps one convolution";
+  EXPECT_EQ(deep.at("features.block2.conv.weight").sizes(), (std::vector<std::int64_t>{16, 8, 3, 3}));
+  EXPECT_EQ(deep.at("features.block2.conv2.weight").sizes(), (std::vector<std::int64_t>{16, 16, 3, 3}));
+  EXPECT_EQ(deep.at("features.block3.conv3.weight").sizes(), (std::vector<std::int64_t>{32, 32, 3, 3}));
+  EXPECT_TRUE(deep.contains("features.block3.norm3.running_var"));
+  EXPECT_FALSE(deep.contains("features.block3.conv4.weight"));
+
+  // One convolution per block is the layout the shipped checkpoints were saved with.
+  auto shallow = state_of(*make<CnnModel>({{"blocks", integer(3)}, {"width", integer(8)}})->trainable());
+  for (const auto& [name, tensor] : shallow) EXPECT_EQ(name.find("conv2"), std::string::npos) << name;
+  // Each extra pair: the convolution's weight, BatchNorm's weight, bias and three statistics.
+  EXPECT_EQ(deep.size(), shallow.size() + 2 * 2 * 6) << "two extra conv+norm pairs in each of blocks 2 and 3";
+}
+
+TEST(Forward, CnnDepthKeepsTheOutputShapes) {
+  auto model = make<CnnModel>({{"blocks", integer(4)}, {"width", integer(8)}, {"convs", integer(2)}});
+  model->set_training(false);
+  ModelOutput output = model->forward(images(1, 64, 2));
+  EXPECT_EQ(output.logits.sizes(), (std::vector<std::int64_t>{2, 1}));
+  EXPECT_EQ(output.features.sizes(), (std::vector<std::int64_t>{2, 64, 4, 4}));
+}
+
 TEST(Forward, ResNetAndDenseNetShapesAtOneAndThreeChannels) {
   for (std::int64_t channels : {1, 3}) {
     SCOPED_TRACE(channels);
@@ -613,6 +638,13 @@ TEST(InferenceForm, ShippedDemoModelAgreesWithEager) {
                                {"dropout", ParamValue{0.3}},
                                {"weights", text((fs::path(RADPIPE_SOURCE_DIR) / "samples" / "models" / "fracatlas-cnn5.pt").string())}});
   model->set_training(false);
+  expect_inference_form_agrees(*model, 1, 128);
+}
+
+TEST(InferenceForm, DeeperCnnAgreesWithEager) {
+  torch::manual_seed(5);
+  auto model = make<CnnModel>({{"blocks", integer(5)}, {"width", integer(12)}, {"convs", integer(2)}});
+  calibrate(*model, 1);
   expect_inference_form_agrees(*model, 1, 128);
 }
 
