@@ -124,7 +124,8 @@ public:
   ConvBlock(std::int64_t in, std::int64_t out, int convolutions) : nn::Module("ConvBlock") {
     for (int i = 1; i <= convolutions; ++i) {
       const std::string suffix = i == 1 ? "" : std::to_string(i);
-      convs_.push_back(conv_with_norm(*this, "conv" + suffix, conv(i == 1 ? in : out, out, 3, 1, 1), "norm" + suffix, batch_norm(out)));
+      convs_.push_back(conv_with_norm(*this, "conv" + suffix, conv(i == 1 ? in : out, out, 3, 1, 1), "norm" + suffix,
+                                      batch_norm(out)));
     }
   }
 
@@ -149,7 +150,8 @@ public:
       // The first block runs at full resolution, where a second convolution would cost as much
       // as several of the later blocks together; depth is added where the maps are small.
       const int convolutions = i == 1 ? 1 : shape.convolutions_per_block;
-      blocks_.push_back(features->register_module("block" + std::to_string(i), std::make_shared<ConvBlock>(in, out, convolutions)));
+      auto block = std::make_shared<ConvBlock>(in, out, convolutions);
+      blocks_.push_back(features->register_module("block" + std::to_string(i), std::move(block)));
       for (FoldableConv& foldable : blocks_.back()->foldables()) add_foldable(foldable);
       in = out;
       out = std::min<std::int64_t>(out * 2, 512);
