@@ -646,6 +646,15 @@ TEST(InferenceForm, DeeperCnnAgreesWithEager) {
   auto model = make<CnnModel>({{"blocks", integer(5)}, {"width", integer(12)}, {"convs", integer(2)}});
   calibrate(*model, 1);
   expect_inference_form_agrees(*model, 1, 128);
+  // Every added convolution is folded: once folded, its BatchNorm's live statistics no longer count.
+  model->set_form(ModelForm::Inference);
+  const torch::Tensor x = torch::rand({1, 1, 64, 64}).contiguous(torch::MemoryFormat::ChannelsLast);
+  const torch::Tensor folded = model->forward(x).logits;
+  {
+    torch::NoGradGuard no_gradients;
+    state_of(*model->trainable()).at("features.block3.norm2.running_mean").add_(5.0);
+  }
+  EXPECT_TRUE(torch::equal(folded, model->forward(x).logits));
 }
 
 TEST(InferenceForm, ResNet18AgreesWithEager) {
