@@ -14,6 +14,7 @@
 #include "runtime/routing.hpp"
 #include "runtime/sample_stream.hpp"
 #include "runtime/tensor.hpp"
+#include "runtime/weight_average.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -292,6 +293,7 @@ struct ChainTrainer {
   Precision precision = Precision::fp32;      // of the training forward pass ([train] precision)
   Precision scoring_precision = Precision::fp32; // of validation, as predict scores ([model] precision)
   std::optional<LossScaler> scaler;           // fp16 training
+  std::unique_ptr<WeightAverage> average;     // [train] ema_decay: validated and saved in place of the live weights
 
   // [train] epochs, or with [train] steps as many passes as the steps take (the last one stops
   // at the count).
@@ -307,6 +309,8 @@ struct ChainTrainer {
   std::string label() const { return chain->name == "default" ? std::string("model") : "chain '" + chain->name + "'"; }
   // history.csv and best.pt for the [model] chain, history-NAME.csv and best-NAME.pt for routes.
   std::string suffix() const { return chain->name == "default" ? std::string() : "-" + chain->name; }
+  // The weights validation scores: the average when one is kept, else the live ones.
+  std::string validated_file() const { return file_stem + (average ? ".average.pt" : ".pt"); }
 };
 
 nlohmann::json chain_state_json(const ChainTrainer& trainer) {
@@ -605,8 +609,7 @@ private:
      });
    }
    if (problem.empty()) {
-     ++trainer.steps_done;
-     drop_learning_rate_by_step(trainer);
+     count_step(trainer);
      return true;
    }
    if (trainer.train.string("on_nonfinite_loss") == "skip") {
@@ -648,6 +651,13 @@ private:
    row.val_macro_f1 = shared[4];
  }
 
+  // After each optimisation step: the step count, the weight average, a step-based schedule.
+  void count_step(ChainTrainer& trainer) {
+    ++trainer.steps_done;
+    if (trainer.average) call_plugin(trainer.chain->model.entry, [&] { trainer.average->update(trainer.steps_done); });
+    drop_learning_rate_by_step(trainer);
+  }
+
   void add_chain(Chain& chain) {
     ChainTrainer trainer;
     trainer.chain = &chain;
@@ -667,6 +677,12 @@ private:
     if (const std::string problem = precision_problem(trainer.precision, chain.device); trainer.selected && !problem.empty())
       throw std::runtime_error(fmt::format("{}: [train] of {} on {}: {}", config_.file.string(), trainer.label(), chain.device.str(), problem));
     if (trainer.precision == Precision::fp16) trainer.scaler.emplace();
+    if (const double decay = trainer.train.real("ema_decay"); trainer.selected && decay > 0) {
+      trainer.average = std::make_unique<WeightAverage>(*module, decay);
+      spdlog::info("{}: validating and saving an exponential moving average of the weights (decay {:g}; "
+                   "checkpoints keep the live weights too, to resume)",
+                   trainer.label(), decay);
+    }
     if (trainer.selected && trainer.precision != Precision::fp32)
       spdlog::info("{}: training forward pass in {} autocast on {}{}", trainer.label(), precision_name(trainer.precision),
                    chain.device.str(), trainer.scaler ? ", with a dynamic loss scaler" : "");
@@ -1052,8 +1068,7 @@ private:
             const std::optional<double> loss = train_step(trainer, batch, epoch, ++run);
             if (!loss) ++skipped;
             if (loss) {
-              ++trainer.steps_done;
-              drop_learning_rate_by_step(trainer);
+              count_step(trainer);
               auto& [sum, count] = losses[&chain];
               sum += *loss * static_cast<double>(batch.size());
               count += batch.size();
@@ -1137,12 +1152,25 @@ private:
   }
 
   std::map<const Chain*, ValidationScores> validate(const std::vector<ChainTrainer*>& active) {
-    // Validation scores as predict does: the inference form, refolded from this epoch's weights.
+    // Validation scores as predict does: the inference form, refolded from this epoch's weights
+    // (their average, when one is kept, which goes back out of the model when validation ends).
+    std::vector<std::unique_ptr<WeightAverage::InPlace>> averages_in_place;
     for (auto* trainer : active)
       call_plugin(trainer->chain->model.entry, [&] {
+        averages_in_place.push_back(std::make_unique<WeightAverage::InPlace>(trainer->average.get()));
         trainer->chain->model.stage->set_training(false);
         trainer->chain->model.stage->set_form(pipeline_->scoring_form());
       });
+    const auto unfold = [&] {
+      for (auto* trainer : active) // no folded copy of the average outlives its stay in the model
+        call_plugin(trainer->chain->model.entry, [&] { trainer->chain->model.stage->set_form(ModelForm::Trainable); });
+    };
+    std::map<const Chain*, ValidationScores> scores = score_validation_set(active);
+    unfold();
+    return scores;
+  }
+
+  std::map<const Chain*, ValidationScores> score_validation_set(const std::vector<ChainTrainer*>& active) {
     c10::InferenceMode inference;
     std::map<const Chain*, ValidationScores> scores;
     const std::vector<SampleInfo> order = distinct({active.begin(), active.end()}, &ChainTrainer::valid_set);
@@ -1231,11 +1259,21 @@ private:
       const fs::path weights = temporary / (trainer.file_stem + ".pt");
       count_file_operation("write weights", weights);
       call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->save_weights(weights); });
+      const fs::path average = temporary / (trainer.file_stem + ".average.pt");
+      if (trainer.average) {
+        count_file_operation("write averaged weights", average);
+        call_plugin(trainer.chain->model.entry, [&] {
+          const WeightAverage::InPlace in_place(trainer.average.get());
+          trainer.chain->model.stage->save_weights(average);
+        });
+      } else if (const fs::path carried = best_source / (trainer.file_stem + ".average.pt"); !trainer.selected && fs::exists(carried)) {
+        link_or_copy_durably(carried, average); // a chain another run averaged keeps its average
+      }
       torch::serialize::OutputArchive archive;
       trainer.optimizer->save(archive);
       write_bytes_atomically(temporary / (trainer.file_stem + ".optimizer.pt"), archive_bytes(archive));
       const fs::path best = temporary / (trainer.file_stem + ".best.pt"), kept = best_source / (trainer.file_stem + ".best.pt");
-      if (improved_[trainer.chain]) link_or_copy_durably(weights, best);
+      if (improved_[trainer.chain]) link_or_copy_durably(temporary / trainer.validated_file(), best);
       else if (fs::exists(kept)) link_or_copy_durably(kept, best);
     }
     auto save_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
@@ -1415,6 +1453,7 @@ private:
 
   void load_checkpoint_state(const fs::path& folder, const nlohmann::json& meta) {
     for (auto& trainer : trainers_) {
+      if (trainer.average) load_weight_average(trainer, folder);
       call_plugin(trainer.chain->model.entry, [&] { trainer.chain->model.stage->load_weights(folder / (trainer.file_stem + ".pt")); });
       torch::serialize::InputArchive archive;
       archive.load_from((folder / (trainer.file_stem + ".optimizer.pt")).string());
@@ -1442,6 +1481,23 @@ private:
     for (const auto& item : meta["best"])
       best_.push_back({item["epoch"].get<int>(), item["score"].is_number() ? item["score"].get<double>() : std::nan(""),
                        out_ / "checkpoints" / item["folder"].get<std::string>()});
+  }
+
+  // The average goes through the model (the plugin reads its own weights format): loaded into it,
+  // taken from it; the live weights are loaded after. A checkpoint written without an average
+  // (ema_decay added on resume) starts one from the live weights.
+  void load_weight_average(ChainTrainer& trainer, const fs::path& folder) {
+    const fs::path average = folder / (trainer.file_stem + ".average.pt");
+    if (!fs::exists(average)) {
+      spdlog::warn("{} holds no weight average of {} ([train] ema_decay was 0 when it was written): the average starts "
+                   "from the resumed weights",
+                   folder.string(), trainer.label());
+      return; // started from the live weights at the first update
+    }
+    call_plugin(trainer.chain->model.entry, [&] {
+      trainer.chain->model.stage->load_weights(average);
+      trainer.average->start_from_module();
+    });
   }
 
   // Continues from the newest complete checkpoint; returns the first epoch to run. Finishes the

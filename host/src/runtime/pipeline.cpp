@@ -155,8 +155,11 @@ void load_transform_states(std::vector<Built<Transform>>& transforms, const std:
 }
 
 // The weights file of model chain `chain` in a checkpoint folder; refused by name when missing.
+// A run with [train] ema_decay validated the average of its weights (MODEL.average.pt), so that is
+// what the checkpoint's scores and best.pt stand for, and what is scored from it.
 std::filesystem::path checkpoint_weights(const std::filesystem::path& checkpoint, const std::string& chain) {
   auto file = checkpoint / chain_weights_file(chain);
+  if (auto average = std::filesystem::path(file).replace_extension(".average.pt"); std::filesystem::exists(average)) return average;
   if (!std::filesystem::exists(file))
     throw std::runtime_error("checkpoint " + checkpoint.string() + " has no " + file.filename().string() + " for model chain '" + chain + "'");
   return file;
