@@ -242,7 +242,9 @@ RunState state_of(const fs::path& run) {
   char best_folder[32];
   std::snprintf(best_folder, sizeof best_folder, "epoch-%04d", meta["chains"]["default"]["best_epoch"].get<int>());
   const std::string best = read_bytes(run / "best.pt");
-  const fs::path best_epoch_weights = run / "checkpoints" / best_folder / "model.pt";
+  // With [train] ema_decay, the epoch's average is what was validated, so what best.pt holds.
+  fs::path best_epoch_weights = run / "checkpoints" / best_folder / "model.average.pt";
+  if (!fs::exists(best_epoch_weights)) best_epoch_weights.replace_filename("model.pt");
   state.best_matches_meta = !best.empty() && best == read_bytes(last / "model.best.pt") &&
                             (!fs::exists(best_epoch_weights) || best == read_bytes(best_epoch_weights));
   std::ifstream history(run / "history.csv");
@@ -302,4 +304,75 @@ TEST_F(TrainTest, AKillAtEveryFileOperationOfASaveResumesToTheUninterruptedWeigh
     if (HasFailure()) break;
   }
   EXPECT_GT(killed_runs, 15) << "a save has more file operations than that; did the hook stop counting?";
+}
+
+// [train] ema_decay: training itself is untouched (the same live weights and training losses as
+// without it), validation scores the average (other validation losses), best.pt is the average of
+// the best epoch, a resume repeats the uninterrupted average bit for bit, and predict scores a
+// checkpoint with its average.
+TEST_F(TrainTest, AWeightAverageIsValidatedSavedResumedAndScoredWithoutChangingTraining) {
+  const fs::path plain = write_tiny_pipeline("plain", 4);
+  const fs::path averaged = write_tiny_pipeline("averaged", 4, "ema_decay = 0.9\n");
+  const fs::path plain_run = folder_ / "plain-run", run = folder_ / "averaged-run";
+  ASSERT_EQ(radpipe("train " + plain.string() + " --out " + plain_run.string()), 0) << log();
+  ASSERT_EQ(radpipe("train " + averaged.string() + " --out " + run.string()), 0) << log();
+  EXPECT_NE(log().find("exponential moving average of the weights (decay 0.9"), std::string::npos) << log();
+
+  const fs::path last = run / "checkpoints" / "last";
+  EXPECT_FALSE(fs::exists(plain_run / "checkpoints" / "last" / "model.average.pt")) << "no average unless asked";
+  ASSERT_TRUE(fs::exists(last / "model.average.pt"));
+  EXPECT_TRUE(read_bytes(last / "model.pt") == read_bytes(plain_run / "checkpoints" / "last" / "model.pt"))
+      << "the average must not change what is trained";
+  EXPECT_FALSE(read_bytes(last / "model.pt") == read_bytes(last / "model.average.pt"));
+
+  const auto history = [](const fs::path& folder) {
+    std::ifstream file(folder / "history.csv");
+    std::vector<std::vector<std::string>> rows;
+    std::string line;
+    std::getline(file, line);
+    while (std::getline(file, line)) {
+      std::vector<std::string> cells;
+      std::stringstream row_text(line);
+      for (std::string cell; std::getline(row_text, cell, ',');) cells.push_back(cell);
+      rows.push_back(cells);
+    }
+    return rows;
+  };
+  const auto plain_history = history(plain_run), averaged_history = history(run);
+  ASSERT_EQ(plain_history.size(), 2u);
+  ASSERT_EQ(averaged_history.size(), 2u);
+  for (std::size_t epoch = 0; epoch < 2; ++epoch)
+    EXPECT_EQ(averaged_history[epoch][2], plain_history[epoch][2]) << "training loss of epoch " << epoch + 1;
+  EXPECT_NE(averaged_history[1][3], plain_history[1][3]) << "validation must score the average, not the live weights";
+
+  const RunState state = state_of(run);
+  EXPECT_TRUE(state.best_matches_meta);
+  const auto meta = nlohmann::json::parse(read_bytes(last / "meta.json"));
+  char best_folder[32];
+  std::snprintf(best_folder, sizeof best_folder, "epoch-%04d", meta["chains"]["default"]["best_epoch"].get<int>());
+  EXPECT_TRUE(read_bytes(run / "best.pt") == read_bytes(run / "checkpoints" / best_folder / "model.average.pt"))
+      << "best.pt is the average that was validated";
+
+  // Stopped after epoch 1 and resumed: the same live weights and the same average.
+  const fs::path resumed = folder_ / "resumed";
+  ASSERT_EQ(radpipe("train " + averaged.string() + " --epochs 1 --out " + resumed.string()), 0) << log();
+  ASSERT_EQ(radpipe("train " + averaged.string() + " --resume --out " + resumed.string()), 0) << log();
+  EXPECT_TRUE(read_bytes(resumed / "checkpoints" / "last" / "model.pt") == read_bytes(last / "model.pt"));
+  EXPECT_TRUE(read_bytes(resumed / "checkpoints" / "last" / "model.average.pt") == read_bytes(last / "model.average.pt"))
+      << "the resumed average must repeat the uninterrupted one";
+
+  // A checkpoint scores with its average; without the file, with the live weights.
+  ASSERT_EQ(radpipe("predict " + averaged.string() + " --checkpoint " + last.string() + " --split valid --limit 4 --out " +
+                    (folder_ / "scored").string()),
+            0)
+      << log();
+  EXPECT_NE(log().find("weights from " + (last / "model.average.pt").string()), std::string::npos) << log();
+  const fs::path live_only = folder_ / "live-only";
+  fs::copy(last, live_only, fs::copy_options::recursive);
+  fs::remove(live_only / "model.average.pt");
+  ASSERT_EQ(radpipe("predict " + averaged.string() + " --checkpoint " + live_only.string() + " --split valid --limit 4 --out " +
+                    (folder_ / "scored-live").string()),
+            0)
+      << log();
+  EXPECT_FALSE(read_bytes(folder_ / "scored" / "predictions.csv") == read_bytes(folder_ / "scored-live" / "predictions.csv"));
 }
