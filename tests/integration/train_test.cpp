@@ -376,3 +376,24 @@ TEST_F(TrainTest, AWeightAverageIsValidatedSavedResumedAndScoredWithoutChangingT
       << log();
   EXPECT_FALSE(read_bytes(folder_ / "scored" / "predictions.csv") == read_bytes(folder_ / "scored-live" / "predictions.csv"));
 }
+
+// [train] mixup: batches are mixed (the training losses change, validation of the same weights
+// would not), the draws follow the seed (the same run twice gives the same weights), and a resumed
+// run mixes as the uninterrupted one did.
+TEST_F(TrainTest, MixupChangesTrainingReproduciblyAndResumesExactly) {
+  const fs::path plain = write_tiny_pipeline("unmixed", 4);
+  const fs::path mixed = write_tiny_pipeline("mixed", 4, "mixup = 0.4\n");
+  ASSERT_EQ(radpipe("train " + plain.string() + " --out " + (folder_ / "unmixed").string()), 0) << log();
+  ASSERT_EQ(radpipe("train " + mixed.string() + " --out " + (folder_ / "mixed").string()), 0) << log();
+  EXPECT_NE(log().find("mixup of each training batch"), std::string::npos) << log();
+  const std::string weights = read_bytes(folder_ / "mixed" / "checkpoints" / "last" / "model.pt");
+  EXPECT_FALSE(weights == read_bytes(folder_ / "unmixed" / "checkpoints" / "last" / "model.pt")) << "mixup must change training";
+
+  ASSERT_EQ(radpipe("train " + mixed.string() + " --out " + (folder_ / "mixed-again").string()), 0) << log();
+  EXPECT_TRUE(weights == read_bytes(folder_ / "mixed-again" / "checkpoints" / "last" / "model.pt")) << "seeded draws";
+
+  const fs::path resumed = folder_ / "mixed-resumed";
+  ASSERT_EQ(radpipe("train " + mixed.string() + " --epochs 1 --out " + resumed.string()), 0) << log();
+  ASSERT_EQ(radpipe("train " + mixed.string() + " --resume --out " + resumed.string()), 0) << log();
+  EXPECT_TRUE(weights == read_bytes(resumed / "checkpoints" / "last" / "model.pt")) << "a resumed run must mix as before";
+}

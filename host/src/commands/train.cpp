@@ -3,6 +3,7 @@
 #include "io/atomic_file.hpp"
 #include "report/gnuplot.hpp"
 #include "runtime/inference.hpp"
+#include "runtime/mixup.hpp"
 #include "report/metrics.hpp"
 #include "runtime/pipeline.hpp"
 #include "config/pipeline_config.hpp"
@@ -677,6 +678,9 @@ private:
     if (const std::string problem = precision_problem(trainer.precision, chain.device); trainer.selected && !problem.empty())
       throw std::runtime_error(fmt::format("{}: [train] of {} on {}: {}", config_.file.string(), trainer.label(), chain.device.str(), problem));
     if (trainer.precision == Precision::fp16) trainer.scaler.emplace();
+    if (const double alpha = trainer.train.real("mixup"); trainer.selected && alpha > 0)
+      spdlog::info("{}: mixup of each training batch with a shuffled copy of itself, lambda ~ Beta({:g}, {:g})", trainer.label(),
+                   alpha, alpha);
     if (const double decay = trainer.train.real("ema_decay"); trainer.selected && decay > 0) {
       trainer.average = std::make_unique<WeightAverage>(*module, decay);
       spdlog::info("{}: validating and saving an exponential moving average of the weights (decay {:g}; "
@@ -868,8 +872,10 @@ private:
   }
 
   // The forward pass runs in `precision` (autocast); the loss is computed in float32.
+  // With `mix`, the loss is mixup's: the mix of the losses against each image's label and its
+  // partner's, weighted by lambda (the input was mixed the same way).
   torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, const torch::Tensor& input, Precision precision,
-                           ValidationScores* scores) {
+                           ValidationScores* scores, const MixupDraw* mix = nullptr) {
     Chain& chain = *trainer.chain;
     auto& model = *chain.model.stage;
     torch::Tensor logits;
@@ -892,7 +898,11 @@ private:
           scores->labels.push_back(targets[i]);
         }
       }
-      return torch::nn::functional::cross_entropy(logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
+      const auto options = torch::nn::functional::CrossEntropyFuncOptions().weight(weight);
+      if (mix == nullptr) return torch::nn::functional::cross_entropy(logits, target, options);
+      const auto partner = torch::tensor(mix->partner).to(chain.device);
+      return mix->lambda * torch::nn::functional::cross_entropy(logits, target, options) +
+             (1.0 - mix->lambda) * torch::nn::functional::cross_entropy(logits, target.index_select(0, partner), options);
     }
     logits = logits.reshape({-1});
     std::vector<float> labels, weights;
@@ -913,7 +923,11 @@ private:
         part.second.push_back(targets[i]);
       }
     }
-    return torch::binary_cross_entropy_with_logits(logits, target, weight);
+    if (mix == nullptr) return torch::binary_cross_entropy_with_logits(logits, target, weight);
+    const auto partner = torch::tensor(mix->partner).to(chain.device);
+    return mix->lambda * torch::binary_cross_entropy_with_logits(logits, target, weight) +
+           (1.0 - mix->lambda) * torch::binary_cross_entropy_with_logits(logits, target.index_select(0, partner),
+                                                                          weight.index_select(0, partner));
   }
 
   // Whether every gradient of a model is finite, in one device synchronisation: the sum of the
@@ -942,6 +956,16 @@ private:
     return finite;
   }
 
+  // [train] mixup: the draw of the next step, from the run's seed, the step and the rank, so that
+  // a resumed run repeats it. None without mixup, or for a batch of one image.
+  std::optional<MixupDraw> draw_mixup_for(const ChainTrainer& trainer, std::size_t batch_size) const {
+    const double alpha = trainer.train.real("mixup");
+    if (alpha <= 0 || batch_size < 2) return std::nullopt;
+    return draw_mixup(alpha, batch_size,
+                      {seed_, static_cast<std::uint64_t>(trainer.steps_done + 1), static_cast<std::uint64_t>(group_ ? group_->rank() : 0),
+                       std::hash<std::string>{}(trainer.chain->name)});
+  }
+
   // One optimisation step on a batch. A non-finite loss (or gradient) never reaches the weights:
   // training stops naming what most likely caused it, or, with on_nonfinite_loss = "skip", the
   // batch is skipped. Returns the batch's loss, or nullopt when it was skipped.
@@ -951,10 +975,12 @@ private:
     std::string problem;
     double value = 0;
     if (group_) maybe_fail_for_test(group_->rank(), trainer.steps_done + 1);
+    const std::optional<MixupDraw> mix = draw_mixup_for(trainer, batch.size());
     call_plugin(chain.model.entry, [&] {
       trainer.optimizer->zero_grad();
       input = model_input(trainer, batch);
-      loss = batch_loss(trainer, batch, input, trainer.precision, nullptr);
+      if (mix) input = mix->lambda * input + (1.0 - mix->lambda) * input.index_select(0, torch::tensor(mix->partner).to(input.device()));
+      loss = batch_loss(trainer, batch, input, trainer.precision, nullptr, mix ? &*mix : nullptr);
       value = loss.item<double>();
     });
     // In a group the ranks agree first (collectives stay outside call_plugin: their failures are

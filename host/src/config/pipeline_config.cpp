@@ -81,6 +81,12 @@ const Schema& train_table_schema() {
       ParamSpec::integer("limit", "Use at most this many training images (0: all); for quick trials and tests").with_default(0).at_least(0),
       ParamSpec::path("output", "Folder for checkpoints, history.csv and curves").with_default("runs"),
       ParamSpec::integer("keep_best", "Best checkpoints kept besides the last one").with_default(3).in_range(1, 100),
+      ParamSpec::real("mixup",
+                      "mixup (Zhang et al., 2018): alpha of the Beta(alpha, alpha) draw of lambda, one per batch; each "
+                      "training image becomes lambda x + (1 - lambda) x' with a partner x' from the same batch, and the "
+                      "loss the same mix of the losses against both labels. 0 mixes nothing; 0.2 is the paper's ImageNet value")
+          .with_default(ParamValue{0.0})
+          .in_range(0, 100),
       ParamSpec::real("ema_decay",
                       "Exponential moving average of the weights, updated after every optimisation step t with decay "
                       "min(ema_decay, (1+t)/(10+t)); validation, best.pt and the checkpoints' model.average.pt hold the "
@@ -167,7 +173,7 @@ const std::vector<std::string>& chain_train_keys() {
                                              "negative_weight", "standardization_bias", "scheduler",  "plateau_factor",
                                              "plateau_patience", "step_size",     "step_gamma",       "monitor",
                                              "steps",          "step_unit",
-                                             "early_stopping", "freeze",          "precision",        "ema_decay"};
+                                             "early_stopping", "freeze",          "precision",        "ema_decay",        "mixup"};
   return keys;
 }
 
