@@ -272,6 +272,12 @@ std::string likely_cause_of_nonfinite_loss(const torch::Tensor& input, torch::nn
 }
 
 // One chain in training: its optimizer and schedule, its share of the data, its best score.
+// A batch's mixup draw with its partners as an index tensor on the batch's device.
+struct BatchMix {
+  double lambda = 1.0;
+  torch::Tensor partner;
+};
+
 struct ChainTrainer {
   Chain* chain = nullptr;
   Params train;                // [train] with the chain's overrides
@@ -875,7 +881,7 @@ private:
   // With `mix`, the loss is mixup's: the mix of the losses against each image's label and its
   // partner's, weighted by lambda (the input was mixed the same way).
   torch::Tensor batch_loss(ChainTrainer& trainer, const std::vector<Sample>& batch, const torch::Tensor& input, Precision precision,
-                           ValidationScores* scores, const MixupDraw* mix = nullptr) {
+                           ValidationScores* scores, const BatchMix* mix = nullptr) {
     Chain& chain = *trainer.chain;
     auto& model = *chain.model.stage;
     torch::Tensor logits;
@@ -900,9 +906,8 @@ private:
       }
       const auto options = torch::nn::functional::CrossEntropyFuncOptions().weight(weight);
       if (mix == nullptr) return torch::nn::functional::cross_entropy(logits, target, options);
-      const auto partner = torch::tensor(mix->partner).to(chain.device);
       return mix->lambda * torch::nn::functional::cross_entropy(logits, target, options) +
-             (1.0 - mix->lambda) * torch::nn::functional::cross_entropy(logits, target.index_select(0, partner), options);
+             (1.0 - mix->lambda) * torch::nn::functional::cross_entropy(logits, target.index_select(0, mix->partner), options);
     }
     logits = logits.reshape({-1});
     std::vector<float> labels, weights;
@@ -924,10 +929,9 @@ private:
       }
     }
     if (mix == nullptr) return torch::binary_cross_entropy_with_logits(logits, target, weight);
-    const auto partner = torch::tensor(mix->partner).to(chain.device);
     return mix->lambda * torch::binary_cross_entropy_with_logits(logits, target, weight) +
-           (1.0 - mix->lambda) * torch::binary_cross_entropy_with_logits(logits, target.index_select(0, partner),
-                                                                          weight.index_select(0, partner));
+           (1.0 - mix->lambda) * torch::binary_cross_entropy_with_logits(logits, target.index_select(0, mix->partner),
+                                                                          weight.index_select(0, mix->partner));
   }
 
   // Whether every gradient of a model is finite, in one device synchronisation: the sum of the
@@ -975,11 +979,15 @@ private:
     std::string problem;
     double value = 0;
     if (group_) maybe_fail_for_test(group_->rank(), trainer.steps_done + 1);
-    const std::optional<MixupDraw> mix = draw_mixup_for(trainer, batch.size());
+    const std::optional<MixupDraw> draw = draw_mixup_for(trainer, batch.size());
     call_plugin(chain.model.entry, [&] {
       trainer.optimizer->zero_grad();
       input = model_input(trainer, batch);
-      if (mix) input = mix->lambda * input + (1.0 - mix->lambda) * input.index_select(0, torch::tensor(mix->partner).to(input.device()));
+      std::optional<BatchMix> mix;
+      if (draw) { // the partners go to the device once, for the input and both losses
+        mix = BatchMix{draw->lambda, torch::tensor(draw->partner).to(input.device())};
+        input = mix->lambda * input + (1.0 - mix->lambda) * input.index_select(0, mix->partner);
+      }
       loss = batch_loss(trainer, batch, input, trainer.precision, nullptr, mix ? &*mix : nullptr);
       value = loss.item<double>();
     });
