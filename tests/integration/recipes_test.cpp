@@ -16,6 +16,7 @@
 #include <radpipe/testing.hpp>
 #include <random>
 #include <sstream>
+#include <toml++/toml.h>
 
 namespace fs = std::filesystem;
 using radpipe::testing::CommandResult;
@@ -344,6 +345,26 @@ TEST(Recipes, TheStrongerModelLoadsInItsEvaluatePipeline) {
     CommandResult check = run_radpipe("check " + (pipelines / "fracatlas-strong.toml").string());
     EXPECT_EQ(check.exit_code, 0) << check.err;
   }
+}
+
+// The weights see at evaluation what they saw in training: the evaluate pipeline's preprocessing is
+// the recipe's without its random (training-only) steps. A step added to one file and not the other
+// (CLAHE, a size) loads without a warning and only scores worse.
+TEST(Recipes, TheStrongerModelIsEvaluatedWithTheRecipesPreprocessing) {
+  auto deterministic_steps = [](const fs::path& file) {
+    const toml::table pipeline = toml::parse_file(file.string());
+    std::vector<toml::table> steps;
+    for (const auto& step : *pipeline["preprocess"].as_array()) {
+      const toml::table& table = *step.as_table();
+      if (!table["stage"].value_or(std::string{}).starts_with("random_")) steps.push_back(table);
+    }
+    return steps;
+  };
+  const auto trained = deterministic_steps(pipelines / "fracatlas-strong.toml");
+  const auto evaluated = deterministic_steps(pipelines / "fracatlas-strong-evaluate.toml");
+  ASSERT_EQ(evaluated.size(), trained.size());
+  for (std::size_t index = 0; index < trained.size(); ++index)
+    EXPECT_TRUE(evaluated[index] == trained[index]) << "step " << index + 1 << ": " << evaluated[index] << " against " << trained[index];
 }
 
 TEST(Recipes, OverrideMistakesAreReportedAtTheOverride) {

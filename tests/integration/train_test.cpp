@@ -397,3 +397,29 @@ TEST_F(TrainTest, MixupChangesTrainingReproduciblyAndResumesExactly) {
   ASSERT_EQ(radpipe("train " + mixed.string() + " --resume --out " + resumed.string()), 0) << log();
   EXPECT_TRUE(weights == read_bytes(resumed / "checkpoints" / "last" / "model.pt")) << "a resumed run must mix as before";
 }
+
+// [train] select = last: best.pt holds the final epoch's weights whatever the monitor prefers, also
+// across a resume, while training, and so the weights of every epoch, stay those of the default run.
+TEST_F(TrainTest, SelectLastKeepsTheFinalEpochInBestPtWithoutChangingTraining) {
+  const fs::path pipeline = write_tiny_pipeline("select", 6);
+  const std::string four_epochs = pipeline.string() + " --set train.epochs=4";
+  const fs::path by_monitor = folder_ / "by-monitor", by_last = folder_ / "by-last";
+  ASSERT_EQ(radpipe("train " + four_epochs + " --out " + by_monitor.string()), 0) << log();
+  ASSERT_EQ(radpipe("train " + four_epochs + " --set train.select=last --out " + by_last.string()), 0) << log();
+  auto best_epoch_of = [](const fs::path& run) {
+    return nlohmann::json::parse(read_bytes(run / "checkpoints" / "last" / "meta.json"))["chains"]["default"]["best_epoch"].get<int>();
+  };
+  ASSERT_LT(best_epoch_of(by_monitor), 4) << "pick another seed: the monitor must prefer an earlier epoch";
+  EXPECT_EQ(best_epoch_of(by_last), 4);
+  const RunState last = state_of(by_last);
+  EXPECT_TRUE(last.best_matches_meta);
+  EXPECT_TRUE(read_bytes(by_last / "best.pt") == last.last_weights) << "best.pt must hold the final epoch's weights";
+  EXPECT_TRUE(last.last_weights == state_of(by_monitor).last_weights) << "select must not change training";
+  EXPECT_FALSE(read_bytes(by_monitor / "best.pt") == read_bytes(by_last / "best.pt"));
+  EXPECT_NE(log().find("the last epoch's weights (select = last)"), std::string::npos) << log();
+
+  const fs::path resumed = folder_ / "by-last-resumed";
+  ASSERT_EQ(radpipe("train " + four_epochs + " --set train.select=last --epochs 2 --out " + resumed.string()), 0) << log();
+  ASSERT_EQ(radpipe("train " + four_epochs + " --set train.select=last --resume --out " + resumed.string()), 0) << log();
+  EXPECT_TRUE(read_bytes(resumed / "best.pt") == last.last_weights) << "a resumed run must end with the final epoch in best.pt";
+}

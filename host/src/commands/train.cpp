@@ -434,7 +434,11 @@ public:
       if (!trainer.selected || !leader()) continue;
       const std::string monitor = trainer.train.string("monitor");
       const double best = trainer.best_score ? (monitor == "val_loss" ? -*trainer.best_score : *trainer.best_score) : 0.0;
-      spdlog::info("{}: best {} {:.4f}; best weights in {}", trainer.label(), monitor, best, (out_ / ("best" + trainer.suffix() + ".pt")).string());
+      const fs::path weights = out_ / ("best" + trainer.suffix() + ".pt");
+      if (trainer.train.string("select") == "last")
+        spdlog::info("{}: best {} {:.4f}; the last epoch's weights (select = last) in {}", trainer.label(), monitor, best, weights.string());
+      else
+        spdlog::info("{}: best {} {:.4f}; best weights in {}", trainer.label(), monitor, best, weights.string());
     }
     return exit_ok;
   }
@@ -1162,12 +1166,16 @@ private:
       const bool improved = !std::isnan(score) && (!trainer->best_score || score > *trainer->best_score + 1e-12);
       if (improved) {
         trainer->best_score = score;
-        trainer->best_epoch = epoch;
         trainer->epochs_without_improvement = 0;
       } else {
         ++trainer->epochs_without_improvement;
       }
+      // With select = last every epoch's weights replace best.pt's; the monitor still drives the
+      // plateau schedule and early stopping.
+      const bool selected = improved || trainer->train.string("select") == "last";
+      if (selected) trainer->best_epoch = epoch;
       improved_[trainer->chain] = improved;
+      selected_[trainer->chain] = selected;
       if (trainer->chain->multiclass())
         spdlog::info("epoch {}/{} {}: train loss {:.4f}, val loss {:.4f}, accuracy {:.4f}, macro F1 {:.4f}, lr {:.2g}, {:.1f} img/s{}", epoch,
                      last_epoch, trainer->label(), row.train_loss, row.val_loss, row.val_accuracy, row.val_macro_f1, row.learning_rate,
@@ -1307,7 +1315,7 @@ private:
       trainer.optimizer->save(archive);
       write_bytes_atomically(temporary / (trainer.file_stem + ".optimizer.pt"), archive_bytes(archive));
       const fs::path best = temporary / (trainer.file_stem + ".best.pt"), kept = best_source / (trainer.file_stem + ".best.pt");
-      if (improved_[trainer.chain]) link_or_copy_durably(temporary / trainer.validated_file(), best);
+      if (selected_[trainer.chain]) link_or_copy_durably(temporary / trainer.validated_file(), best);
       else if (fs::exists(kept)) link_or_copy_durably(kept, best);
     }
     auto save_states = [&](const std::vector<Built<Transform>>& transforms, const std::string& chain) {
@@ -1576,6 +1584,7 @@ private:
   std::unique_ptr<Pipeline> pipeline_;
   std::vector<ChainTrainer> trainers_;
   std::map<const Chain*, bool> improved_; // by the last validation
+  std::map<const Chain*, bool> selected_; // the last epoch's weights replace best.pt's ([train] select)
   std::vector<Checkpoint> best_;
   std::unique_ptr<ProcessGroup> group_;            // distributed training; null in a single process
   std::map<int, torch::Tensor> other_rank_states_; // rank 0: the other ranks' generator states, for random.pt

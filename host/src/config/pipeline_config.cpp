@@ -76,6 +76,12 @@ const Schema& train_table_schema() {
           .with_default("val_loss")
           .one_of({"val_loss", "kappa", "auroc", "accuracy", "macro_f1"}),
       ParamSpec::integer("early_stopping", "Stop after this many epochs without improvement; 0 never stops early").with_default(0).at_least(0),
+      ParamSpec::string("select",
+                        "Which epoch's weights best.pt holds, and so what predict, evaluate and cv score: best, the epoch "
+                        "with the best monitored validation value; last, the final epoch's (the end of a fixed schedule, "
+                        "which a validation split too small to rank epochs cannot pick by its noise)")
+          .with_default("best")
+          .one_of({"best", "last"}),
       ParamSpec::string("train_split", "Samples whose split is this train").with_default("train"),
       ParamSpec::string("valid_split", "Samples whose split is this validate").with_default("valid"),
       ParamSpec::integer("limit", "Use at most this many training images (0: all); for quick trials and tests").with_default(0).at_least(0),
@@ -173,7 +179,8 @@ const std::vector<std::string>& chain_train_keys() {
                                              "negative_weight", "standardization_bias", "scheduler",  "plateau_factor",
                                              "plateau_patience", "step_size",     "step_gamma",       "monitor",
                                              "steps",          "step_unit",
-                                             "early_stopping", "freeze",          "precision",        "ema_decay",        "mixup"};
+                                             "early_stopping", "select",          "freeze",           "precision",        "ema_decay",
+                                             "mixup"};
   return keys;
 }
 
