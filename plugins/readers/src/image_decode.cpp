@@ -2,12 +2,14 @@
 
 #include "image_header.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <radpipe/error.hpp>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -29,6 +31,16 @@ bool is_standalone_marker(unsigned char marker) {
 
 bool looks_like_dicom(std::span<const unsigned char> bytes) {
   return bytes.size() >= 132 && bytes[128] == 'D' && bytes[129] == 'I' && bytes[130] == 'C' && bytes[131] == 'M';
+}
+
+// Radiance HDR ("#?RADIANCE", "#?RGBE"). OpenCV decodes it from a temporary file, and its decoder
+// throws on a malformed header or pixel run before closing that file: each bad file leaked a
+// descriptor until a long run died of "Too many open files" (found by the fuzz target).
+bool looks_like_radiance(std::span<const unsigned char> bytes) {
+  const auto starts_with = [&](std::string_view signature) {
+    return bytes.size() >= signature.size() && std::equal(signature.begin(), signature.end(), bytes.begin());
+  };
+  return starts_with("#?RADIANCE") || starts_with("#?RGBE");
 }
 
 bool looks_like_jpeg(std::span<const unsigned char> bytes) {
@@ -125,6 +137,10 @@ cv::Mat decode_image_bytes(std::span<const unsigned char> bytes, const std::stri
   if (looks_like_dicom(bytes))
     throw SampleError(source, "cannot decode image " + source +
                                   ": it is a DICOM file (\"DICM\" at byte 128); read it with the dicom reader");
+  if (looks_like_radiance(bytes))
+    throw SampleError(source, "cannot decode image " + source +
+                                  ": it is a Radiance HDR file, which radpipe does not read (OpenCV's decoder leaks "
+                                  "a file handle on every malformed one); convert it to a 32-bit float TIFF");
   if (looks_like_jpeg(bytes) && !jpeg_is_complete(bytes))
     throw SampleError(
         source,

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <radpipe/error.hpp>
 #include <radpipe/testing.hpp>
 #include <vector>
@@ -205,8 +208,6 @@ TEST(DecodeHints, OnlyJpegIsReducedAndSixteenBitsStayUnlessEightAreEnough) {
   EXPECT_EQ(decode_image_file(file, any_radiograph, eight_bits).type(), CV_8UC1);
 }
 
-// A crafted PNG declaring 32000 x 32000 pixels once took 1.2 GB to decode: the header alone
-// refuses it now, and max_pixels decides where the limit is.
 // Debian's OpenCV would hand a DICOM file to GDCM, in this process, where a malformed one aborts
 // it (the image_decode fuzz target found such a file; regressions/image_decode keeps it). DICOM is
 // the dicom reader's, whose decoder runs in a helper process.
@@ -224,6 +225,70 @@ TEST(DecodeImage, ADicomFileIsRefusedBeforeOpenCvCanHandItToGdcm) {
   }
 }
 
+std::size_t open_file_descriptors() {
+  const auto entries = std::filesystem::directory_iterator("/proc/self/fd");
+  return static_cast<std::size_t>(std::distance(std::filesystem::begin(entries), std::filesystem::end(entries)));
+}
+
+// OpenCV decodes some formats from a temporary file; a decoder that throws before closing it
+// leaks a descriptor per bad file, and a batch run over an archive dies of "Too many open files"
+// hours in (Radiance HDR did, found by the fuzz target). Every format OpenCV writes here, cut short
+// and with bytes flipped, must come back as an image or a SampleError with no descriptor left open.
+TEST(DecodeImage, MalformedFilesOfEveryFormatLeaveNoFileDescriptorOpen) {
+  cv::Mat colour;
+  cv::cvtColor(gradient(24, 40), colour, cv::COLOR_GRAY2BGR);
+  cv::Mat real;
+  colour.convertTo(real, CV_32FC3, 1.0 / 255);
+  struct Format {
+    const char* extension;
+    const cv::Mat* image;
+  };
+  int formats = 0;
+  for (const auto& [extension, image] :
+       std::vector<Format>{{".png", &colour}, {".jpg", &colour}, {".tiff", &colour}, {".bmp", &colour},
+                           {".webp", &colour}, {".ppm", &colour}, {".pam", &colour}, {".ras", &colour},
+                           {".jp2", &colour}, {".pfm", &real}, {".hdr", &real}, {".exr", &real}}) {
+    std::vector<unsigned char> bytes;
+    try {
+      if (!cv::imencode(extension, *image, bytes)) continue;
+    } catch (const cv::Exception&) { // a codec this OpenCV build lacks or disables
+      continue;
+    }
+    ++formats;
+    const std::size_t before = open_file_descriptors();
+    std::vector<std::vector<unsigned char>> malformed;
+    for (std::size_t length = 1; length < bytes.size(); length += std::max<std::size_t>(1, bytes.size() / 64))
+      malformed.emplace_back(bytes.begin(), bytes.begin() + static_cast<long>(length));
+    for (std::size_t position = 0; position < bytes.size(); position += std::max<std::size_t>(1, bytes.size() / 64)) {
+      malformed.push_back(bytes);
+      malformed.back()[position] ^= 0xA5;
+    }
+    for (const auto& candidate : malformed) {
+      try {
+        (void)decode_image_bytes(candidate, std::string("malformed") + extension, any_radiograph);
+      } catch (const SampleError&) {
+      }
+    }
+    EXPECT_EQ(open_file_descriptors(), before) << extension << ": descriptors leaked by its decoder";
+  }
+  EXPECT_GE(formats, 8) << "PNG, JPEG, TIFF, BMP, WebP, the PNM family and Sun raster at least";
+}
+
+TEST(DecodeImage, RadianceHdrIsRefusedWithTheFormatToConvertTo) {
+  cv::Mat real(8, 8, CV_32FC3, cv::Scalar(0.5, 0.25, 1.0));
+  std::vector<unsigned char> bytes;
+  ASSERT_TRUE(cv::imencode(".hdr", real, bytes));
+  try {
+    decode_image_bytes(bytes, "scan.hdr", any_radiograph);
+    FAIL() << "Radiance HDR must not reach OpenCV's decoder";
+  } catch (const SampleError& error) {
+    EXPECT_NE(std::string(error.what()).find("Radiance HDR"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("TIFF"), std::string::npos) << error.what();
+  }
+}
+
+// A crafted PNG declaring 32000 x 32000 pixels once took 1.2 GB to decode: the header alone
+// refuses it now, and max_pixels decides where the limit is.
 TEST(DecodeImage, AnImageDeclaringMorePixelsThanTheLimitIsRefusedFromItsHeader) {
   TempFolder scratch;
   std::string png = encode(".png", gradient(16, 16));
