@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -286,6 +287,24 @@ TEST_F(DistributedTest, NprocUnderALaunchersEnvironmentIsRefused) {
             2)
       << log();
   EXPECT_NE(log().find("drop --nproc under torchrun"), std::string::npos) << log();
+}
+
+// Gloo and the TCPStore write to their sockets without MSG_NOSIGNAL: in a rank that did not ignore
+// SIGPIPE, a write to a peer that had just died ended the process with exit 141 and no word, where
+// the failed collective names the cause (CI saw it once in the dead-rank test above). Joining a
+// group (of one here, so that no timing decides it) must leave SIGPIPE ignored.
+TEST(DistributedGroup, JoiningIgnoresSigpipeSoThatADeadPeerFailsACollective) {
+  std::signal(SIGPIPE, SIG_DFL);
+  radpipe::host::GroupPlace place;
+  place.master_address = "127.0.0.1";
+  place.master_port = 29735;
+  radpipe::host::ProcessGroup group(place, std::chrono::seconds(20));
+  struct sigaction action {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &action), 0);
+  EXPECT_EQ(action.sa_handler, SIG_IGN);
+  std::vector<at::Tensor> tensors{torch::ones({3})};
+  group.all_reduce_sum(tensors, "a test");
+  EXPECT_EQ(tensors[0].sum().item<float>(), 3.0f);
 }
 
 // ---- The parts without processes ----------------------------------------------------------

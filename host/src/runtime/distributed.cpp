@@ -189,6 +189,10 @@ ProcessGroup::ProcessGroup(const GroupPlace& place, std::chrono::milliseconds ti
     : place_(place), impl_(std::make_unique<Impl>()) {
   impl_->timeout = timeout;
   impl_->device = device;
+  // Gloo and the TCPStore write to sockets without MSG_NOSIGNAL: when another rank dies, the next
+  // write here would raise SIGPIPE and end this rank silently (exit 141) instead of failing the
+  // collective with EPIPE, which names the cause. Python ignores SIGPIPE, so torchrun never sees it.
+  std::signal(SIGPIPE, SIG_IGN);
 #ifndef RADPIPE_WITH_NCCL
   if (device.is_cuda()) nccl_group({}, place, timeout); // throws: no NCCL in this build
 #endif
