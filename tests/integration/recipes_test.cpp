@@ -227,6 +227,36 @@ TEST(Recipes, StandardizedCnnCrossValidatesByPatientAndResumes) {
   EXPECT_EQ(resumed_summary["pooled"], summary["pooled"]) << "the same checkpoints score the same";
 }
 
+// [train] select names the weights that cv scores, as it names those of best.pt: the epoch of the
+// best monitored value, or the last. The monitor must prefer an earlier epoch in some fold, or the
+// two could not be told apart.
+TEST(Recipes, CrossValidationScoresTheEpochThatSelectNames) {
+  TempFolder data;
+  const auto labels = write_fracatlas_layout(data.path());
+  const std::string recipe = (pipelines / "standardized-cnn-kfold.toml").string();
+  const std::string overrides = fracatlas_overrides(labels, 3) +
+                                " --set model.blocks=3 --set model.width=8 --set train.epochs=4 --set train.keep_best=2";
+  for (const std::string select : {"best", "last"}) {
+    const fs::path out = data.path() / ("cv-" + select);
+    CommandResult cv = run_radpipe("cv " + recipe + " --k 2 --valid 0.25 --out " + out.string() + overrides +
+                                   " --set train.select=" + select);
+    ASSERT_EQ(cv.exit_code, 0) << cv.err;
+    std::size_t folds_preferring_an_earlier_epoch = 0;
+    for (const std::string fold : {"fold-1", "fold-2"}) {
+      const fs::path checkpoints = out / fold / "train" / "checkpoints";
+      const auto meta = read_json(checkpoints / "last" / "meta.json");
+      ASSERT_EQ(meta["epoch"], 4) << fold;
+      const bool earlier = meta["best"][0]["epoch"] != meta["epoch"];
+      folds_preferring_an_earlier_epoch += earlier ? 1 : 0;
+      const fs::path expected =
+          select == "best" && earlier ? checkpoints / meta["best"][0]["folder"].get<std::string>() : checkpoints / "last";
+      const auto metrics = read_json(out / fold / "evaluation" / "metrics.json");
+      EXPECT_EQ(fs::path(metrics["checkpoint"].get<std::string>()), expected) << select << ", " << fold;
+    }
+    EXPECT_GT(folds_preferring_an_earlier_epoch, 0u) << "every fold's best epoch was its last";
+  }
+}
+
 // `radpipe cv --members 2` on a finished cross-validation trains only each fold's second model
 // (the next seed), and every held-out image is then scored by the mean of the two models'
 // probabilities: each member's own `radpipe predict` gives the two halves.

@@ -163,12 +163,28 @@ std::vector<std::string> levels_present(const std::vector<FoldResult>& results) 
   return levels;
 }
 
-// The best checkpoint folder of a finished `radpipe train` run (by its monitored value).
-fs::path best_checkpoint(const fs::path& run) {
+// The checkpoint folder of a finished `radpipe train` run that holds the weights its best.pt holds:
+// the epoch every chain selected ([train] select: the best monitored value, or the last epoch).
+// Chains that selected different epochs share no folder: then the one of the best monitored value.
+fs::path selected_checkpoint(const fs::path& run) {
   const fs::path last = run / "checkpoints" / "last";
   const auto meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
-  if (meta.contains("best") && !meta["best"].empty()) {
-    const fs::path folder = run / "checkpoints" / meta["best"][0]["folder"].get<std::string>();
+  const auto kept = meta.value("best", nlohmann::json::array());
+  const auto chains = meta.value("chains", nlohmann::json::object());
+  std::set<std::int64_t> selected;
+  for (const auto& [name, chain] : chains.items())
+    if (chain.contains("best_epoch")) selected.insert(chain["best_epoch"].get<std::int64_t>());
+  if (selected.size() == 1) {
+    const std::int64_t epoch = *selected.begin();
+    if (epoch == meta.value("epoch", std::int64_t{0})) return last;
+    for (const auto& checkpoint : kept)
+      if (checkpoint["epoch"].get<std::int64_t>() == epoch) {
+        const fs::path folder = run / "checkpoints" / checkpoint["folder"].get<std::string>();
+        if (fs::exists(folder / "meta.json")) return folder;
+      }
+  }
+  if (!kept.empty()) {
+    const fs::path folder = run / "checkpoints" / kept[0]["folder"].get<std::string>();
     if (fs::exists(folder / "meta.json")) return folder;
   }
   return last;
@@ -313,9 +329,9 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
     evaluate.out_dir = folder / "evaluation";
     evaluate.split = held_out_split;
     evaluate.device = options.device;
-    evaluate.checkpoint = best_checkpoint(member_run(folder, 0));
+    evaluate.checkpoint = selected_checkpoint(member_run(folder, 0));
     for (std::size_t member = 1; member < options.members; ++member)
-      evaluate.member_checkpoints.push_back(best_checkpoint(member_run(folder, member)));
+      evaluate.member_checkpoints.push_back(selected_checkpoint(member_run(folder, member)));
     evaluate.sample_filter = assign;
     evaluate.print_summary = false;
     EvaluationOutcome outcome;
