@@ -137,7 +137,7 @@ class DistributedTest : public testing::Test {
 
 // Fixed ports for the tests that start ranks themselves, away from torchrun's 29500 (--nproc finds a free
 // one).
-constexpr int kPortDeadRank = 29731, kPortHungRank = 29733;
+constexpr int kPortDeadRank = 29731, kPortHungRank = 29733, kPortGroupOfOne = 29737;
 
 } // namespace
 
@@ -297,7 +297,7 @@ TEST(DistributedGroup, JoiningIgnoresSigpipeSoThatADeadPeerFailsACollective) {
   std::signal(SIGPIPE, SIG_DFL);
   radpipe::host::GroupPlace place;
   place.master_address = "127.0.0.1";
-  place.master_port = 29735;
+  place.master_port = kPortGroupOfOne;
   radpipe::host::ProcessGroup group(place, std::chrono::seconds(20));
   struct sigaction action {};
   ASSERT_EQ(sigaction(SIGPIPE, nullptr, &action), 0);

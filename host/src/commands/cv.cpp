@@ -166,6 +166,7 @@ std::vector<std::string> levels_present(const std::vector<FoldResult>& results) 
 // The checkpoint folder of a finished `radpipe train` run that holds the weights its best.pt holds:
 // the epoch every chain selected ([train] select: the best monitored value, or the last epoch).
 // Chains that selected different epochs share no folder: then the one of the best monitored value.
+// With keep_best = 0 no folder but the last is kept, and the last is scored whatever was selected.
 fs::path selected_checkpoint(const fs::path& run) {
   const fs::path last = run / "checkpoints" / "last";
   const auto meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
