@@ -165,8 +165,10 @@ std::vector<std::string> levels_present(const std::vector<FoldResult>& results) 
 
 // The checkpoint folder of a finished `radpipe train` run that holds the weights its best.pt holds:
 // the epoch every chain selected ([train] select: the best monitored value, or the last epoch).
-// Chains that selected different epochs share no folder: then the one of the best monitored value.
-// With keep_best = 0 no folder but the last is kept, and the last is scored whatever was selected.
+// Chains that selected different epochs share no folder: then the one of the best monitored value,
+// so a routed chain whose own best-NAME.pt holds another epoch is scored by that folder's weights.
+// (keep_best is at least 1, and the best monitored epoch is always the first kept, so a single
+// chain's selected epoch always has its folder.)
 fs::path selected_checkpoint(const fs::path& run) {
   const fs::path last = run / "checkpoints" / "last";
   const auto meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
