@@ -354,10 +354,11 @@ TEST(Recipes, ShoulderTrainsFromClassFoldersByStepsAndPredictsAStudyFolder) {
   EXPECT_EQ(count_lines(data.path() / "prediction" / "studies.csv"), 2u); // header and the one study
 }
 
-// The stronger model ships with the pipeline that scores it, and every tensor of the weights must fit
-// the network that pipeline declares: a width changed in the recipe and not there loads only the
-// tensors whose shapes still match, warns, and scores at chance. The 20 bundled radiographs are too
-// few for its figures to mean anything; the valid split's are in docs/recipes.md.
+// The stronger model ships with the pipeline that scores it, and every tensor of both of its
+// ensemble's weights files must fit the network that pipeline declares: a width changed in the recipe
+// and not there loads only the tensors whose shapes still match, warns, and scores at chance. The 20
+// bundled radiographs are too few for its figures to mean anything; the valid split's are in
+// docs/recipes.md.
 TEST(Recipes, TheStrongerModelLoadsInItsEvaluatePipeline) {
   TempFolder out;
   const std::string recipe = (pipelines / "fracatlas-strong-evaluate.toml").string();
@@ -367,6 +368,7 @@ TEST(Recipes, TheStrongerModelLoadsInItsEvaluatePipeline) {
                   " --set evaluate.bootstrap_resamples=50 --set pipeline.workers=1");
   ASSERT_EQ(evaluate.exit_code, 0) << evaluate.err;
   EXPECT_EQ(evaluate.err.find(" tensors; "), std::string::npos) << "a partial load:\n" << evaluate.err;
+  EXPECT_NE(evaluate.err.find("ensemble of 2, probability average"), std::string::npos) << evaluate.err;
   const auto metrics = read_json(out.path() / "evaluation" / "metrics.json");
   EXPECT_EQ(metrics["images"], 20);
   const auto& image = metrics["levels"]["image"]["overall"];
