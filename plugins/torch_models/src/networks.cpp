@@ -34,10 +34,14 @@ public:
   explicit FoldableConv(nn::Conv2d conv, nn::BatchNorm2d norm = nullptr) : conv_(std::move(conv)), norm_(std::move(norm)) {}
 
   torch::Tensor operator()(const torch::Tensor& x) {
-    if (!weight_.defined()) return norm_.is_empty() ? conv_->forward(x) : norm_->forward(conv_->forward(x));
-    const auto& options = conv_->options;
-    return torch::conv2d(x, weight_, bias_, options.stride(), c10::get<torch::ExpandingArray<2>>(options.padding()),
-                         options.dilation(), options.groups());
+    if (weight_.defined()) return convolve(x, weight_, bias_);
+    // Training on the CPU: oneDNN's kernels run NHWC fastest, and a convolution's output takes its
+    // weight's layout, so an NHWC view of the weight carries every activation after it in NHWC too.
+    // The view is differentiable and the parameter keeps its layout: checkpoints, the optimiser and
+    // the collectives of distributed training see the same tensors as before.
+    torch::Tensor y = x.is_cpu() ? convolve(x, conv_->weight.contiguous(torch::MemoryFormat::ChannelsLast), conv_->bias)
+                                 : conv_->forward(x);
+    return norm_.is_empty() ? y : norm_->forward(y);
   }
 
   // y = gamma (conv(x) + b - mean) / sqrt(var + eps) + beta is one convolution with weights
@@ -61,6 +65,12 @@ public:
   }
 
 private:
+  torch::Tensor convolve(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) const {
+    const auto& options = conv_->options;
+    return torch::conv2d(x, weight, bias, options.stride(), c10::get<torch::ExpandingArray<2>>(options.padding()),
+                         options.dilation(), options.groups());
+  }
+
   nn::Conv2d conv_;
   nn::BatchNorm2d norm_;
   torch::Tensor weight_, bias_;

@@ -304,6 +304,25 @@ TEST(Forward, WrongChannelCountIsAStageError) {
   EXPECT_NE(message.find("[N, 3, H, W]"), std::string::npos) << message;
 }
 
+// Training on the CPU runs NHWC activations (oneDNN's fastest layout) while every parameter and its
+// gradient keep the default layout that checkpoints, optimisers and collectives were written for.
+TEST(Forward, CpuTrainingRunsChannelsLastAndLeavesParametersAsTheyWere) {
+  auto check = [](Model& model) {
+    model.set_training(true);
+    ModelOutput output = model.forward(torch::rand({2, model.input_channels(), 64, 64}));
+    EXPECT_TRUE(output.features.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_FALSE(output.features.is_contiguous()) << "the check above must be able to fail";
+    output.logits.sum().backward();
+    for (const auto& parameter : model.trainable()->named_parameters()) {
+      EXPECT_TRUE(parameter.value().is_contiguous()) << parameter.key();
+      ASSERT_TRUE(parameter.value().grad().defined()) << parameter.key();
+      EXPECT_TRUE(parameter.value().grad().is_contiguous()) << parameter.key();
+    }
+  };
+  check(*make<CnnModel>({{"blocks", integer(3)}, {"width", integer(8)}, {"input_channels", integer(1)}}));
+  check(*make<ResNetModel>({{"depth", integer(18)}}));
+}
+
 TEST(Forward, TrainingModeTogglesModules) {
   auto model = make<CnnModel>();
   EXPECT_FALSE(model->trainable()->is_training()) << "a model starts in eval mode";
