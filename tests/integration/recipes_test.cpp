@@ -228,8 +228,9 @@ TEST(Recipes, StandardizedCnnCrossValidatesByPatientAndResumes) {
 }
 
 // [train] select names the weights that cv scores, as it names those of best.pt: the epoch of the
-// best monitored value, or the last. The monitor must prefer an earlier epoch in some fold, or the
-// two could not be told apart.
+// best monitored value, or the last. cv scores the last checkpoint's selected weights, which are
+// best.pt's bytes. The monitor must prefer an earlier epoch in some fold, or the two could not be
+// told apart.
 TEST(Recipes, CrossValidationScoresTheEpochThatSelectNames) {
   TempFolder data;
   const auto labels = write_fracatlas_layout(data.path());
@@ -248,10 +249,17 @@ TEST(Recipes, CrossValidationScoresTheEpochThatSelectNames) {
       ASSERT_EQ(meta["epoch"], 4) << fold;
       const bool earlier = meta["best"][0]["epoch"] != meta["epoch"];
       folds_preferring_an_earlier_epoch += earlier ? 1 : 0;
-      const fs::path expected =
-          select == "best" && earlier ? checkpoints / meta["best"][0]["folder"].get<std::string>() : checkpoints / "last";
       const auto metrics = read_json(out / fold / "evaluation" / "metrics.json");
-      EXPECT_EQ(fs::path(metrics["checkpoint"].get<std::string>()), expected) << select << ", " << fold;
+      EXPECT_EQ(fs::path(metrics["checkpoint"].get<std::string>()), checkpoints / "last") << select << ", " << fold;
+      EXPECT_EQ(metrics["selected_weights"], true);
+      ASSERT_EQ(metrics["weights"]["default"].size(), 1u) << metrics.dump();
+      const std::string scored = read_text(metrics["weights"]["default"][0].get<std::string>());
+      EXPECT_EQ(scored, read_text(out / fold / "train" / "best.pt")) << select << ", " << fold;
+      const fs::path selected_folder =
+          select == "best" && earlier ? checkpoints / meta["best"][0]["folder"].get<std::string>() : checkpoints / "last";
+      EXPECT_EQ(scored, read_text(selected_folder / "model.pt")) << "the weights of the selected epoch: " << select << ", " << fold;
+      if (select == "best" && earlier)
+        EXPECT_NE(scored, read_text(checkpoints / "last" / "model.pt")) << "not those the last epoch ended with: " << fold;
     }
     EXPECT_GT(folds_preferring_an_earlier_epoch, 0u) << "every fold's best epoch was its last";
   }
@@ -296,7 +304,8 @@ TEST(Recipes, CrossValidationGrowsIntoASeedEnsembleOnResume) {
     std::vector<std::map<std::string, double>> member_probabilities;
     for (const std::string& checkpoint : {metrics["checkpoint"].get<std::string>(), metrics["member_checkpoints"][0].get<std::string>()}) {
       const fs::path predicted = folder / ("predict-" + std::to_string(member_probabilities.size()));
-      CommandResult predict = run_radpipe("predict " + recipe + " --checkpoint " + checkpoint + " --out " + predicted.string() + overrides);
+      CommandResult predict =
+          run_radpipe("predict " + recipe + " --checkpoint " + checkpoint + " --selected --out " + predicted.string() + overrides);
       ASSERT_EQ(predict.exit_code, 0) << predict.err;
       std::map<std::string, double> by_id;
       for (const auto& row : radpipe::testing::read_csv_rows(predicted / "predictions.csv")) by_id[row.at("id")] = std::stod(row.at("probability"));

@@ -195,6 +195,19 @@ TEST_F(RoutingTest, ABodyPartClassifierTrainedFirstRoutesStudiesToThePartChains)
     EXPECT_LE(confidence, 1.0);
   }
   EXPECT_GE(routed_right, 22) << "routing accuracy " << routed_right << "/24";
+
+  // --selected scores each chain's selected weights (best-NAME.pt's), which the chains chose by
+  // their own monitors and so possibly at different epochs; the last checkpoint carries them all.
+  result = radpipe("predict " + pipeline.string() + " --checkpoint " + path("run/checkpoints/last").string() +
+                   " --selected --split valid --out " + path("selected").string());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const std::string chain : {"part", "hand", "leg"}) {
+    const fs::path carried = path("run/checkpoints/last") / ("model-" + chain + ".best.pt");
+    EXPECT_NE(result.err.find("model chain '" + chain + "': weights from " + carried.string()), std::string::npos) << result.err;
+    EXPECT_EQ(read_text(carried), read_text(path("run") / ("best-" + chain + ".pt"))) << chain;
+  }
+  result = radpipe("predict " + pipeline.string() + " --selected --out " + path("refused").string());
+  EXPECT_EQ(result.exit_code, 2) << "--selected needs --checkpoint\n" << result.err;
 }
 
 TEST_F(RoutingTest, ARoutedTrainingRunResumesEveryChain) {

@@ -485,6 +485,7 @@ int command_predict(const GlobalOptions& global, const PredictOptions& options) 
   build.threads = global.threads;
   build.device_override = options.device;
   build.checkpoint = options.checkpoint;
+  build.selected_weights = options.selected_weights;
   Pipeline pipeline(*config, plugins, build);
   if (!options.inputs.empty()) {
     auto inputs = std::make_shared<InputsReader>(plugins, options.inputs);

@@ -57,6 +57,7 @@ struct PredictOptions {
   std::size_t limit = 0;
   std::string device;
   std::filesystem::path checkpoint;
+  bool selected_weights = false; // each chain's selected weights in the checkpoint (BuildOptions)
   // predict only:
   bool resume = false;             // append to the run in out_dir, skipping the ids it committed
   std::string shard;               // "I/N"; empty: from the scheduler's environment, else the whole run

@@ -163,35 +163,10 @@ std::vector<std::string> levels_present(const std::vector<FoldResult>& results) 
   return levels;
 }
 
-// The checkpoint folder of a finished `radpipe train` run that holds the weights its best.pt holds:
-// the epoch every chain selected ([train] select: the best monitored value, or the last epoch).
-// Chains that selected different epochs share no folder: then the one of the best monitored value,
-// so a routed chain whose own best-NAME.pt holds another epoch is scored by that folder's weights.
-// (keep_best is at least 1, and the best monitored epoch is always the first kept, so a single
-// chain's selected epoch always has its folder.)
-fs::path selected_checkpoint(const fs::path& run) {
-  const fs::path last = run / "checkpoints" / "last";
-  const auto meta = nlohmann::json::parse(std::ifstream(last / "meta.json"));
-  const auto kept = meta.value("best", nlohmann::json::array());
-  const auto chains = meta.value("chains", nlohmann::json::object());
-  std::set<std::int64_t> selected;
-  for (const auto& [name, chain] : chains.items())
-    if (chain.contains("best_epoch")) selected.insert(chain["best_epoch"].get<std::int64_t>());
-  if (selected.size() == 1) {
-    const std::int64_t epoch = *selected.begin();
-    if (epoch == meta.value("epoch", std::int64_t{0})) return last;
-    for (const auto& checkpoint : kept)
-      if (checkpoint["epoch"].get<std::int64_t>() == epoch) {
-        const fs::path folder = run / "checkpoints" / checkpoint["folder"].get<std::string>();
-        if (fs::exists(folder / "meta.json")) return folder;
-      }
-  }
-  if (!kept.empty()) {
-    const fs::path folder = run / "checkpoints" / kept[0]["folder"].get<std::string>();
-    if (fs::exists(folder / "meta.json")) return folder;
-  }
-  return last;
-}
+// The last checkpoint of a finished `radpipe train` run. Scored with BuildOptions::selected_weights,
+// it gives every chain the weights its best.pt (best-NAME.pt) holds, the epoch it selected ([train]
+// select), even when a routed run's chains selected different epochs.
+fs::path last_checkpoint(const fs::path& run) { return run / "checkpoints" / "last"; }
 
 // Member M (0-based) of a fold: its `radpipe train` run and the file that marks it trained. The
 // first keeps the names of a cross-validation without members, so that one can grow into an ensemble.
@@ -332,9 +307,10 @@ int command_cv(const GlobalOptions& global, const CvOptions& options) {
     evaluate.out_dir = folder / "evaluation";
     evaluate.split = held_out_split;
     evaluate.device = options.device;
-    evaluate.checkpoint = selected_checkpoint(member_run(folder, 0));
+    evaluate.checkpoint = last_checkpoint(member_run(folder, 0));
     for (std::size_t member = 1; member < options.members; ++member)
-      evaluate.member_checkpoints.push_back(selected_checkpoint(member_run(folder, member)));
+      evaluate.member_checkpoints.push_back(last_checkpoint(member_run(folder, member)));
+    evaluate.selected_weights = true;
     evaluate.sample_filter = assign;
     evaluate.print_summary = false;
     EvaluationOutcome outcome;

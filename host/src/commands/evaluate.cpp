@@ -51,6 +51,13 @@ nlohmann::json paths_json(const std::vector<fs::path>& paths) {
   return list;
 }
 
+// Per chain, the files its models' weights were loaded from (none: the pipeline's own weights).
+nlohmann::json weight_files_json(Pipeline& pipeline) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& chain : pipeline.chains()) files[chain.name] = paths_json(chain.weight_files);
+  return files;
+}
+
 double choose_or_explain(const std::string& method, std::span<const ScoredCase> cases,
                          const PipelineConfig& config, const std::string& level, const std::string& split) {
   try {
@@ -232,6 +239,7 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
   build.device_override = options.device;
   build.checkpoint = options.checkpoint;
   build.member_checkpoints = options.member_checkpoints;
+  build.selected_weights = options.selected_weights;
   build.sample_filter = options.sample_filter;
   Pipeline pipeline(*config, plugins, build);
   const int threads = resolve_threads(
@@ -328,6 +336,8 @@ int evaluate_pipeline(const GlobalOptions& global, const EvaluateOptions& option
       {"overrides", config->overrides},
       {"checkpoint", options.checkpoint.string()},
       {"member_checkpoints", paths_json(options.member_checkpoints)},
+      {"selected_weights", options.selected_weights},
+      {"weights", weight_files_json(pipeline)},
       {"split", split},
       {"images", result.images.size()},
       {"studies", result.studies.size()},

@@ -22,6 +22,7 @@ struct EvaluateOptions {
   std::filesystem::path checkpoint;
   // Further checkpoints scored with `checkpoint` as one ensemble (BuildOptions::member_checkpoints).
   std::vector<std::filesystem::path> member_checkpoints;
+  bool selected_weights = false; // each chain's selected weights in the checkpoints (BuildOptions)
   std::filesystem::path reference; // replaces [evaluate] reference when set
   // Sees every listed sample first; may set its split or drop it (`radpipe cv` assigns folds).
   std::function<bool(SampleInfo&)> sample_filter;

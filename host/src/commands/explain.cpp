@@ -221,6 +221,7 @@ int command_explain(const GlobalOptions& global, const ExplainOptions& options) 
   build.threads = global.threads;
   build.device_override = options.device;
   build.checkpoint = options.checkpoint;
+  build.selected_weights = options.selected_weights;
   Pipeline pipeline(*config, plugins, build);
   torch::set_num_threads(resolve_threads(global.threads > 0 ? global.threads : static_cast<int>(config->settings.integer("threads"))));
 

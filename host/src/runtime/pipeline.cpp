@@ -157,8 +157,17 @@ void load_transform_states(std::vector<Built<Transform>>& transforms, const std:
 // The weights file of model chain `chain` in a checkpoint folder; refused by name when missing.
 // A run with [train] ema_decay validated the average of its weights (MODEL.average.pt), so that is
 // what the checkpoint's scores and best.pt stand for, and what is scored from it.
-std::filesystem::path checkpoint_weights(const std::filesystem::path& checkpoint, const std::string& chain) {
+// With `selected`, the chain's selected weights that the checkpoint carries (MODEL.best.pt: already
+// the average's when the run validated one).
+std::filesystem::path checkpoint_weights(const std::filesystem::path& checkpoint, const std::string& chain, bool selected) {
   auto file = checkpoint / chain_weights_file(chain);
+  if (selected) {
+    auto best = std::filesystem::path(file).replace_extension(".best.pt");
+    if (!std::filesystem::exists(best))
+      throw std::runtime_error("checkpoint " + checkpoint.string() + " has no " + best.filename().string() + " for model chain '" +
+                               chain + "' (the weights it selected): score the weights the checkpoint ended with, without --selected");
+    return best;
+  }
   if (auto average = std::filesystem::path(file).replace_extension(".average.pt"); std::filesystem::exists(average)) return average;
   if (!std::filesystem::exists(file))
     throw std::runtime_error("checkpoint " + checkpoint.string() + " has no " + file.filename().string() + " for model chain '" + chain + "'");
@@ -199,7 +208,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       if (options.checkpoint.empty()) throw std::logic_error("member checkpoints without the first member's checkpoint");
       std::vector<std::filesystem::path> folders{options.checkpoint};
       folders.insert(folders.end(), options.member_checkpoints.begin(), options.member_checkpoints.end());
-      for (const auto& folder : folders) ensemble.push_back(checkpoint_weights(folder, chain.name).string());
+      for (const auto& folder : folders) ensemble.push_back(checkpoint_weights(folder, chain.name, options.selected_weights).string());
       spdlog::info("model chain '{}': the mean of the models of {} checkpoints, {} first", chain.name, folders.size(), options.checkpoint.string());
     }
     StageContext model_context = context_for(chain_config.model);
@@ -212,6 +221,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
       Built<Model> built = member == 0 ? chain.model : Built<Model>{chain_config.model.entry, create_configured<Model>(plugins, chain_config.model, model_context)};
       call_plugin(built.entry, [&] { built.stage->load_weights(ensemble[member]); });
       chain.ensemble.push_back(std::move(built));
+      chain.weight_files.emplace_back(ensemble[member]);
     }
     chain.device = resolve_device(options.device_override.empty() ? chain_config.device() : options.device_override);
     const auto precision = parse_precision(chain_config.model_host.string("precision")).value_or(Precision::fp32);
@@ -230,8 +240,9 @@ Pipeline::Pipeline(const PipelineConfig& config, const PluginHost& plugins, cons
                                                                                 std::to_string(outputs) +
                                                                                 " outputs; name them with classes = [...] (binary chains have 1 or 2)"}));
     if (!options.checkpoint.empty() && options.member_checkpoints.empty()) {
-      const auto file = checkpoint_weights(options.checkpoint, chain.name);
+      const auto file = checkpoint_weights(options.checkpoint, chain.name, options.selected_weights);
       call_plugin(chain.model.entry, [&] { chain.model.stage->load_weights(file); });
+      chain.weight_files = {file};
       spdlog::info("model chain '{}': weights from {}", chain.name, file.string());
     }
     for (auto& model : chain.models()) call_plugin(model.entry, [&] { model.stage->to(chain.device); });

@@ -8,6 +8,7 @@
 
 #include <radpipe/model.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +35,9 @@ struct Chain {
   // An ensemble's models, one per file of the model table's `ensemble` key, `model` the first;
   // empty when `model` scores alone.
   std::vector<Built<Model>> ensemble;
+  // The files the models' weights came from, `model`'s first: a checkpoint's, or the ensemble's;
+  // empty when the model table's own `weights` (or none) were loaded.
+  std::vector<std::filesystem::path> weight_files;
   Averaging average = Averaging::Probability; // of the ensemble's members and the TTA views
   TestTimeAugmentation tta;
   torch::Device device{torch::kCPU};
@@ -66,6 +70,11 @@ struct BuildOptions {
   // chain then scores the mean of `checkpoint`'s model and theirs (Chain::ensemble, the chain's
   // `average`); the fitted preprocessing comes from `checkpoint`. `radpipe cv --members`.
   std::vector<std::filesystem::path> member_checkpoints;
+  // With `checkpoint` (and `member_checkpoints`): each chain's selected weights, the MODEL.best.pt
+  // that every checkpoint carries (the bytes of the run's best.pt, best-NAME.pt: [train] select),
+  // instead of the weights the checkpoint's epoch ended with. A routed run's chains may have
+  // selected different epochs, so no one checkpoint folder holds all their selected weights.
+  bool selected_weights = false;
   // Sees every listed sample before anything else does: may change its metadata (its split) or
   // drop it by returning false. `radpipe cv` assigns its folds this way.
   SampleFilter sample_filter;
