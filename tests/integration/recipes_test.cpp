@@ -258,8 +258,9 @@ TEST(Recipes, CrossValidationScoresTheEpochThatSelectNames) {
       const fs::path selected_folder =
           select == "best" && earlier ? checkpoints / meta["best"][0]["folder"].get<std::string>() : checkpoints / "last";
       EXPECT_EQ(scored, read_text(selected_folder / "model.pt")) << "the weights of the selected epoch: " << select << ", " << fold;
-      if (select == "best" && earlier)
+      if (select == "best" && earlier) {
         EXPECT_NE(scored, read_text(checkpoints / "last" / "model.pt")) << "not those the last epoch ended with: " << fold;
+      }
     }
     EXPECT_GT(folds_preferring_an_earlier_epoch, 0u) << "every fold's best epoch was its last";
   }

@@ -208,6 +208,17 @@ TEST_F(RoutingTest, ABodyPartClassifierTrainedFirstRoutesStudiesToThePartChains)
   }
   result = radpipe("predict " + pipeline.string() + " --selected --out " + path("refused").string());
   EXPECT_EQ(result.exit_code, 2) << "--selected needs --checkpoint\n" << result.err;
+
+  // A checkpoint without a chain's selected weights is refused by the chain's name, not scored with
+  // the weights its epoch ended with.
+  fs::copy(path("run/checkpoints/last"), path("stripped"), fs::copy_options::recursive);
+  fs::remove(path("stripped") / "model-leg.best.pt");
+  result = radpipe("predict " + pipeline.string() + " --checkpoint " + path("stripped").string() + " --selected --out " +
+                   path("refused-stripped").string());
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.err.find("has no model-leg.best.pt for model chain 'leg' (the weights it selected)"), std::string::npos)
+      << result.err;
+  EXPECT_FALSE(fs::exists(path("refused-stripped") / "predictions.csv"));
 }
 
 TEST_F(RoutingTest, ARoutedTrainingRunResumesEveryChain) {
