@@ -23,6 +23,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <radpipe/process_memory.hpp>
 #include <iostream>
 
@@ -30,9 +31,16 @@ using namespace radpipe::host;
 
 namespace {
 
-constexpr const char* selected_weights_help =
-    "With --checkpoint: each chain's selected weights, those its best.pt holds ([train] select), not those the checkpoint's "
-    "epoch ended with";
+// --checkpoint, and --selected, which only means something with it (predict, explain, evaluate).
+void add_checkpoint_options(CLI::App& command, std::filesystem::path& checkpoint, bool& selected_weights,
+                            const std::string& checkpoint_doc) {
+  auto* checkpoint_option = command.add_option("--checkpoint", checkpoint, checkpoint_doc)->check(CLI::ExistingDirectory);
+  command
+      .add_flag("--selected", selected_weights,
+                "With --checkpoint: each chain's selected weights, those its best.pt holds ([train] select), not those the "
+                "checkpoint's epoch ended with")
+      ->needs(checkpoint_option);
+}
 
 // The arguments of the commands that run a pipeline's models over its images (predict, explain).
 void add_scoring_options(CLI::App& command, PredictOptions& options, const std::string& pipeline_doc) {
@@ -41,10 +49,8 @@ void add_scoring_options(CLI::App& command, PredictOptions& options, const std::
   command.add_option("--split", options.split, "Only samples of this split (as the reader reports it)");
   command.add_option("--limit", options.limit, "At most this many images");
   command.add_option("--device", options.device, "Device for every model chain: cpu, cuda, cuda:N, auto");
-  auto* checkpoint = command.add_option("--checkpoint", options.checkpoint,
-                                        "Checkpoint folder of `radpipe train` (e.g. RUN/checkpoints/last): its weights replace the pipeline's")
-                        ->check(CLI::ExistingDirectory);
-  command.add_flag("--selected", options.selected_weights, selected_weights_help)->needs(checkpoint);
+  add_checkpoint_options(command, options.checkpoint, options.selected_weights,
+                         "Checkpoint folder of `radpipe train` (e.g. RUN/checkpoints/last): its weights replace the pipeline's");
 }
 
 } // namespace
@@ -173,10 +179,8 @@ int main(int argc, char** argv) {
   evaluate->add_option("pipeline", evaluate_options.pipeline, "Pipeline TOML file")->required();
   evaluate->add_option("--out", evaluate_options.out_dir, "Output folder")->required()->type_name("DIR");
   evaluate->add_option("--split", evaluate_options.split, "Split to evaluate (default: [evaluate] split)");
-  auto* evaluate_checkpoint =
-      evaluate->add_option("--checkpoint", evaluate_options.checkpoint, "Checkpoint folder of `radpipe train`: its weights replace the pipeline's")
-          ->check(CLI::ExistingDirectory);
-  evaluate->add_flag("--selected", evaluate_options.selected_weights, selected_weights_help)->needs(evaluate_checkpoint);
+  add_checkpoint_options(*evaluate, evaluate_options.checkpoint, evaluate_options.selected_weights,
+                         "Checkpoint folder of `radpipe train`: its weights replace the pipeline's");
   evaluate->add_option("--reference", evaluate_options.reference, "Published kappas per study type (default: [evaluate] reference)")
       ->check(CLI::ExistingFile);
   evaluate->add_option("--limit", evaluate_options.limit, "At most this many images");
